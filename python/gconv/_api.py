@@ -1,0 +1,360 @@
+"""The NumPy API of API.md: argument normalisation around one extension call.
+
+No arithmetic happens here: every function checks and normalises its
+arguments (raising the documented exceptions before anything is written),
+then makes one call into ``gconv._core``.
+"""
+
+import collections
+import contextlib
+
+import numpy as np
+
+from . import _args, _core
+from ._conv_spec import (ConvParams, ConvSpec, DTYPE_CODES, LAYOUT_CODES, as_float_array, check_out,
+                         check_same_dtype, kernel_ready, split_batch)
+
+ALGORITHMS = _core.ALGORITHMS
+
+ConvCost = collections.namedtuple("ConvCost", "params macs flops output_shape min_bytes")
+
+
+def _result_array(out, shape, dtype, where):
+    if out is None:
+        return np.empty(shape, dtype)
+    check_out(out, shape, dtype, where)
+    return out
+
+
+def _run_plan(plan, x, result, batch):
+    """Executes into ``result``, through a temporary when ``result`` cannot be
+    written directly (misaligned, or overlapping the input)."""
+    if result.size == 0:
+        return result
+    target = result
+    if not result.flags.aligned or np.may_share_memory(result, x):
+        target = np.empty(result.shape, result.dtype)
+    plan.execute(x, target, batch)
+    if target is not result:
+        np.copyto(result, target)
+    return result
+
+
+def _convolve(spec, x, out, force_algorithm=None, plan_cache=None):
+    x = as_float_array(x, "input")
+    check_same_dtype(spec.where, input=x, weight=spec.weight, bias=spec.bias)
+    desc, out_shape, _ = spec.descriptor(x.shape)
+    result = _result_array(out, out_shape, spec.dtype, spec.where)
+    key = desc[1:]
+    plan = plan_cache.get(key) if plan_cache is not None else None
+    if plan is None:
+        plan = _core.Plan(desc, spec.weight, spec.bias, force_algorithm)
+        if plan_cache is not None:
+            plan_cache[key] = plan
+    return _run_plan(plan, kernel_ready(x), result, desc[0])
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layout="NCHW",
+           activation=None, out=None, force_algorithm=None):
+    """2-D cross-correlation with groups, exactly ``torch.nn.functional.conv2d``.
+
+    Shapes (NCHW): ``x`` (N, C, H, W) or unbatched (C, H, W); ``weight``
+    (K, C // groups, R, S) in PyTorch's layout whatever the data layout;
+    ``bias`` (K,); result (N, K, OH, OW). With ``layout="NHWC"`` the input is
+    (N, H, W, C) and the result (N, OH, OW, K).
+
+    ``groups=1`` is a regular convolution, ``groups=C`` a depthwise one (with
+    K = m * C for depth multiplier m). ``padding`` is an int, one int per
+    spatial dim, one ``(before, after)`` pair per dim, ``"valid"`` or
+    ``"same"`` (output = ceil(input / stride), odd pad after).
+    ``activation`` (``None``, ``"relu"``, ``"relu6"``) is fused after the bias.
+    ``force_algorithm`` (one of ``gconv.ALGORITHMS``) overrides the planner,
+    for tests and benchmarks.
+
+    Example:
+        >>> import numpy as np, gconv
+        >>> x = np.ones((1, 4, 5, 5), np.float32)
+        >>> w = np.ones((8, 2, 3, 3), np.float32)       # 2 groups of 2 channels
+        >>> gconv.conv2d(x, w, groups=2, padding=1).shape
+        (1, 8, 5, 5)
+    """
+    spec = ConvSpec(weight, bias, stride, padding, dilation, groups, layout, activation,
+                    "conv2d")
+    return _convolve(spec, x, out, force_algorithm)
+
+
+def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, layout="NCHW",
+                     activation=None, out=None):
+    """Depthwise convolution: ``conv2d(x, weight, groups=C)``.
+
+    ``weight`` is (C * m, 1, R, S) for depth multiplier m; the result has
+    C * m channels, channel k computed from input channel k // m.
+
+    Example:
+        >>> import numpy as np, gconv
+        >>> x = np.ones((2, 3, 8, 8), np.float32)
+        >>> w = np.ones((6, 1, 3, 3), np.float32)       # multiplier 2
+        >>> gconv.depthwise_conv2d(x, w, padding="same").shape
+        (2, 6, 8, 8)
+    """
+    x = as_float_array(x, "input")
+    layout = _args.check_layout(layout)
+    _, channels, _, _ = split_batch(x, layout, "depthwise_conv2d")
+    weight = as_float_array(weight, "weight")
+    if weight.ndim != 4 or weight.shape[1] != 1:
+        raise ValueError(
+            f"depthwise_conv2d: weight must have shape (C * m, 1, R, S), got {weight.shape}"
+        )
+    spec = ConvSpec(weight, bias, stride, padding, dilation, channels, layout, activation,
+                    "depthwise_conv2d")
+    return _convolve(spec, x, out)
+
+
+def global_depthwise_conv2d(x, weight, bias=None, *, layout="NCHW", out=None):
+    """Global Depthwise Convolution (GDC, MobileFaceNet): one learnable weight
+    per channel and position, a weighted global pooling.
+
+    ``x`` (N, C, H, W), ``weight`` (C * m, 1, H, W) → (N, C * m, 1, 1)
+    ((N, 1, 1, C * m) for NHWC). Equal to ``conv2d(x, weight, groups=C)``.
+
+    Example:
+        >>> import numpy as np, gconv
+        >>> x = np.ones((1, 512, 7, 7), np.float32)
+        >>> w = np.full((512, 1, 7, 7), 1 / 49, np.float32)
+        >>> y = gconv.global_depthwise_conv2d(x, w)
+        >>> y.shape, round(float(y[0, 0, 0, 0]), 5)
+        ((1, 512, 1, 1), 1.0)
+    """
+    x = as_float_array(x, "input")
+    layout = _args.check_layout(layout)
+    _, channels, spatial, _ = split_batch(x, layout, "global_depthwise_conv2d")
+    weight = as_float_array(weight, "weight")
+    if weight.ndim != 4 or weight.shape[1] != 1 or weight.shape[2:] != spatial:
+        raise ValueError(
+            f"global_depthwise_conv2d: weight must have shape (C * m, 1, {spatial[0]}, "
+            f"{spatial[1]}) for an input of spatial size {spatial}, got {weight.shape}"
+        )
+    spec = ConvSpec(weight, bias, 1, 0, 1, channels, layout, None, "global_depthwise_conv2d")
+    return _convolve(spec, x, out, "global_depthwise")
+
+
+def global_avg_pool2d(x, *, layout="NCHW", out=None):
+    """Global average pooling: (N, C, H, W) → (N, C, 1, 1) ((N, 1, 1, C) for NHWC).
+
+    Equal to ``global_depthwise_conv2d`` with every weight ``1 / (H * W)``.
+
+    Example:
+        >>> import numpy as np, gconv
+        >>> x = np.arange(8, dtype=np.float64).reshape(1, 2, 2, 2)
+        >>> gconv.global_avg_pool2d(x).ravel().tolist()
+        [1.5, 5.5]
+    """
+    x = as_float_array(x, "input")
+    layout = _args.check_layout(layout)
+    n, c, (h, w), unbatched = split_batch(x, layout, "global_avg_pool2d")
+    shape = (n, c, 1, 1) if layout == "NCHW" else (n, 1, 1, c)
+    if unbatched:
+        shape = shape[1:]
+    _args.checked_product(x.shape, "global_avg_pool2d: input")
+    result = _result_array(out, shape, x.dtype, "global_avg_pool2d")
+    if result.size == 0:
+        return result
+    x = kernel_ready(x)
+    target = result if result.flags.aligned and not np.may_share_memory(result, x) \
+        else np.empty(shape, x.dtype)
+    _core.global_avg_pool2d(DTYPE_CODES[x.dtype], LAYOUT_CODES[layout], n, c, h, w, x, target)
+    if target is not result:
+        np.copyto(result, target)
+    return result
+
+
+def channel_shuffle(x, groups, *, layout="NCHW", out=None):
+    """ShuffleNet's channel permutation: channels viewed as (groups, C // groups),
+    transposed, flattened. ``channel_shuffle(channel_shuffle(x, g), C // g)`` is ``x``.
+
+    Example:
+        >>> import numpy as np, gconv
+        >>> x = np.arange(6, dtype=np.float32).reshape(1, 6, 1, 1)
+        >>> gconv.channel_shuffle(x, 2).ravel().tolist()
+        [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+    """
+    x = as_float_array(x, "input")
+    layout = _args.check_layout(layout)
+    groups = _args.as_int(groups, "groups")
+    _, c, _, unbatched = split_batch(x, layout, "channel_shuffle")
+    if groups < 1 or c % groups:
+        raise ValueError(
+            f"channel_shuffle: channels ({c}) must be divisible by groups ({groups}), groups >= 1"
+        )
+    axis = x.ndim - 1 if layout == "NHWC" else x.ndim - 3
+    shape = x.shape[:axis] + (groups, c // groups) + x.shape[axis + 1:]
+    shuffled = np.swapaxes(x.reshape(shape), axis, axis + 1).reshape(x.shape)
+    result = _result_array(out, x.shape, x.dtype, "channel_shuffle")
+    if np.may_share_memory(result, x):
+        shuffled = shuffled.copy()
+    np.copyto(result, shuffled)
+    return result
+
+
+def block_diagonal(weight, groups):
+    """The grouped weight (K, C // G, R, S) as the equivalent dense weight
+    (K, C, R, S), zero outside the diagonal blocks ("structured sparse").
+
+    Example:
+        >>> import numpy as np, gconv
+        >>> w = np.ones((4, 1, 1, 1), np.float32)
+        >>> gconv.block_diagonal(w, 2)[:, :, 0, 0].tolist()
+        [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]
+    """
+    weight = as_float_array(weight, "weight")
+    groups = _args.as_int(groups, "groups")
+    if weight.ndim < 2:
+        raise ValueError(f"block_diagonal: weight must have at least 2 dims, got {weight.shape}")
+    k, cg = weight.shape[:2]
+    if groups < 1 or k % groups:
+        raise ValueError(
+            f"block_diagonal: out_channels ({k}) must be divisible by groups ({groups}), groups >= 1"
+        )
+    dense = np.zeros((k, cg * groups) + weight.shape[2:], weight.dtype)
+    kg = k // groups
+    for g in range(groups):
+        dense[g * kg:(g + 1) * kg, g * cg:(g + 1) * cg] = weight[g * kg:(g + 1) * kg]
+    return dense
+
+
+def conv2d_cost(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, *,
+                layout="NCHW", bias=False, dtype=np.float32):
+    """Parameters, multiply-accumulates, FLOPs, output shape and the minimum
+    bytes moved (input + weight (+ bias) + output, each touched once).
+
+    ``params = K * (C // G) * R * S (+ K with bias)``: the 1/G reduction.
+
+    Example:
+        >>> import gconv
+        >>> dense = gconv.conv2d_cost((1, 64, 56, 56), (64, 64, 3, 3), padding=1)
+        >>> grouped = gconv.conv2d_cost((1, 64, 56, 56), (64, 2, 3, 3), padding=1, groups=32)
+        >>> dense.params // grouped.params
+        32
+    """
+    itemsize = np.dtype(dtype).itemsize
+    input_shape = tuple(_args.as_int(v, "input_shape") for v in input_shape)
+    weight_shape = tuple(_args.as_int(v, "weight_shape") for v in weight_shape)
+    params = ConvParams(weight_shape, stride, padding, dilation, groups, layout, None,
+                        "conv2d_cost")
+    desc, out_shape, _ = params.descriptor(input_shape, np.float32, False)
+    n, c, k, g, h, w, r, s = desc[:8]
+    oh, ow = (out_shape[-2:] if layout == "NCHW" else out_shape[-3:-1])
+    params = k * (c // g) * r * s + (k if bias else 0)
+    macs = n * k * oh * ow * (c // g) * r * s
+    elements = n * c * h * w + params + n * k * oh * ow
+    return ConvCost(params, macs, 2 * macs, tuple(out_shape), elements * itemsize)
+
+
+class Conv2d:
+    """A reusable convolution: weights validated and packed once, the
+    algorithm chosen once per input shape (cuDNN/oneDNN's plan).
+
+    Same arguments and results as :func:`conv2d`. The weights and bias are
+    copied: changing the caller's arrays later does not change the plan.
+
+    Example:
+        >>> import numpy as np, gconv
+        >>> conv = gconv.Conv2d(np.ones((32, 1, 3, 3), np.float32), groups=32, padding=1)
+        >>> x = np.ones((1, 32, 14, 14), np.float32)
+        >>> conv(x).shape, conv.algorithm(x.shape)
+        ((1, 32, 14, 14), 'depthwise')
+    """
+
+    def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+                 layout="NCHW", activation=None, force_algorithm=None):
+        self._spec = ConvSpec(weight, bias, stride, padding, dilation, groups, layout,
+                              activation, "Conv2d", copy=True)
+        if force_algorithm is not None and force_algorithm not in ALGORITHMS:
+            raise ValueError(
+                f"force_algorithm must be None or one of {ALGORITHMS}, got {force_algorithm!r}"
+            )
+        self._force = force_algorithm
+        self._plans = {}
+
+    def __call__(self, x, out=None):
+        return _convolve(self._spec, x, out, self._force, self._plans)
+
+    def algorithm(self, x_shape):
+        """Name of the algorithm an input of ``x_shape`` runs with."""
+        shape = tuple(_args.as_int(v, "x_shape") for v in x_shape)
+        desc, _, _ = self._spec.descriptor(shape)
+        return _core.choose_algorithm(desc, self._force)
+
+    @property
+    def weight(self):
+        """The plan's own copy of the weights (read-only view)."""
+        view = self._spec.weight.view()
+        view.flags.writeable = False
+        return view
+
+    def __repr__(self):
+        p = self._spec.params
+        return (f"Conv2d(weight={p.weight_shape}, groups={p.groups}, stride={p.stride}, "
+                f"padding={p.padding!r}, dilation={p.dilation}, layout={p.layout!r}, "
+                f"activation={p.activation!r}, dtype={self._spec.dtype})")
+
+
+def get_num_threads():
+    """Threads each call uses (GCONV_NUM_THREADS, else OMP_NUM_THREADS, else all cores).
+
+    Example:
+        >>> import gconv
+        >>> gconv.get_num_threads() >= 1
+        True
+    """
+    return _core.get_num_threads()
+
+
+def set_num_threads(n):
+    """Sets the thread count for later calls (n >= 1), process-wide.
+
+    Example:
+        >>> import gconv
+        >>> previous = gconv.get_num_threads()
+        >>> gconv.set_num_threads(1); gconv.set_num_threads(previous)
+    """
+    n = _args.as_int(n, "n")
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    _core.set_num_threads(min(n, 1 << 16))
+
+
+@contextlib.contextmanager
+def threads(n):
+    """Runs the block with ``n`` threads, then restores the previous count.
+
+    Example:
+        >>> import gconv
+        >>> with gconv.threads(1):
+        ...     gconv.get_num_threads()
+        1
+    """
+    previous = get_num_threads()
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        _core.set_num_threads(previous)
+
+
+def build_info():
+    """What was built and what runs: version, openmp, isa_compiled,
+    isa_supported, isa_active, cuda, compiler, build_type, num_threads.
+
+    Example:
+        >>> import gconv
+        >>> gconv.build_info()["isa_active"] in ("scalar", "avx2", "avx512")
+        True
+    """
+    return _core.build_info()
+
+
+def _set_max_isa(name):
+    """Caps the kernel family for plans created afterwards (tests use it to
+    reach every family on one machine); returns the previously active one."""
+    return _core.set_max_isa(name)

@@ -1,0 +1,188 @@
+"""From user arguments to the C descriptor: the checks API.md promises.
+
+A ``ConvSpec`` holds everything about a convolution that does not depend on
+the input's shape (weight, bias, stride, padding as given, dilation, groups,
+layout, activation); ``ConvSpec.descriptor(x_shape)`` adds the input and
+returns the descriptor tuple the extension reads plus the output shape.
+"""
+
+import numpy as np
+
+from . import _args
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+LAYOUT_CODES = {"NCHW": 0, "NHWC": 1}
+DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}
+ACTIVATION_CODES = {None: 0, "relu": 1, "relu6": 2}
+
+
+def as_float_array(value, name):
+    """``value`` as an ndarray of float32/float64 in native byte order."""
+    array = value if type(value) is np.ndarray else np.asarray(value)
+    dtype = array.dtype
+    if dtype in _FLOAT_DTYPES:
+        return array
+    if dtype.kind == "f" and dtype.itemsize in (4, 8) and not dtype.isnative:
+        return array.astype(dtype.newbyteorder("="))
+    raise TypeError(f"{name} must be float32 or float64, got dtype {dtype}")
+
+
+def check_same_dtype(where, **arrays):
+    """All given arrays share one dtype, else a TypeError listing them."""
+    dtypes = {name: a.dtype for name, a in arrays.items() if a is not None}
+    if len(set(dtypes.values())) > 1:
+        seen = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
+        raise TypeError(f"{where}: {', '.join(dtypes)} must share one dtype (float32 or float64), got {seen}")
+
+
+def kernel_ready(array):
+    """A C-contiguous, aligned, native-order array the kernels can read."""
+    if array.flags.c_contiguous and array.flags.aligned:
+        return array
+    return np.array(array, order="C", copy=True)
+
+
+def check_out(out, shape, dtype, where):
+    """``out`` must be an ndarray of exactly ``shape`` and ``dtype``, C-contiguous, writable."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{where}: out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{where}: out has dtype {out.dtype}, expected {dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{where}: out has shape {out.shape}, expected {tuple(shape)}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{where}: out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{where}: out is read-only")
+
+
+def split_batch(x, layout, where, spatial_dims=2):
+    """(N, C, spatial sizes, unbatched) of an input in ``layout``."""
+    ndim = spatial_dims + 2
+    if x.ndim not in (ndim, ndim - 1):
+        raise ValueError(
+            f"{where}: input must be {ndim}-D ({layout}) or {ndim - 1}-D (unbatched), "
+            f"got {x.ndim}-D input of shape {x.shape}"
+        )
+    unbatched = x.ndim == ndim - 1
+    shape = (1,) + x.shape if unbatched else x.shape
+    if layout.startswith("NC"):
+        n, c, spatial = shape[0], shape[1], shape[2:]
+    else:
+        n, c, spatial = shape[0], shape[-1], shape[1:-1]
+    if c < 1:
+        raise ValueError(f"{where}: input has {c} channels, needs at least 1 (shape {x.shape})")
+    if min(spatial) < 1:
+        raise ValueError(f"{where}: input spatial size {tuple(spatial)} must be >= 1 (shape {x.shape})")
+    return n, c, tuple(spatial), unbatched
+
+
+class ConvParams:
+    """A 2-D convolution's shape parameters minus its input, validated once."""
+
+    __slots__ = ("weight_shape", "stride", "padding", "dilation", "groups", "layout",
+                 "activation", "where")
+
+    def __init__(self, weight_shape, stride, padding, dilation, groups, layout, activation,
+                 where):
+        self.where = where
+        self.layout = _args.check_layout(layout)
+        self.activation = _args.check_activation(activation)
+        self.groups = _args.as_int(groups, "groups")
+        if self.groups < 1:
+            raise ValueError(f"{where}: groups must be >= 1, got {self.groups}")
+        if len(weight_shape) != 4:
+            raise ValueError(
+                f"{where}: weight must be 4-D (out_channels, in_channels // groups, kH, kW), "
+                f"got shape {tuple(weight_shape)}"
+            )
+        self.weight_shape = tuple(weight_shape)
+        out_channels, cg, kh, kw = self.weight_shape
+        if out_channels % self.groups:
+            raise ValueError(
+                f"{where}: out_channels (weight.shape[0] = {out_channels}) must be divisible "
+                f"by groups ({self.groups})"
+            )
+        if cg < 1 or kh < 1 or kw < 1:
+            raise ValueError(f"{where}: weight shape {self.weight_shape} has an empty dimension")
+        self.stride = _args.spatial_tuple(stride, "stride")
+        self.dilation = _args.spatial_tuple(dilation, "dilation")
+        if isinstance(padding, str) and padding == "same":
+            self.padding = padding  # depends on the input size: resolved per call
+        else:
+            # Every other form is independent of the input size.
+            self.padding = _args.resolve_padding(padding, (1, 1), (kh, kw), self.stride,
+                                                 self.dilation)
+
+    def descriptor(self, x_shape, dtype, has_bias):
+        """(descriptor tuple, output shape, unbatched) for an input of ``x_shape``."""
+        where = self.where
+        n, c, (h, wd), unbatched = split_batch(_ShapeOnly(x_shape), self.layout, where)
+        g = self.groups
+        k, cg, kh, kw = self.weight_shape
+        if c % g:
+            raise ValueError(f"{where}: in_channels ({c}) must be divisible by groups ({g})")
+        if cg * g != c:
+            raise ValueError(
+                f"{where}: Given groups={g}, weight of size {list(self.weight_shape)}, expected "
+                f"input{list(x_shape)} to have {cg * g} channels, but got {c} channels instead"
+            )
+        pads = self.padding
+        if isinstance(pads, str):
+            pads = _args.resolve_padding(pads, (h, wd), (kh, kw), self.stride, self.dilation)
+        (pt, pb), (pl, pr) = pads
+        sh, sw = self.stride
+        dh, dw = self.dilation
+        oh = _args.output_size(h, kh, sh, (pt, pb), dh, f"{where}: height")
+        ow = _args.output_size(wd, kw, sw, (pl, pr), dw, f"{where}: width")
+        out_shape = (n, k, oh, ow) if self.layout == "NCHW" else (n, oh, ow, k)
+        _args.checked_product(tuple(x_shape) + (8,), f"{where}: input")
+        _args.checked_product(out_shape + (8,), f"{where}: output")
+        desc = (n, c, k, g, h, wd, kh, kw, sh, sw, pt, pb, pl, pr, dh, dw,
+                LAYOUT_CODES[self.layout], DTYPE_CODES[np.dtype(dtype)],
+                ACTIVATION_CODES[self.activation], 1 if has_bias else 0)
+        return desc, (out_shape[1:] if unbatched else out_shape), unbatched
+
+
+class ConvSpec:
+    """ConvParams plus the weight and bias arrays the kernels read."""
+
+    __slots__ = ("params", "weight", "bias")
+
+    def __init__(self, weight, bias, stride, padding, dilation, groups, layout, activation,
+                 where, copy=False):
+        weight = as_float_array(weight, "weight")
+        self.params = ConvParams(weight.shape, stride, padding, dilation, groups, layout,
+                                 activation, where)
+        if bias is not None:
+            bias = as_float_array(bias, "bias")
+            if bias.shape != (weight.shape[0],):
+                raise ValueError(
+                    f"{where}: bias must have shape ({weight.shape[0]},) (one per output "
+                    f"channel), got {bias.shape}"
+                )
+        check_same_dtype(where, weight=weight, bias=bias)
+        ready = (lambda a: np.array(a, order="C", copy=True)) if copy else kernel_ready
+        self.weight = ready(weight)
+        self.bias = None if bias is None else ready(bias)
+
+    @property
+    def where(self):
+        return self.params.where
+
+    @property
+    def dtype(self):
+        return self.weight.dtype
+
+    def descriptor(self, x_shape):
+        return self.params.descriptor(x_shape, self.weight.dtype, self.bias is not None)
+
+
+class _ShapeOnly:
+    """Just enough of an array for split_batch() to read a shape."""
+
+    __slots__ = ("shape", "ndim")
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+        self.ndim = len(self.shape)

@@ -1,0 +1,199 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Cython bridge: array buffers to the C ABI, GIL released while kernels run,
+C status codes turned into Python exceptions. No argument parsing here: the
+caller (gconv._api) has already checked shapes, dtypes and contiguity."""
+
+from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBuffer_Release,
+                             PyObject_GetBuffer)
+from libc.stdint cimport int32_t, int64_t
+
+
+cdef extern from "gconv/gconv.h":
+    ctypedef enum gconv_status:
+        GCONV_SUCCESS, GCONV_INVALID_PARAMETER, GCONV_UNSUPPORTED, GCONV_OUT_OF_MEMORY
+    ctypedef enum gconv_algorithm:
+        GCONV_ALGO_AUTO, GCONV_ALGO_COUNT
+    ctypedef enum gconv_isa:
+        GCONV_ISA_SCALAR, GCONV_ISA_AVX2, GCONV_ISA_AVX512
+
+    ctypedef struct gconv_conv2d_desc:
+        int64_t batch, in_channels, out_channels, groups, in_h, in_w, kernel_h, kernel_w
+        int64_t stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right
+        int64_t dilation_h, dilation_w
+        int32_t layout, dtype, activation, has_bias
+
+    ctypedef struct gconv_plan:
+        pass
+
+    void gconv_conv2d_desc_init(gconv_conv2d_desc* d)
+    gconv_status gconv_plan_create(const gconv_conv2d_desc* d, const void* weight,
+                                   const void* bias, gconv_algorithm algorithm,
+                                   gconv_plan** plan)
+    gconv_status gconv_plan_execute(const gconv_plan* plan, int64_t batch, const void* x,
+                                    void* y, int num_threads) nogil
+    void gconv_plan_destroy(gconv_plan* plan)
+    gconv_algorithm gconv_plan_algorithm(const gconv_plan* plan)
+    gconv_isa gconv_plan_isa(const gconv_plan* plan)
+    int gconv_algorithm_accepts(gconv_algorithm algorithm, const gconv_conv2d_desc* d)
+    gconv_status gconv_choose_algorithm(const gconv_conv2d_desc* d, gconv_algorithm* algorithm)
+    const char* gconv_algorithm_name(gconv_algorithm algorithm)
+    gconv_status gconv_global_avg_pool2d(int32_t dtype, int32_t layout, int64_t batch,
+                                         int64_t channels, int64_t in_h, int64_t in_w,
+                                         const void* x, void* y, int num_threads) nogil
+    int gconv_get_num_threads()
+    gconv_status gconv_set_num_threads(int n)
+    int gconv_isa_compiled(gconv_isa isa)
+    int gconv_isa_supported(gconv_isa isa)
+    gconv_isa gconv_isa_active()
+    gconv_status gconv_set_max_isa(gconv_isa isa)
+    const char* gconv_isa_name(gconv_isa isa)
+    const char* gconv_version()
+    int gconv_has_openmp()
+    const char* gconv_compiler()
+    const char* gconv_build_type()
+    const char* gconv_last_error()
+
+
+ALGORITHMS = tuple(gconv_algorithm_name(<gconv_algorithm>a).decode() for a in range(1, GCONV_ALGO_COUNT))
+ISA_NAMES = tuple(gconv_isa_name(<gconv_isa>i).decode() for i in range(GCONV_ISA_SCALAR, GCONV_ISA_AVX512 + 1))
+
+
+cdef int check(gconv_status status) except -1:
+    if status == GCONV_SUCCESS:
+        return 0
+    message = gconv_last_error().decode("utf-8", "replace")
+    if status == GCONV_OUT_OF_MEMORY:
+        raise MemoryError(message)
+    raise ValueError(message)
+
+
+cdef gconv_conv2d_desc make_desc(tuple f) except *:
+    """The descriptor from the tuple gconv._api builds, in field order."""
+    cdef gconv_conv2d_desc d
+    gconv_conv2d_desc_init(&d)
+    (d.batch, d.in_channels, d.out_channels, d.groups, d.in_h, d.in_w, d.kernel_h, d.kernel_w,
+     d.stride_h, d.stride_w, d.pad_top, d.pad_bottom, d.pad_left, d.pad_right,
+     d.dilation_h, d.dilation_w, d.layout, d.dtype, d.activation, d.has_bias) = f
+    return d
+
+
+cdef gconv_algorithm algorithm_id(name) except *:
+    if name is None:
+        return GCONV_ALGO_AUTO
+    try:
+        return <gconv_algorithm><int>(ALGORITHMS.index(name) + 1)
+    except ValueError:
+        raise ValueError(f"force_algorithm must be None or one of {ALGORITHMS}, got {name!r}") from None
+
+
+def choose_algorithm(tuple desc, force=None):
+    """Name of the algorithm the planner picks (or checks that `force` accepts desc)."""
+    cdef gconv_conv2d_desc d = make_desc(desc)
+    cdef gconv_algorithm a = algorithm_id(force)
+    if a == GCONV_ALGO_AUTO:
+        check(gconv_choose_algorithm(&d, &a))
+    elif not gconv_algorithm_accepts(a, &d):
+        raise ValueError(f"force_algorithm={force!r} does not accept this convolution")
+    return gconv_algorithm_name(a).decode()
+
+
+cdef class Plan:
+    """A C plan: validated descriptor, chosen algorithm, packed weight copy."""
+    cdef gconv_plan* ptr
+
+    def __cinit__(self, tuple desc, weight, bias, force=None):
+        cdef gconv_conv2d_desc d = make_desc(desc)
+        cdef gconv_algorithm a = algorithm_id(force)
+        cdef Py_buffer wbuf, bbuf
+        cdef const void* bias_ptr = NULL
+        PyObject_GetBuffer(weight, &wbuf, PyBUF_C_CONTIGUOUS)
+        try:
+            if bias is not None:
+                PyObject_GetBuffer(bias, &bbuf, PyBUF_C_CONTIGUOUS)
+                bias_ptr = bbuf.buf
+            try:
+                check(gconv_plan_create(&d, wbuf.buf, bias_ptr, a, &self.ptr))
+            finally:
+                if bias is not None:
+                    PyBuffer_Release(&bbuf)
+        finally:
+            PyBuffer_Release(&wbuf)
+
+    def __dealloc__(self):
+        gconv_plan_destroy(self.ptr)
+
+    @property
+    def algorithm(self):
+        return gconv_algorithm_name(gconv_plan_algorithm(self.ptr)).decode()
+
+    @property
+    def isa(self):
+        return gconv_isa_name(gconv_plan_isa(self.ptr)).decode()
+
+    def execute(self, x, y, int64_t batch, int num_threads=0):
+        """y = conv(x); both C-contiguous arrays of the plan's dtype and shapes."""
+        cdef Py_buffer xbuf, ybuf
+        cdef gconv_status status
+        PyObject_GetBuffer(x, &xbuf, PyBUF_C_CONTIGUOUS)
+        try:
+            PyObject_GetBuffer(y, &ybuf, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+            try:
+                with nogil:
+                    status = gconv_plan_execute(self.ptr, batch, xbuf.buf, ybuf.buf, num_threads)
+            finally:
+                PyBuffer_Release(&ybuf)
+        finally:
+            PyBuffer_Release(&xbuf)
+        check(status)
+        return y
+
+
+def global_avg_pool2d(int dtype, int layout, int64_t batch, int64_t channels, int64_t height,
+                      int64_t width, x, y, int num_threads=0):
+    cdef Py_buffer xbuf, ybuf
+    cdef gconv_status status
+    PyObject_GetBuffer(x, &xbuf, PyBUF_C_CONTIGUOUS)
+    try:
+        PyObject_GetBuffer(y, &ybuf, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+        try:
+            with nogil:
+                status = gconv_global_avg_pool2d(dtype, layout, batch, channels, height, width,
+                                                 xbuf.buf, ybuf.buf, num_threads)
+        finally:
+            PyBuffer_Release(&ybuf)
+    finally:
+        PyBuffer_Release(&xbuf)
+    check(status)
+    return y
+
+
+def get_num_threads():
+    return gconv_get_num_threads()
+
+
+def set_num_threads(int n):
+    check(gconv_set_num_threads(n))
+
+
+def set_max_isa(name):
+    """Caps the ISA family for plans created afterwards; returns the previous active one."""
+    if name not in ISA_NAMES:
+        raise ValueError(f"isa must be one of {ISA_NAMES}, got {name!r}")
+    previous = gconv_isa_name(gconv_isa_active()).decode()
+    check(gconv_set_max_isa(<gconv_isa><int>ISA_NAMES.index(name)))
+    return previous
+
+
+def build_info():
+    return {
+        "version": gconv_version().decode(),
+        "openmp": bool(gconv_has_openmp()),
+        "isa_compiled": [n for i, n in enumerate(ISA_NAMES) if gconv_isa_compiled(<gconv_isa>i)],
+        "isa_supported": [n for i, n in enumerate(ISA_NAMES)
+                          if gconv_isa_compiled(<gconv_isa>i) and gconv_isa_supported(<gconv_isa>i)],
+        "isa_active": gconv_isa_name(gconv_isa_active()).decode(),
+        "cuda": False,
+        "compiler": gconv_compiler().decode(),
+        "build_type": gconv_build_type().decode(),
+        "num_threads": gconv_get_num_threads(),
+    }

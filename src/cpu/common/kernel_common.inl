@@ -1,0 +1,28 @@
+// Helpers shared by every kernel family. Included by the per-ISA kernel
+// sources inside namespace gconv::<isa>; everything is `static` so that no
+// copy compiled with one family's flags can be linked into another's code.
+
+// The fused epilogue: bias is added by the caller, then this.
+template <typename T>
+static inline T activate(T v, int act) {
+    // Written so that NaN passes through: NaN < 0 and NaN > 6 are false.
+    if (act == GCONV_ACTIVATION_RELU) return v < T(0) ? T(0) : v;
+    if (act == GCONV_ACTIVATION_RELU6) return v < T(0) ? T(0) : (v > T(6) ? T(6) : v);
+    return v;
+}
+
+static inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// Outputs o in [lo, hi) whose input index o * stride + offset lies in
+// [0, in_size): the taps that read real data rather than padding.
+static inline void valid_output_range(int64_t in_size, int64_t out_size, int64_t stride,
+                                      int64_t offset, int64_t* lo, int64_t* hi) {
+    int64_t first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    int64_t last_in = in_size - 1 - offset;  // largest o * stride allowed
+    int64_t end = last_in < 0 ? 0 : last_in / stride + 1;
+    first = min_i64(first, out_size);
+    end = min_i64(end, out_size);
+    *lo = first;
+    *hi = end < first ? first : end;
+}

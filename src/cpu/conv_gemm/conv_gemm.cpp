@@ -1,0 +1,113 @@
+// gemm_1x1 and im2col_gemm: grouped convolution as one GEMM per
+// (image, group, pixel tile), C[K/G x pixels] = W_g[K/G x kd] * B[kd x pixels].
+// The weights are packed once by the plan; B is packed per tile into
+// per-thread scratch, straight from the input (1x1) or through im2col, so no
+// full im2col matrix ever exists.
+#include <cinttypes>
+
+#include "core/error.hpp"
+#include "core/plan.hpp"
+#include "core/threads.hpp"
+#include "cpu/gemm/macro_kernel.hpp"
+#include "cpu/gemm/pack.hpp"
+
+namespace gconv {
+namespace {
+
+// KC: the B block (KC x NC) stays in L2 while MR-row panels of A stream
+// through L1; NC is the largest pixel tile, shrunk at run time when the
+// batch and groups alone give too few work items to keep every thread busy.
+constexpr int64_t kTileDepthBytes = 1024;
+constexpr int64_t kMaxTilePixels = 256;
+
+template <typename T>
+const GemmUkernel<T>& ukernel(const gconv_plan& plan) {
+    return family<T>(*plan.kernels).gemm;
+}
+
+template <typename T>
+gconv_status prepare_typed(gconv_plan& plan, const void* weight) {
+    const ConvGeometry& g = plan.geom;
+    const GemmUkernel<T>& uk = ukernel<T>(plan);
+    const int64_t group_size = packed_a_group_size(g, uk.mr);
+    if (!plan.weight.allocate(static_cast<size_t>(group_size * g.G) * sizeof(T)))
+        return fail(GCONV_OUT_OF_MEMORY, "cannot allocate %" PRId64 " packed weights",
+                    group_size * g.G);
+    if (g.K > 0) pack_a_weights(g, uk.mr, static_cast<const T*>(weight), plan.weight.as<T>());
+    plan.tile_depth = kTileDepthBytes / static_cast<int64_t>(sizeof(T));
+    plan.tile_pixels = (kMaxTilePixels + uk.nr - 1) / uk.nr * uk.nr;
+    plan.scratch_bytes = plan.tile_depth * plan.tile_pixels * static_cast<int64_t>(sizeof(T));
+    return GCONV_SUCCESS;
+}
+
+gconv_status prepare(gconv_plan& plan, const void* weight) {
+    return plan.geom.dtype == GCONV_FLOAT64 ? prepare_typed<double>(plan, weight)
+                                            : prepare_typed<float>(plan, weight);
+}
+
+template <typename T, bool kIm2col>
+gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
+                           T* scratch) {
+    const ConvGeometry& g = plan.geom;
+    const GemmUkernel<T>& uk = ukernel<T>(plan);
+    const int64_t P = g.out_pixels(), kd = g.reduction();
+    const int64_t per_pixel_tiles = batch * g.G;
+    const int64_t wanted_tiles = (4 * threads + per_pixel_tiles - 1) / per_pixel_tiles;
+    int64_t nc = split_size(P, wanted_tiles, uk.nr);
+    nc = (nc + uk.nr - 1) / uk.nr * uk.nr;
+    if (nc > plan.tile_pixels) nc = plan.tile_pixels;
+    const int64_t tiles = (P + nc - 1) / nc;
+    const int64_t group_size = packed_a_group_size(g, uk.mr);
+    const bool nhwc = g.layout == GCONV_LAYOUT_NHWC;
+    const T* bias = static_cast<const T*>(plan.bias_or_null());
+
+    parallel_for(batch * g.G * tiles, threads, [&](int64_t item, int tid) {
+        const int64_t tile = item % tiles, group = item / tiles % g.G, n = item / tiles / g.G;
+        const int64_t j0 = tile * nc, width = P - j0 < nc ? P - j0 : nc;
+        const T* image = x + n * g.in_image();
+        T* b_scratch = scratch + static_cast<int64_t>(tid) * plan.tile_depth * plan.tile_pixels;
+        auto pack_b = [&](int64_t p0, int64_t kc, T* dst) {
+            if (kIm2col)
+                pack_b_im2col(g, image, group, p0, kc, j0, width, uk.nr, dst);
+            else
+                pack_b_direct(g, image, group, p0, kc, j0, width, uk.nr, dst);
+        };
+        T* out = y + n * g.out_image();
+        T* c = nhwc ? out + j0 * g.K + group * g.Kg : out + group * g.Kg * P + j0;
+        gemm_macro_kernel(uk, plan.weight.as<T>() + group * group_size, g.Kg, kd, width,
+                          plan.tile_depth, b_scratch, pack_b, c, nhwc ? 1 : P, nhwc ? g.K : 1,
+                          bias ? bias + group * g.Kg : nullptr, g.act);
+    });
+    return GCONV_SUCCESS;
+}
+
+template <bool kIm2col>
+gconv_status execute(const gconv_plan& plan, int64_t batch, const void* x, void* y, int threads,
+                     void* scratch) {
+    if (plan.geom.dtype == GCONV_FLOAT64)
+        return execute_typed<double, kIm2col>(plan, batch, static_cast<const double*>(x),
+                                              static_cast<double*>(y), threads,
+                                              static_cast<double*>(scratch));
+    return execute_typed<float, kIm2col>(plan, batch, static_cast<const float*>(x),
+                                         static_cast<float*>(y), threads,
+                                         static_cast<float*>(scratch));
+}
+
+bool accepts_1x1(const ConvGeometry& g) {
+    return g.R == 1 && g.S == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pb == 0 &&
+           g.pl == 0 && g.pr == 0;
+}
+
+bool accepts_any(const ConvGeometry&) { return true; }
+
+// DESIGN.md: GEMM pays off when groups are wide in both directions.
+bool prefers_im2col(const ConvGeometry& g) { return g.Cg >= 16 && g.Kg >= 16; }
+
+}  // namespace
+
+const Algorithm kGemm1x1 = {GCONV_ALGO_GEMM_1X1, "gemm_1x1", accepts_1x1, accepts_1x1, prepare,
+                            execute<false>};
+const Algorithm kIm2colGemm = {GCONV_ALGO_IM2COL_GEMM, "im2col_gemm", accepts_any,
+                               prefers_im2col, prepare, execute<true>};
+
+}  // namespace gconv

@@ -1,0 +1,85 @@
+// Global depthwise convolution (kernel == padded input, one output pixel)
+// and global average pooling: reductions whose speed is memory bandwidth.
+#include "cpu/kernel_table.hpp"
+
+namespace gconv {
+namespace GCONV_ISA {
+
+#include "cpu/common/kernel_common.inl"
+
+namespace {
+
+// Output channel k = c * m + j is the dot product of input plane c with the
+// weights of k, shifted by the padding (padding positions contribute nothing).
+template <typename T>
+void global_dwconv_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                        int64_t k_begin, int64_t k_end) {
+    const int64_t H = g.H, W = g.W, S = g.S, m = g.Kg;
+    for (int64_t k = k_begin; k < k_end; ++k) {
+        const T* xp = x + (k / m) * H * W;
+        const T* wp = w + k * g.R * S + g.pt * S + g.pl;
+        T acc = T(0);
+        for (int64_t h = 0; h < H; ++h) {
+            const T* xr = xp + h * W;
+            const T* wr = wp + h * S;
+            for (int64_t i = 0; i < W; ++i) acc += wr[i] * xr[i];
+        }
+        y[k] = activate(acc + (bias ? bias[k] : T(0)), g.act);
+    }
+}
+
+// Weights packed [R * S][K]: each input pixel updates all K outputs at once.
+template <typename T>
+void global_dwconv_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+    const int64_t K = g.K, C = g.C, m = g.Kg;
+    for (int64_t k = 0; k < K; ++k) y[k] = T(0);
+    for (int64_t h = 0; h < g.H; ++h)
+        for (int64_t i = 0; i < g.W; ++i) {
+            const T* xp = x + (h * g.W + i) * C;
+            const T* wp = w + ((h + g.pt) * g.S + i + g.pl) * K;
+            if (m == 1) {
+                for (int64_t k = 0; k < K; ++k) y[k] += wp[k] * xp[k];
+            } else {
+                for (int64_t k = 0; k < K; ++k) y[k] += wp[k] * xp[k / m];
+            }
+        }
+    for (int64_t k = 0; k < K; ++k) y[k] = activate(y[k] + (bias ? bias[k] : T(0)), g.act);
+}
+
+template <typename T>
+void avg_pool_nchw(const T* x, T* y, int64_t channels, int64_t pixels, int64_t) {
+    for (int64_t c = 0; c < channels; ++c) {
+        const T* xp = x + c * pixels;
+        T acc = T(0);
+        for (int64_t p = 0; p < pixels; ++p) acc += xp[p];
+        y[c] = acc / T(pixels);
+    }
+}
+
+template <typename T>
+void avg_pool_nhwc(const T* x, T* y, int64_t channels, int64_t pixels, int64_t stride) {
+    for (int64_t c = 0; c < channels; ++c) y[c] = T(0);
+    for (int64_t p = 0; p < pixels; ++p) {
+        const T* xp = x + p * stride;
+        for (int64_t c = 0; c < channels; ++c) y[c] += xp[c];
+    }
+    for (int64_t c = 0; c < channels; ++c) y[c] = y[c] / T(pixels);
+}
+
+template <typename T>
+void fill(KernelFamily<T>& f) {
+    f.global_dwconv_nchw = global_dwconv_nchw<T>;
+    f.global_dwconv_nhwc = global_dwconv_nhwc<T>;
+    f.avg_pool_nchw = avg_pool_nchw<T>;
+    f.avg_pool_nhwc = avg_pool_nhwc<T>;
+}
+
+}  // namespace
+
+void fill_global(KernelTable& table) {
+    fill(table.f32);
+    fill(table.f64);
+}
+
+}  // namespace GCONV_ISA
+}  // namespace gconv

@@ -1,0 +1,120 @@
+// The catalogue of kernels one instruction-set family provides.
+//
+// Each family (scalar, avx2, avx512) compiles its kernels in its own
+// translation units with its own flags and its own namespace, and fills one
+// KernelTable. Drivers (src/cpu/*/ *.cpp, compiled for the baseline) reach
+// kernels only through a table chosen at plan time, so an AVX-512 instruction
+// can only execute on a CPU that dispatch found able to run it.
+#pragma once
+
+#include <cstdint>
+
+#include "core/geometry.hpp"
+
+namespace gconv {
+
+// One MR x NR tile of C = A * B (+ C when accumulating) and where it goes:
+// C(i, j) lives at c[i * rs + j * cs]; only the first m rows and n columns
+// are stored. On the last reduction block, bias (per row, may be null) and
+// the activation are applied.
+template <typename T>
+struct GemmTile {
+    T* c;
+    int64_t rs, cs;
+    int m, n;
+    bool accumulate;
+    bool last;
+    const T* bias;
+    int act;
+};
+
+// kc steps of the rank-1 update on packed panels: a is kc x MR (column i of
+// step p at a[p * MR + i]), b is kc x NR (b[p * NR + j]).
+template <typename T>
+using GemmUkernelFn = void (*)(int64_t kc, const T* a, const T* b, const GemmTile<T>& tile);
+
+template <typename T>
+struct GemmUkernel {
+    GemmUkernelFn<T> fn;
+    int mr, nr;
+};
+
+// Rows [oh_begin, oh_end) of one output plane (NCHW). `x` points at the
+// group's first input plane (Cg planes of H x W), `w` at the output channel's
+// Cg x R x S weights, `bias` at its bias or null.
+template <typename T>
+using PlaneKernelFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
+                               T* y, int64_t oh_begin, int64_t oh_end);
+
+// Output pixels [ow_begin, ow_end) of row `oh` for all K channels (NHWC).
+// `x` is the whole input image, `w` the packed weights, `y` the output image.
+template <typename T>
+using PixelKernelFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
+                               T* y, int64_t oh, int64_t ow_begin, int64_t ow_end);
+
+// Global depthwise conv, NCHW: output channels [k_begin, k_end) of one image.
+template <typename T>
+using GlobalNchwFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
+                              T* y, int64_t k_begin, int64_t k_end);
+
+// Global depthwise conv, NHWC: all K outputs of one image, weights packed as
+// [R * S][K].
+template <typename T>
+using GlobalNhwcFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
+                              T* y);
+
+// Global average pooling of `channels` channels (NCHW: planes of `pixels`
+// values; NHWC: `pixels` rows with a stride of `channel_stride`).
+template <typename T>
+using AvgPoolFn = void (*)(const T* x, T* y, int64_t channels, int64_t pixels,
+                           int64_t channel_stride);
+
+// Depthwise NCHW kernels specialised by kernel size and stride; the planner
+// picks one per descriptor, generic accepts everything.
+enum DwNchwVariant { kDwGeneric, kDw3x3s1, kDw3x3s2, kDw5x5s1, kDw5x5s2, kDw7x7s1, kDw7x7s2,
+                     kDwVariantCount };
+
+template <typename T>
+struct KernelFamily {
+    GemmUkernel<T> gemm;
+    PlaneKernelFn<T> grouped_direct_nchw;
+    PixelKernelFn<T> grouped_direct_nhwc;
+    PlaneKernelFn<T> dwconv_nchw[kDwVariantCount];
+    PixelKernelFn<T> dwconv_nhwc;
+    GlobalNchwFn<T> global_dwconv_nchw;
+    GlobalNhwcFn<T> global_dwconv_nhwc;
+    AvgPoolFn<T> avg_pool_nchw;
+    AvgPoolFn<T> avg_pool_nhwc;
+};
+
+struct KernelTable {
+    gconv_isa isa;
+    KernelFamily<float> f32;
+    KernelFamily<double> f64;
+};
+
+template <typename T> const KernelFamily<T>& family(const KernelTable& table);
+template <> inline const KernelFamily<float>& family<float>(const KernelTable& t) { return t.f32; }
+template <> inline const KernelFamily<double>& family<double>(const KernelTable& t) { return t.f64; }
+
+// Each family's translation units define these in namespace gconv::<isa>.
+#define GCONV_DECLARE_ISA_FAMILY(isa_namespace)         \
+    namespace isa_namespace {                           \
+    void fill_gemm(KernelTable& table);                 \
+    void fill_grouped_direct(KernelTable& table);       \
+    void fill_depthwise(KernelTable& table);            \
+    void fill_global(KernelTable& table);               \
+    }
+
+GCONV_DECLARE_ISA_FAMILY(scalar)
+#if defined(GCONV_HAVE_AVX2)
+GCONV_DECLARE_ISA_FAMILY(avx2)
+#endif
+#if defined(GCONV_HAVE_AVX512)
+GCONV_DECLARE_ISA_FAMILY(avx512)
+#endif
+
+// The table of the best family the CPU supports, capped by set_max_isa.
+const KernelTable& active_kernel_table();
+
+}  // namespace gconv

@@ -1,0 +1,157 @@
+/* gconv C ABI: grouped, depthwise and global depthwise 2-D convolution.
+ *
+ * Every function returns a status and never throws or aborts on bad input.
+ * On failure gconv_last_error() holds a message for the calling thread.
+ *
+ * Life of a convolution:
+ *   gconv_conv2d_desc d; gconv_conv2d_desc_init(&d); ...fill the fields...
+ *   gconv_plan* p; gconv_plan_create(&d, weight, bias, GCONV_ALGO_AUTO, &p);
+ *   gconv_plan_execute(p, batch, x, y, 0);   // any number of times, any thread
+ *   gconv_plan_destroy(p);
+ *
+ * Weights are always in PyTorch's layout (K, C/G, R, S), whatever the data
+ * layout; the plan copies and packs them, so the caller may free them after
+ * gconv_plan_create returns.
+ */
+#ifndef GCONV_GCONV_H
+#define GCONV_GCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32) && !defined(GCONV_STATIC)
+#  if defined(GCONV_BUILDING)
+#    define GCONV_API __declspec(dllexport)
+#  else
+#    define GCONV_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__)
+#  define GCONV_API __attribute__((visibility("default")))
+#else
+#  define GCONV_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum gconv_status {
+    GCONV_SUCCESS = 0,
+    GCONV_INVALID_PARAMETER = 1, /* a descriptor field or argument is wrong */
+    GCONV_UNSUPPORTED = 2,       /* valid, but the requested algorithm/ISA cannot do it */
+    GCONV_OUT_OF_MEMORY = 3
+} gconv_status;
+
+typedef enum gconv_layout {
+    GCONV_LAYOUT_NCHW = 0,
+    GCONV_LAYOUT_NHWC = 1
+} gconv_layout;
+
+typedef enum gconv_dtype {
+    GCONV_FLOAT32 = 0,
+    GCONV_FLOAT64 = 1
+} gconv_dtype;
+
+typedef enum gconv_activation {
+    GCONV_ACTIVATION_NONE = 0,
+    GCONV_ACTIVATION_RELU = 1,
+    GCONV_ACTIVATION_RELU6 = 2
+} gconv_activation;
+
+typedef enum gconv_algorithm {
+    GCONV_ALGO_AUTO = 0,
+    GCONV_ALGO_GEMM_1X1 = 1,
+    GCONV_ALGO_IM2COL_GEMM = 2,
+    GCONV_ALGO_GROUPED_DIRECT = 3,
+    GCONV_ALGO_DEPTHWISE = 4,
+    GCONV_ALGO_GLOBAL_DEPTHWISE = 5,
+    GCONV_ALGO_COUNT = 6
+} gconv_algorithm;
+
+typedef enum gconv_isa {
+    GCONV_ISA_SCALAR = 0, /* baseline of the target: SSE2 on x86-64 */
+    GCONV_ISA_AVX2 = 1,   /* AVX2 + FMA */
+    GCONV_ISA_AVX512 = 2  /* AVX-512 F/VL/BW/DQ */
+} gconv_isa;
+
+/* One convolution, described once and read by every layer below. */
+typedef struct gconv_conv2d_desc {
+    int64_t batch;          /* N >= 0; a plan runs any batch, this one sizes nothing */
+    int64_t in_channels;    /* C >= 1, divisible by groups */
+    int64_t out_channels;   /* K >= 0, divisible by groups */
+    int64_t groups;         /* G >= 1 */
+    int64_t in_h, in_w;     /* >= 1 */
+    int64_t kernel_h, kernel_w;          /* >= 1 */
+    int64_t stride_h, stride_w;          /* >= 1 */
+    int64_t pad_top, pad_bottom, pad_left, pad_right; /* >= 0 */
+    int64_t dilation_h, dilation_w;      /* >= 1 */
+    int32_t layout;         /* gconv_layout */
+    int32_t dtype;          /* gconv_dtype */
+    int32_t activation;     /* gconv_activation, applied after the bias */
+    int32_t has_bias;       /* 0 or 1 */
+} gconv_conv2d_desc;
+
+typedef struct gconv_plan gconv_plan;
+
+/* Fills d with a 1x1, stride 1, unpadded, ungrouped, NCHW float32 descriptor. */
+GCONV_API void gconv_conv2d_desc_init(gconv_conv2d_desc* d);
+
+/* Validates d (int64 overflow included) and writes the output height/width. */
+GCONV_API gconv_status gconv_conv2d_output_size(const gconv_conv2d_desc* d,
+                                                int64_t* out_h, int64_t* out_w);
+
+/* Validates d, picks (or checks the forced) algorithm, copies and packs the
+ * weights (and bias when d->has_bias) into the kernel's format. */
+GCONV_API gconv_status gconv_plan_create(const gconv_conv2d_desc* d, const void* weight,
+                                         const void* bias, gconv_algorithm algorithm,
+                                         gconv_plan** plan);
+
+/* y = conv(x) for `batch` images in the descriptor's layout, both C-contiguous.
+ * num_threads <= 0 takes gconv_get_num_threads(). Reentrant: one plan may run
+ * on several threads at once. */
+GCONV_API gconv_status gconv_plan_execute(const gconv_plan* plan, int64_t batch,
+                                          const void* x, void* y, int num_threads);
+
+GCONV_API void gconv_plan_destroy(gconv_plan* plan);
+
+GCONV_API gconv_algorithm gconv_plan_algorithm(const gconv_plan* plan);
+GCONV_API gconv_isa gconv_plan_isa(const gconv_plan* plan);
+
+/* Whether `algorithm` can compute d (d must be valid). */
+GCONV_API int gconv_algorithm_accepts(gconv_algorithm algorithm, const gconv_conv2d_desc* d);
+/* The algorithm the planner picks for d. */
+GCONV_API gconv_status gconv_choose_algorithm(const gconv_conv2d_desc* d,
+                                              gconv_algorithm* algorithm);
+GCONV_API const char* gconv_algorithm_name(gconv_algorithm algorithm);
+
+/* Global average pooling: y[n, c] = mean over H*W of x[n, c]; dtype, layout
+ * as gconv_dtype/gconv_layout; output is (N, C) in either layout. */
+GCONV_API gconv_status gconv_global_avg_pool2d(int32_t dtype, int32_t layout, int64_t batch,
+                                               int64_t channels, int64_t in_h, int64_t in_w,
+                                               const void* x, void* y, int num_threads);
+
+/* Threads: default from GCONV_NUM_THREADS, else OMP_NUM_THREADS, else all cores. */
+GCONV_API int gconv_get_num_threads(void);
+GCONV_API gconv_status gconv_set_num_threads(int n);
+
+/* ISA families: compiled into this build, supported by this CPU, in use. */
+GCONV_API int gconv_isa_compiled(gconv_isa isa);
+GCONV_API int gconv_isa_supported(gconv_isa isa);
+GCONV_API gconv_isa gconv_isa_active(void);
+/* Caps the family used by plans created afterwards (GCONV_MAX_ISA at start-up). */
+GCONV_API gconv_status gconv_set_max_isa(gconv_isa isa);
+GCONV_API const char* gconv_isa_name(gconv_isa isa);
+
+GCONV_API const char* gconv_version(void);
+GCONV_API int gconv_has_openmp(void);
+GCONV_API const char* gconv_compiler(void);
+GCONV_API const char* gconv_build_type(void);
+
+/* Message of the last failure on this thread ("" if none). */
+GCONV_API const char* gconv_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GCONV_GCONV_H */
