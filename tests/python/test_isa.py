@@ -1,0 +1,112 @@
+"""Every instruction-set family the CPU supports gives the reference's results.
+
+``gconv._set_max_isa`` caps the dispatch for plans made afterwards; the
+GCONV_MAX_ISA environment variable does the same at import.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gconv
+from conftest import ALL_ISAS, GRID, ISA_RANK, ConvCase, accepts
+
+# Cases that reach every algorithm, both dtypes and layouts, with tails.
+ISA_CASES = (
+    [(None, case) for case in GRID[::4]]
+    + [("gemm_1x1", ConvCase(c=c, g=g, k=k, h=3, w=w, kernel=(1, 1), layout=lay, dtype=dt, bias=True, seed=5000 + w))
+       for (c, g, k) in ((16, 1, 24), (8, 4, 8)) for w in (7, 17) for lay in ("NCHW", "NHWC")
+       for dt in ("float32", "float64")]
+    + [(alg, ConvCase(c=c, g=g, k=k, h=6, w=w, padding=1, stride=s, layout=lay, dtype=dt, activation="relu",
+                      seed=5100 + w))
+       for alg in ("im2col_gemm", "grouped_direct")
+       for (c, g, k) in ((32, 2, 32), (16, 4, 16)) for w in (9, 17) for s in (1, 2)
+       for lay in ("NCHW", "NHWC") for dt in ("float32", "float64")][::2]
+    + [("depthwise", ConvCase(c=c, g=c, k=c * m, h=7, w=w, kernel=(r, r), stride=s, padding=r // 2,
+                              layout=lay, dtype=dt, bias=True, seed=5200 + w))
+       for (c, m) in ((16, 1), (9, 2)) for r in (3, 5, 7) for s in (1, 2) for w in (15, 33)
+       for lay in ("NCHW", "NHWC") for dt in ("float32", "float64")][::3]
+    + [("global_depthwise", ConvCase(c=c, g=c, k=c * m, h=5, w=6, kernel=(5, 6), layout=lay, dtype=dt, seed=5300))
+       for (c, m) in ((19, 1), (8, 2)) for lay in ("NCHW", "NHWC") for dt in ("float32", "float64")]
+)
+
+
+def _supported():
+    return gconv.build_info()["isa_supported"]
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("algorithm,case", ISA_CASES,
+                         ids=lambda v: "auto" if v is None else (v if isinstance(v, str) else v.id()))
+def test_each_isa_family_matches_reference(isa, algorithm, case, restore_isa):
+    if isa not in _supported():
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    assert gconv.build_info()["isa_active"] == isa
+    if algorithm is None:
+        case.check()
+    else:
+        assert accepts(case, algorithm)
+        case.check(force_algorithm=algorithm)
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_global_ops_match_reference_under_each_isa(isa, restore_isa):
+    if isa not in _supported():
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    rng = np.random.default_rng(7)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((2, 21, 5, 7)).astype(dtype)
+        np.testing.assert_allclose(gconv.global_avg_pool2d(x), gconv.reference.global_avg_pool2d(x),
+                                   rtol=0, atol=1e-5 if dtype == np.float32 else 1e-12)
+        y = gconv.channel_shuffle(x, 3)
+        np.testing.assert_array_equal(y, gconv.reference.channel_shuffle(x, 3).astype(dtype))
+
+
+def test_set_max_isa_returns_previous_and_restores(restore_isa):
+    supported = _supported()
+    assert "scalar" in supported
+    first = gconv._set_max_isa("scalar")
+    assert gconv.build_info()["isa_active"] == "scalar"
+    assert gconv._set_max_isa(first) == "scalar"
+
+
+def test_set_max_isa_above_the_cpu_is_clamped_to_the_best_supported(restore_isa):
+    best = max(_supported(), key=ISA_RANK.__getitem__)
+    gconv._set_max_isa("avx512")
+    assert gconv.build_info()["isa_active"] == best
+
+
+def test_set_max_isa_unknown_name_raises_value_error(restore_isa):
+    active = gconv.build_info()["isa_active"]
+    with pytest.raises(ValueError, match="sse9"):
+        gconv._set_max_isa("sse9")
+    assert gconv.build_info()["isa_active"] == active
+
+
+def test_isa_supported_is_a_subset_of_isa_compiled():
+    info = gconv.build_info()
+    assert set(info["isa_supported"]) <= set(info["isa_compiled"]) | {"scalar"}
+    assert info["isa_active"] in info["isa_supported"]
+
+
+def test_gconv_max_isa_scalar_environment_selects_scalar_kernels():
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(gconv.__file__)))
+    env = dict(os.environ, GCONV_MAX_ISA="scalar",
+               PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    code = (
+        "import numpy as np, gconv\n"
+        "x = np.random.default_rng(0).standard_normal((1, 16, 9, 9)).astype(np.float32)\n"
+        "w = np.random.default_rng(1).standard_normal((16, 4, 3, 3)).astype(np.float32)\n"
+        "d = np.abs(gconv.conv2d(x, w, groups=4, padding=1) - gconv.reference.conv2d(x, w, groups=4, padding=1))\n"
+        "print(gconv.build_info()['isa_active'], float(d.max()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    isa, diff = result.stdout.split()
+    assert isa == "scalar"
+    assert float(diff) < 1e-3
