@@ -31,6 +31,7 @@ from ._api import (
     set_num_threads,
     threads,
 )
+from . import cuda, reference
 
 __version__ = build_info()["version"]
 
@@ -43,10 +44,12 @@ __all__ = [
     "channel_shuffle",
     "conv2d",
     "conv2d_cost",
+    "cuda",
     "depthwise_conv2d",
     "get_num_threads",
     "global_avg_pool2d",
     "global_depthwise_conv2d",
+    "reference",
     "set_num_threads",
     "threads",
 ]

@@ -10,13 +10,28 @@ import contextlib
 
 import numpy as np
 
-from . import _args, _core
+from . import _args, _core, cuda
 from ._conv_spec import (ConvParams, ConvSpec, DTYPE_CODES, LAYOUT_CODES, as_float_array, check_out,
                          check_same_dtype, kernel_ready, split_batch)
 
 ALGORITHMS = _core.ALGORITHMS
 
 ConvCost = collections.namedtuple("ConvCost", "params macs flops output_shape min_bytes")
+
+
+def _device_api(*arrays):
+    """gconv._cuda_api when any argument is a CUDA array, else None."""
+    for a in arrays:
+        if a is not None and hasattr(a, "__cuda_array_interface__"):
+            if not cuda.is_built():
+                raise TypeError(
+                    "got a CUDA array, but this gconv was built without CUDA "
+                    "(rebuild with -Ccmake.define.GCONV_CUDA=ON)"
+                )
+            from . import _cuda_api
+
+            return _cuda_api
+    return None
 
 
 def _result_array(out, shape, dtype, where):
@@ -78,6 +93,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, l
         >>> gconv.conv2d(x, w, groups=2, padding=1).shape
         (1, 8, 5, 5)
     """
+    device = _device_api(x, weight, bias, out)
+    if device is not None:
+        return device.conv2d(x, weight, bias, stride, padding, dilation, groups, layout=layout,
+                             activation=activation, out=out)
     spec = ConvSpec(weight, bias, stride, padding, dilation, groups, layout, activation,
                     "conv2d")
     return _convolve(spec, x, out, force_algorithm)
@@ -97,6 +116,10 @@ def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, l
         >>> gconv.depthwise_conv2d(x, w, padding="same").shape
         (2, 6, 8, 8)
     """
+    device = _device_api(x, weight, bias, out)
+    if device is not None:
+        return device.depthwise_conv2d(x, weight, bias, stride, padding, dilation,
+                                       layout=layout, activation=activation, out=out)
     x = as_float_array(x, "input")
     layout = _args.check_layout(layout)
     _, channels, _, _ = split_batch(x, layout, "depthwise_conv2d")
@@ -125,6 +148,9 @@ def global_depthwise_conv2d(x, weight, bias=None, *, layout="NCHW", out=None):
         >>> y.shape, round(float(y[0, 0, 0, 0]), 5)
         ((1, 512, 1, 1), 1.0)
     """
+    device = _device_api(x, weight, bias, out)
+    if device is not None:
+        return device.global_depthwise_conv2d(x, weight, bias, layout=layout, out=out)
     x = as_float_array(x, "input")
     layout = _args.check_layout(layout)
     _, channels, spatial, _ = split_batch(x, layout, "global_depthwise_conv2d")
@@ -149,6 +175,9 @@ def global_avg_pool2d(x, *, layout="NCHW", out=None):
         >>> gconv.global_avg_pool2d(x).ravel().tolist()
         [1.5, 5.5]
     """
+    device = _device_api(x, out)
+    if device is not None:
+        return device.global_avg_pool2d(x, layout=layout, out=out)
     x = as_float_array(x, "input")
     layout = _args.check_layout(layout)
     n, c, (h, w), unbatched = split_batch(x, layout, "global_avg_pool2d")
@@ -321,7 +350,7 @@ def set_num_threads(n):
     n = _args.as_int(n, "n")
     if n < 1:
         raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    _core.set_num_threads(min(n, 1 << 16))
+    _core.set_num_threads(min(n, 1024))
 
 
 @contextlib.contextmanager
@@ -351,7 +380,9 @@ def build_info():
         >>> gconv.build_info()["isa_active"] in ("scalar", "avx2", "avx512")
         True
     """
-    return _core.build_info()
+    info = _core.build_info()
+    info["cuda"] = cuda.is_built()
+    return info
 
 
 def _set_max_isa(name):

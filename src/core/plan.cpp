@@ -42,7 +42,14 @@ gconv_status run(const gconv_plan& plan, int64_t batch, const void* x, void* y,
     if (batch == 0 || g.out_image() == 0) return GCONV_SUCCESS;
     if (x == nullptr || y == nullptr)
         return fail(GCONV_INVALID_PARAMETER, "input and output pointers must not be null");
-    const int threads = resolve_threads(num_threads);
+    // Below ~64K multiply-adds per thread, waking another thread costs more
+    // than it saves (and a parked thread on a busy machine costs far more).
+    int64_t macs;
+    const int64_t useful = checked_mul(batch * g.out_image(), g.reduction(), macs)
+                               ? macs / 65536 + 1
+                               : INT64_MAX;
+    int threads = resolve_threads(num_threads);
+    if (threads > useful) threads = static_cast<int>(useful);
     AlignedBuffer scratch;
     if (plan.scratch_bytes > 0 &&
         !scratch.allocate(static_cast<size_t>(plan.scratch_bytes) * static_cast<size_t>(threads)))

@@ -50,7 +50,7 @@ int gconv_get_num_threads(void) { return gconv::thread_setting().load(); }
 gconv_status gconv_set_num_threads(int n) {
     if (n < 1)
         return gconv::fail(GCONV_INVALID_PARAMETER, "num_threads must be >= 1, got %d", n);
-    gconv::thread_setting().store(n);
+    gconv::thread_setting().store(n > 1024 ? 1024 : n);  // more is never useful, and costly
     return GCONV_SUCCESS;
 }
 

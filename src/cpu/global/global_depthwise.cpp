@@ -93,7 +93,8 @@ extern "C" gconv_status gconv_global_avg_pool2d(int32_t dtype, int32_t layout, i
     if (x == nullptr || y == nullptr)
         return fail(GCONV_INVALID_PARAMETER, "input and output pointers must not be null");
     const KernelTable& table = active_kernel_table();
-    const int threads = resolve_threads(num_threads);
+    int threads = resolve_threads(num_threads);
+    if (threads > total / 8 / 65536 + 1) threads = static_cast<int>(total / 8 / 65536 + 1);
     const bool nhwc = layout == GCONV_LAYOUT_NHWC;
     if (dtype == GCONV_FLOAT64)
         avg_pool(table.f64, nhwc, batch, channels, pixels, static_cast<const double*>(x),
