@@ -53,6 +53,9 @@ cdef extern from "gconv/gconv.h":
     const char* gconv_build_type()
     const char* gconv_last_error()
 
+cdef extern from "core/diagnostics.h":
+    double gconv_measure_fma_peak(int64_t iterations, int num_threads) nogil
+
 
 ALGORITHMS = tuple(gconv_algorithm_name(<gconv_algorithm>a).decode() for a in range(1, GCONV_ALGO_COUNT))
 ISA_NAMES = tuple(gconv_isa_name(<gconv_isa>i).decode() for i in range(GCONV_ISA_SCALAR, GCONV_ISA_AVX512 + 1))
@@ -197,3 +200,11 @@ def build_info():
         "build_type": gconv_build_type().decode(),
         "num_threads": gconv_get_num_threads(),
     }
+
+
+def measure_fma_peak(int64_t iterations, int num_threads=0):
+    """float32 GFLOP/s of independent FMAs on `num_threads` threads (benchmarks)."""
+    cdef double gflops
+    with nogil:
+        gflops = gconv_measure_fma_peak(iterations, num_threads)
+    return gflops

@@ -10,25 +10,32 @@
 namespace gconv {
 namespace {
 
+// Every fill_* of one family, in the order the table is documented.
+#define GCONV_FILL_FAMILY(isa_namespace, table)      \
+    do {                                             \
+        isa_namespace::fill_gemm(table);             \
+        isa_namespace::fill_direct_nchw(table);      \
+        isa_namespace::fill_depthwise(table);        \
+        isa_namespace::fill_global(table);           \
+        isa_namespace::fill_peak(table);             \
+    } while (0)
+
 KernelTable make_table(gconv_isa isa) {
     KernelTable t{};
     t.isa = isa;
     switch (isa) {
 #if defined(GCONV_HAVE_AVX512)
         case GCONV_ISA_AVX512:
-            avx512::fill_gemm(t), avx512::fill_grouped_direct(t), avx512::fill_depthwise(t),
-                avx512::fill_global(t);
+            GCONV_FILL_FAMILY(avx512, t);
             break;
 #endif
 #if defined(GCONV_HAVE_AVX2)
         case GCONV_ISA_AVX2:
-            avx2::fill_gemm(t), avx2::fill_grouped_direct(t), avx2::fill_depthwise(t),
-                avx2::fill_global(t);
+            GCONV_FILL_FAMILY(avx2, t);
             break;
 #endif
         default:
-            scalar::fill_gemm(t), scalar::fill_grouped_direct(t), scalar::fill_depthwise(t),
-                scalar::fill_global(t);
+            GCONV_FILL_FAMILY(scalar, t);
             break;
     }
     return t;

@@ -35,10 +35,10 @@ struct gconv_plan {
     const gconv::KernelTable* kernels;
     gconv::AlignedBuffer weight;  // in the algorithm's packed format
     gconv::AlignedBuffer bias;    // K values, or empty
-    int variant = 0;              // kernel variant chosen by the algorithm's prepare()
     int64_t scratch_bytes = 0;    // per thread, for execute()
     int64_t tile_depth = 0;       // GEMM: reduction block (KC)
     int64_t tile_pixels = 0;      // GEMM: largest pixel block (NC)
+    int64_t tile_rows = 0;        // NCHW direct: most output rows per work item
 
     const void* bias_or_null() const { return geom.has_bias ? bias.data() : nullptr; }
 };

@@ -39,12 +39,17 @@ struct GemmUkernel {
     int mr, nr;
 };
 
-// Rows [oh_begin, oh_end) of one output plane (NCHW). `x` points at the
-// group's first input plane (Cg planes of H x W), `w` at the output channel's
-// Cg x R x S weights, `bias` at its bias or null.
+// Rows [oh_begin, oh_end) of `count` (1..4) consecutive output channels of
+// one group. `x` points at the group's first input channel of the image and
+// `y` at the first output channel's (elements laid out as g.layout says),
+// `w` at the first channel's Cg x R x S weights (the others follow), `bias`
+// at its bias or null. `scratch` holds direct_nchw_scratch(g, rows) elements.
 template <typename T>
 using PlaneKernelFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                               T* y, int64_t oh_begin, int64_t oh_end);
+                               T* y, int64_t oh_begin, int64_t oh_end, int count, T* scratch);
+
+// Output channels one NCHW direct-kernel call computes at most.
+constexpr int kDirectChannelBlock = 4;
 
 // Output pixels [ow_begin, ow_end) of row `oh` for all K channels (NHWC).
 // `x` is the whole input image, `w` the packed weights, `y` the output image.
@@ -69,17 +74,12 @@ template <typename T>
 using AvgPoolFn = void (*)(const T* x, T* y, int64_t channels, int64_t pixels,
                            int64_t channel_stride);
 
-// Depthwise NCHW kernels specialised by kernel size and stride; the planner
-// picks one per descriptor, generic accepts everything.
-enum DwNchwVariant { kDwGeneric, kDw3x3s1, kDw3x3s2, kDw5x5s1, kDw5x5s2, kDw7x7s1, kDw7x7s2,
-                     kDwVariantCount };
-
 template <typename T>
 struct KernelFamily {
-    GemmUkernel<T> gemm;
-    PlaneKernelFn<T> grouped_direct_nchw;
-    PixelKernelFn<T> grouped_direct_nhwc;
-    PlaneKernelFn<T> dwconv_nchw[kDwVariantCount];
+    GemmUkernel<T> gemm_rows;  // vector lanes along a row of C: NCHW outputs
+    GemmUkernel<T> gemm_cols;  // vector lanes along a column of C: NHWC outputs
+    PlaneKernelFn<T> grouped_direct;  // both layouts
+    PlaneKernelFn<T> dwconv_nchw;
     PixelKernelFn<T> dwconv_nhwc;
     GlobalNchwFn<T> global_dwconv_nchw;
     GlobalNhwcFn<T> global_dwconv_nhwc;
@@ -91,6 +91,9 @@ struct KernelTable {
     gconv_isa isa;
     KernelFamily<float> f32;
     KernelFamily<double> f64;
+    // Benchmark support: iterations of independent FMAs, and FLOPs per iteration.
+    float (*fma_peak_loop)(int64_t iterations, float seed);
+    int fma_peak_flops_per_iteration;
 };
 
 template <typename T> const KernelFamily<T>& family(const KernelTable& table);
@@ -101,9 +104,10 @@ template <> inline const KernelFamily<double>& family<double>(const KernelTable&
 #define GCONV_DECLARE_ISA_FAMILY(isa_namespace)         \
     namespace isa_namespace {                           \
     void fill_gemm(KernelTable& table);                 \
-    void fill_grouped_direct(KernelTable& table);       \
+    void fill_direct_nchw(KernelTable& table);          \
     void fill_depthwise(KernelTable& table);            \
     void fill_global(KernelTable& table);               \
+    void fill_peak(KernelTable& table);                 \
     }
 
 GCONV_DECLARE_ISA_FAMILY(scalar)

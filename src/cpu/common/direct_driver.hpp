@@ -7,29 +7,60 @@
 
 #include "core/error.hpp"
 #include "core/plan.hpp"
+#include "core/descriptor.hpp"
 #include "core/threads.hpp"
+#include "cpu/common/padded_rows.hpp"
 
 namespace gconv {
 
-// NCHW: items are (image, output channel, block of output rows); the kernel
-// computes one block of one output plane.
+// Items are (image, group, block of up to kDirectChannelBlock output
+// channels, block of output rows); scratch holds each thread's padded rows.
 template <typename T>
 void run_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
-                PlaneKernelFn<T> kernel, int64_t weights_per_channel) {
+                T* scratch, PlaneKernelFn<T> kernel) {
     const ConvGeometry& g = plan.geom;
-    const int64_t planes = batch * g.K;
-    // Enough row blocks for 4 items per thread, but never under 4 rows each.
-    const int64_t rows = split_size(g.OH, (4 * threads + planes - 1) / planes, 4);
-    const int64_t blocks = (g.OH + rows - 1) / rows;
+    const int64_t channel_blocks = (g.Kg + kDirectChannelBlock - 1) / kDirectChannelBlock;
+    const int64_t planes = batch * g.G * channel_blocks;
+    // Enough row blocks for 4 items per thread, within the scratch the plan sized.
+    int64_t rows = split_size(g.OH, (4 * threads + planes - 1) / planes, 4);
+    if (rows > plan.tile_rows) rows = plan.tile_rows;
+    const int64_t row_blocks = (g.OH + rows - 1) / rows;
+    const int64_t weights_per_channel = g.Cg * g.R * g.S;
     const T* w = plan.weight.as<T>();
     const T* bias = static_cast<const T*>(plan.bias_or_null());
-    parallel_for(planes * blocks, threads, [&](int64_t item, int) {
-        const int64_t block = item % blocks, k = item / blocks % g.K, n = item / blocks / g.K;
-        const int64_t oh0 = block * rows, oh1 = oh0 + rows < g.OH ? oh0 + rows : g.OH;
-        const T* group_input = x + n * g.in_image() + (k / g.Kg) * g.Cg * g.H * g.W;
-        kernel(g, group_input, w + k * weights_per_channel, bias ? bias + k : nullptr,
-               y + (n * g.K + k) * g.out_pixels(), oh0, oh1);
+    parallel_for(planes * row_blocks, threads, [&](int64_t item, int tid) {
+        const int64_t row_block = item % row_blocks, plane = item / row_blocks;
+        const int64_t kb = plane % channel_blocks, group = plane / channel_blocks % g.G;
+        const int64_t n = plane / channel_blocks / g.G;
+        const int64_t k = group * g.Kg + kb * kDirectChannelBlock;
+        const int64_t left = g.Kg - kb * kDirectChannelBlock;
+        const int count = static_cast<int>(left < kDirectChannelBlock ? left : kDirectChannelBlock);
+        const int64_t oh0 = row_block * rows, oh1 = oh0 + rows < g.OH ? oh0 + rows : g.OH;
+        const bool nhwc = g.layout == GCONV_LAYOUT_NHWC;
+        const int64_t x_channel = group * g.Cg * (nhwc ? 1 : g.H * g.W);
+        const int64_t y_channel = k * (nhwc ? 1 : g.out_pixels());
+        kernel(g, x + n * g.in_image() + x_channel, w + k * weights_per_channel,
+               bias ? bias + k : nullptr, y + n * g.out_image() + y_channel, oh0, oh1, count,
+               scratch + tid * plan.scratch_bytes / static_cast<int64_t>(sizeof(T)));
     });
+}
+
+// Sizes the NCHW direct kernels' per-thread scratch: as many output rows per
+// item as keep the padded input rows within about half an L2 cache.
+inline gconv_status size_direct_nchw_scratch(gconv_plan& plan, int64_t element_size) {
+    const ConvGeometry& g = plan.geom;
+    constexpr int64_t kBudgetBytes = 256 * 1024;
+    int64_t one_row;
+    if (!checked_mul(g.Cg, padded_rows(g, 1 + kDirectExtraRows), one_row) || !checked_mul(one_row, g.sw, one_row) ||
+        !checked_mul(one_row, padded_phase_width(g), one_row) ||
+        !checked_mul(one_row, element_size, one_row))
+        return fail(GCONV_OUT_OF_MEMORY, "the padded input rows of one output row overflow int64");
+    const int64_t per_extra_row = g.Cg * g.sh * g.sw * padded_phase_width(g) * element_size;
+    int64_t rows = 1 + (kBudgetBytes > one_row ? (kBudgetBytes - one_row) / per_extra_row : 0);
+    plan.tile_rows = rows < g.OH ? rows : g.OH;
+    plan.scratch_bytes = one_row + (plan.tile_rows - 1) * per_extra_row;
+    plan.scratch_bytes = (plan.scratch_bytes + 63) / 64 * 64;  // each thread's own cache lines
+    return GCONV_SUCCESS;
 }
 
 // NHWC: items are (image, output row, block of output columns); the kernel
@@ -79,6 +110,22 @@ inline gconv_status prepare_direct_weights(gconv_plan& plan, const void* weight)
         if (g.layout == GCONV_LAYOUT_NHWC)
             pack_weights_tap_major(g, static_cast<const T*>(weight), plan.weight.as<T>());
         else
+            std::memcpy(plan.weight.data(), weight, static_cast<size_t>(count) * sizeof(T));
+        return GCONV_SUCCESS;
+    });
+}
+
+// Plane kernels keep PyTorch's weight layout (K, Cg, R, S) in either data
+// layout, and need their padded-rows scratch.
+inline gconv_status prepare_plane_kernel(gconv_plan& plan, const void* weight) {
+    const ConvGeometry& g = plan.geom;
+    return with_element_type(g.dtype, [&](auto zero) {
+        using T = decltype(zero);
+        if (gconv_status s = size_direct_nchw_scratch(plan, sizeof(T))) return s;
+        const int64_t count = g.K * g.Cg * g.R * g.S;
+        if (!plan.weight.allocate(static_cast<size_t>(count) * sizeof(T)))
+            return fail(GCONV_OUT_OF_MEMORY, "cannot allocate %" PRId64 " weights", count);
+        if (count > 0)
             std::memcpy(plan.weight.data(), weight, static_cast<size_t>(count) * sizeof(T));
         return GCONV_SUCCESS;
     });

@@ -20,9 +20,13 @@ namespace {
 constexpr int64_t kTileDepthBytes = 1024;
 constexpr int64_t kMaxTilePixels = 256;
 
+// NCHW stores rows of C (an output channel's pixels) contiguously, NHWC
+// columns (a pixel's output channels): each gets the kernel whose vector
+// lanes run along the contiguous direction.
 template <typename T>
 const GemmUkernel<T>& ukernel(const gconv_plan& plan) {
-    return family<T>(*plan.kernels).gemm;
+    const KernelFamily<T>& f = family<T>(*plan.kernels);
+    return plan.geom.layout == GCONV_LAYOUT_NHWC ? f.gemm_cols : f.gemm_rows;
 }
 
 template <typename T>

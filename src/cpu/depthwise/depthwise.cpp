@@ -1,29 +1,36 @@
-// depthwise: groups == in_channels, any depth multiplier.
+// depthwise: groups == in_channels, any depth multiplier. NCHW runs the
+// direct plane kernel (its channel block covers the multiplier's outputs of
+// one input plane); NHWC its own kernel with lanes over channels.
 #include "cpu/common/direct_driver.hpp"
 
 namespace gconv {
 namespace {
 
-// The NCHW kernel specialised for this kernel size and column stride; the
-// row stride stays a run-time value, and dilation > 1 takes the generic one.
-DwNchwVariant nchw_variant(const ConvGeometry& g) {
-    if (g.R != g.S || g.dh != 1 || g.dw != 1 || g.sw > 2) return kDwGeneric;
-    const bool s1 = g.sw == 1;
-    switch (g.R) {
-        case 3: return s1 ? kDw3x3s1 : kDw3x3s2;
-        case 5: return s1 ? kDw5x5s1 : kDw5x5s2;
-        case 7: return s1 ? kDw7x7s1 : kDw7x7s2;
-        default: return kDwGeneric;
-    }
+// [R * S][m][C]: see dwconv2d.inl.
+template <typename T>
+void pack_nhwc_weights(const ConvGeometry& g, const T* weight, T* packed) {
+    const int64_t m = g.Kg, taps = g.R * g.S;
+    for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t j = 0; j < m; ++j)
+            for (int64_t t = 0; t < taps; ++t)
+                packed[(t * m + j) * g.C + c] = weight[(c * m + j) * taps + t];
 }
 
 gconv_status prepare(gconv_plan& plan, const void* weight) {
-    plan.variant = nchw_variant(plan.geom);
-    return prepare_direct_weights(plan, weight);
+    const ConvGeometry& g = plan.geom;
+    if (g.layout == GCONV_LAYOUT_NCHW) return prepare_plane_kernel(plan, weight);
+    return with_element_type(g.dtype, [&](auto zero) {
+        using T = decltype(zero);
+        const int64_t count = g.K * g.R * g.S;
+        if (!plan.weight.allocate(static_cast<size_t>(count) * sizeof(T)))
+            return fail(GCONV_OUT_OF_MEMORY, "cannot allocate %" PRId64 " weights", count);
+        if (count > 0) pack_nhwc_weights(g, static_cast<const T*>(weight), plan.weight.as<T>());
+        return GCONV_SUCCESS;
+    });
 }
 
 gconv_status execute(const gconv_plan& plan, int64_t batch, const void* x, void* y, int threads,
-                     void*) {
+                     void* scratch) {
     const ConvGeometry& g = plan.geom;
     return with_element_type(g.dtype, [&](auto zero) {
         using T = decltype(zero);
@@ -33,7 +40,7 @@ gconv_status execute(const gconv_plan& plan, int64_t batch, const void* x, void*
         if (g.layout == GCONV_LAYOUT_NHWC)
             run_pixels(plan, batch, in, out, threads, f.dwconv_nhwc);
         else
-            run_planes(plan, batch, in, out, threads, f.dwconv_nchw[plan.variant], g.R * g.S);
+            run_planes(plan, batch, in, out, threads, static_cast<T*>(scratch), f.dwconv_nchw);
         return GCONV_SUCCESS;
     });
 }

@@ -1,59 +1,137 @@
-// Portable MR x NR GEMM micro-kernel, compiled once per ISA family.
+// GEMM micro-kernels in two orientations, compiled once per ISA family.
 //
-// Written so that the compiler keeps the MR x NR accumulator in vector
-// registers (fully unrolled i, vectorised j); MR and NR are chosen per family
-// so that the accumulators use about 12-16 of the family's vector registers.
+// rows: vector lanes along NR (columns). For NCHW, where a row of C is an
+//       output channel's contiguous pixels (cs == 1).
+// cols: vector lanes along MR (rows). For NHWC, where a column of C is a
+//       pixel's contiguous output channels (rs == 1).
+// Both keep the whole MR x NR accumulator in registers over the kc steps and
+// fuse the epilogue (accumulate, bias, activation) into the store. A tile
+// that is partial in the vector direction, or strided the other way, goes
+// through a small buffer and the scalar store, which applies the same
+// operations in the same order.
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "cpu/kernel_table.hpp"
 
 namespace gconv {
 namespace GCONV_ISA {
 
 #include "cpu/common/kernel_common.inl"
+#include "cpu/common/simd.inl"
 
 namespace {
 
-template <typename T, int MR, int NR>
-void gemm_ukernel(int64_t kc, const T* __restrict a, const T* __restrict b,
-                  const GemmTile<T>& t) {
-    T acc[MR][NR];
-    for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < NR; ++j) acc[i][j] = T(0);
-    for (int64_t p = 0; p < kc; ++p) {
-        const T* ap = a + p * MR;
-        const T* bp = b + p * NR;
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) {
-            const T ai = ap[i];
-#pragma GCC unroll 32
-            for (int j = 0; j < NR; ++j) acc[i][j] += ai * bp[j];
-        }
-    }
+template <typename T>
+void store_scalar(const T* acc, int ld_i, int ld_j, const GemmTile<T>& t) {
     for (int i = 0; i < t.m; ++i) {
-        T* crow = t.c + i * t.rs;
         const T bias = (t.last && t.bias) ? t.bias[i] : T(0);
         for (int j = 0; j < t.n; ++j) {
-            T* dst = crow + j * t.cs;
-            T v = t.accumulate ? *dst + acc[i][j] : acc[i][j];
+            T* dst = t.c + i * t.rs + j * t.cs;
+            T v = t.accumulate ? *dst + acc[i * ld_i + j * ld_j] : acc[i * ld_i + j * ld_j];
             if (t.last) v = activate(v + bias, t.act);
             *dst = v;
         }
     }
 }
 
-// Register budget per family: (vector registers, floats per vector).
+template <typename T>
+inline Vec<T> epilogue(Vec<T> v, const T* dst, bool accumulate, bool last, Vec<T> bias,
+                       int act) {
+    if (accumulate) v = Vec<T>::load(dst) + v;
+    if (last) v = activate_vec(v + bias, act);
+    return v;
+}
+
+template <typename T, int MR, int NV>
+void gemm_ukernel_rows(int64_t kc, const T* __restrict a, const T* __restrict b,
+                       const GemmTile<T>& t) {
+    using V = Vec<T>;
+    constexpr int NR = NV * V::N;
+    V acc[MR][NV];
+    for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+    for (int64_t p = 0; p < kc; ++p) {
+        V bv[NV];
+        for (int v = 0; v < NV; ++v) bv[v] = V::load(b + p * NR + v * V::N);
+        for (int i = 0; i < MR; ++i) {
+            const V ai = V::set1(a[p * MR + i]);
+            for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
+        }
+    }
+    if (t.n == NR && t.cs == 1) {
+        for (int i = 0; i < t.m; ++i) {
+            T* crow = t.c + i * t.rs;
+            const V bias = V::set1((t.last && t.bias) ? t.bias[i] : T(0));
+            for (int v = 0; v < NV; ++v)
+                epilogue(acc[i][v], crow + v * V::N, t.accumulate, t.last, bias, t.act)
+                    .store(crow + v * V::N);
+        }
+        return;
+    }
+    alignas(64) T buffer[MR * NR];
+    for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < NV; ++v) acc[i][v].store(buffer + i * NR + v * V::N);
+    store_scalar(buffer, NR, 1, t);
+}
+
+template <typename T, int MV, int NR>
+void gemm_ukernel_cols(int64_t kc, const T* __restrict a, const T* __restrict b,
+                       const GemmTile<T>& t) {
+    using V = Vec<T>;
+    constexpr int MR = MV * V::N;
+    V acc[NR][MV];
+    for (int j = 0; j < NR; ++j)
+        for (int v = 0; v < MV; ++v) acc[j][v] = V::zero();
+    for (int64_t p = 0; p < kc; ++p) {
+        V av[MV];
+        for (int v = 0; v < MV; ++v) av[v] = V::load(a + p * MR + v * V::N);
+        for (int j = 0; j < NR; ++j) {
+            const V bj = V::set1(b[p * NR + j]);
+            for (int v = 0; v < MV; ++v) acc[j][v] = fmadd(av[v], bj, acc[j][v]);
+        }
+    }
+    if (t.m == MR && t.rs == 1) {
+        V bias[MV];
+        for (int v = 0; v < MV; ++v)
+            bias[v] = (t.last && t.bias) ? V::load(t.bias + v * V::N) : V::zero();
+        for (int j = 0; j < t.n; ++j) {
+            T* ccol = t.c + j * t.cs;
+            for (int v = 0; v < MV; ++v)
+                epilogue(acc[j][v], ccol + v * V::N, t.accumulate, t.last, bias[v], t.act)
+                    .store(ccol + v * V::N);
+        }
+        return;
+    }
+    alignas(64) T buffer[MR * NR];
+    for (int j = 0; j < NR; ++j)
+        for (int v = 0; v < MV; ++v) acc[j][v].store(buffer + j * MR + v * V::N);
+    store_scalar(buffer, 1, MR, t);
+}
+
+// Register budget: accumulators + one vector row of B (or column of A) + a
+// broadcast must fit the family's vector registers (32 zmm, 16 ymm/xmm).
 #if GCONV_ISA_LEVEL == 2
-constexpr int kMrF32 = 8, kNrF32 = 32, kMrF64 = 8, kNrF64 = 16;
+constexpr int kRows = 12, kVecs = 2;
 #elif GCONV_ISA_LEVEL == 1
-constexpr int kMrF32 = 6, kNrF32 = 16, kMrF64 = 6, kNrF64 = 8;
+constexpr int kRows = 6, kVecs = 2;
 #else
-constexpr int kMrF32 = 4, kNrF32 = 8, kMrF64 = 4, kNrF64 = 4;
+constexpr int kRows = 4, kVecs = 2;
 #endif
+
+template <typename T>
+void fill(KernelFamily<T>& f) {
+    constexpr int lanes = Vec<T>::N;
+    f.gemm_rows = {gemm_ukernel_rows<T, kRows, kVecs>, kRows, kVecs * lanes};
+    f.gemm_cols = {gemm_ukernel_cols<T, kVecs, kRows>, kVecs * lanes, kRows};
+}
 
 }  // namespace
 
 void fill_gemm(KernelTable& table) {
-    table.f32.gemm = {gemm_ukernel<float, kMrF32, kNrF32>, kMrF32, kNrF32};
-    table.f64.gemm = {gemm_ukernel<double, kMrF64, kNrF64>, kMrF64, kNrF64};
+    fill(table.f32);
+    fill(table.f64);
 }
 
 }  // namespace GCONV_ISA

@@ -3,6 +3,8 @@
 namespace gconv {
 namespace {
 
+#include "cpu/common/kernel_common.inl"
+
 // (c, r, s) of a reduction index in the given order.
 struct ReductionIndex {
     int64_t c, r, s;
@@ -59,33 +61,94 @@ void pack_a_weights(const ConvGeometry& g, int mr, const T* weight, T* packed) {
     }
 }
 
+// Destination of B element (q, j) in the NR-column panels, walked pixel by
+// pixel without a division per element.
 template <typename T>
-void pack_b_im2col(const ConvGeometry& g, const T* x, int64_t group, int64_t p0, int64_t kc,
-                   int64_t j0, int64_t nc, int nr, T* dst) {
-    const bool nhwc = g.layout == GCONV_LAYOUT_NHWC;
-    const int64_t panels = (nc + nr - 1) / nr;
-    for (int64_t jp = 0; jp < panels; ++jp) {
-        T* panel = dst + jp * kc * nr;
-        for (int jj = 0; jj < nr; ++jj) {
-            const int64_t j = jp * nr + jj;
-            if (j >= nc) {
-                for (int64_t q = 0; q < kc; ++q) panel[q * nr + jj] = T(0);
-                continue;
+struct PanelCursor {
+    T* base;
+    int64_t panel_stride;  // kc * nr
+    int nr;
+    int64_t panel = 0;
+    int lane = 0;
+    T* at(int64_t q) const { return base + panel * panel_stride + q * nr + lane; }
+    void next() {
+        if (++lane == nr) {
+            lane = 0;
+            ++panel;
+        }
+    }
+};
+
+// NCHW: each reduction row (c, r, s) is, for every output row, a strided
+// slice of one input row: copied in runs, zeros where the tap is in padding.
+template <typename T>
+void pack_im2col_nchw(const ConvGeometry& g, const T* x, int64_t group, int64_t p0,
+                      int64_t kc, int64_t j0, int64_t nc, int nr, T* dst) {
+    ReductionIndex idx(g, p0, false);
+    for (int64_t q = 0; q < kc; ++q, idx.next()) {
+        const T* plane = x + (group * g.Cg + idx.c) * g.H * g.W;
+        const int64_t col_offset = idx.s * g.dw - g.pl;
+        int64_t ow_lo, ow_hi;  // outputs whose tap s reads inside the row
+        valid_output_range(g.W, g.OW, g.sw, col_offset, &ow_lo, &ow_hi);
+        PanelCursor<T> out{dst, kc * nr, nr};
+        int64_t oh = j0 / g.OW, ow = j0 % g.OW;
+        for (int64_t j = 0; j < nc;) {
+            const int64_t run = g.OW - ow < nc - j ? g.OW - ow : nc - j;
+            const int64_t ih = oh * g.sh + idx.r * g.dh - g.pt;
+            const bool row_inside = ih >= 0 && ih < g.H;
+            const T* src = plane + ih * g.W + col_offset;
+            for (int64_t o = ow; o < ow + run; ++o, out.next())
+                *out.at(q) = row_inside && o >= ow_lo && o < ow_hi ? src[o * g.sw] : T(0);
+            j += run;
+            ow = 0;
+            ++oh;
+        }
+        for (int64_t j = nc; j < (nc + nr - 1) / nr * nr; ++j, out.next()) *out.at(q) = T(0);
+    }
+}
+
+// NHWC: for each pixel, the taps' Cg channels are contiguous in the input;
+// they fill the pixel's column of B in runs.
+template <typename T>
+void pack_im2col_nhwc(const ConvGeometry& g, const T* x, int64_t group, int64_t p0,
+                      int64_t kc, int64_t j0, int64_t nc, int nr, T* dst) {
+    PanelCursor<T> out{dst, kc * nr, nr};
+    const int64_t padded = (nc + nr - 1) / nr * nr;
+    for (int64_t j = 0; j < padded; ++j, out.next()) {
+        T* column = out.at(0);
+        if (j >= nc) {
+            for (int64_t q = 0; q < kc; ++q) column[q * nr] = T(0);
+            continue;
+        }
+        const int64_t pixel = j0 + j, oh = pixel / g.OW, ow = pixel % g.OW;
+        const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
+        ReductionIndex idx(g, p0, true);
+        for (int64_t q = 0; q < kc;) {
+            const int64_t run = g.Cg - idx.c < kc - q ? g.Cg - idx.c : kc - q;
+            const int64_t ih = ih0 + idx.r * g.dh, iw = iw0 + idx.s * g.dw;
+            if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) {
+                const T* src = x + (ih * g.W + iw) * g.C + group * g.Cg + idx.c;
+                for (int64_t t = 0; t < run; ++t) column[(q + t) * nr] = src[t];
+            } else {
+                for (int64_t t = 0; t < run; ++t) column[(q + t) * nr] = T(0);
             }
-            const int64_t pixel = j0 + j, oh = pixel / g.OW, ow = pixel % g.OW;
-            const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
-            ReductionIndex idx(g, p0, nhwc);
-            for (int64_t q = 0; q < kc; ++q, idx.next()) {
-                const int64_t ih = ih0 + idx.r * g.dh, iw = iw0 + idx.s * g.dw;
-                T v = T(0);
-                if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) {
-                    const int64_t c = group * g.Cg + idx.c;
-                    v = nhwc ? x[(ih * g.W + iw) * g.C + c] : x[(c * g.H + ih) * g.W + iw];
-                }
-                panel[q * nr + jj] = v;
+            q += run;
+            idx.c = 0;
+            if (++idx.s == idx.S) {
+                idx.s = 0;
+                ++idx.r;
             }
         }
     }
+}
+
+template <typename T>
+void pack_b_im2col(const ConvGeometry& g, const T* x, int64_t group, int64_t p0, int64_t kc,
+                   int64_t j0, int64_t nc, int nr, T* dst) {
+    if (g.layout == GCONV_LAYOUT_NHWC)
+        pack_im2col_nhwc(g, x, group, p0, kc, j0, nc, nr, dst);
+    else
+        pack_im2col_nchw(g, x, group, p0, kc, j0, nc, nr, dst);
 }
 
 template <typename T>

@@ -1,21 +1,18 @@
-// grouped_direct: narrow groups, computed directly (no packing of the input).
+// grouped_direct: narrow groups (few channels per group), where a GEMM per
+// group would be mostly packing overhead. One direct kernel serves both
+// layouts: its rows of input are copied (transposed, for NHWC) into padded
+// scratch, and the output channels of a group are computed together.
 #include "cpu/common/direct_driver.hpp"
 
 namespace gconv {
 namespace {
 
 gconv_status execute(const gconv_plan& plan, int64_t batch, const void* x, void* y, int threads,
-                     void*) {
-    const ConvGeometry& g = plan.geom;
-    return with_element_type(g.dtype, [&](auto zero) {
+                     void* scratch) {
+    return with_element_type(plan.geom.dtype, [&](auto zero) {
         using T = decltype(zero);
-        const KernelFamily<T>& f = family<T>(*plan.kernels);
-        const T* in = static_cast<const T*>(x);
-        T* out = static_cast<T*>(y);
-        if (g.layout == GCONV_LAYOUT_NHWC)
-            run_pixels(plan, batch, in, out, threads, f.grouped_direct_nhwc);
-        else
-            run_planes(plan, batch, in, out, threads, f.grouped_direct_nchw, g.Cg * g.R * g.S);
+        run_planes(plan, batch, static_cast<const T*>(x), static_cast<T*>(y), threads,
+                   static_cast<T*>(scratch), family<T>(*plan.kernels).grouped_direct);
         return GCONV_SUCCESS;
     });
 }
@@ -25,6 +22,6 @@ bool accepts_any(const ConvGeometry&) { return true; }
 }  // namespace
 
 const Algorithm kGroupedDirect = {GCONV_ALGO_GROUPED_DIRECT, "grouped_direct", accepts_any,
-                                  accepts_any, prepare_direct_weights, execute};
+                                  accepts_any, prepare_plane_kernel, execute};
 
 }  // namespace gconv

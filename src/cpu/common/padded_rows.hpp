@@ -1,0 +1,34 @@
+// Size of the zero-padded, phase-split input rows the NCHW direct kernels
+// read (see direct_nchw.inl). `static` so each translation unit, whatever
+// its ISA flags, has its own copy.
+#pragma once
+
+#include <cstdint>
+
+#include "core/geometry.hpp"
+
+namespace gconv {
+
+// Widest output block a kernel computes at once: four vectors of 16 floats.
+constexpr int64_t kDirectMaxBlock = 64;
+// Output rows a kernel may compute past the end of its item (discarded).
+constexpr int64_t kDirectExtraRows = 3;
+
+// Elements per phase row: every output column block, plus the largest tap
+// offset, rounded so whole-vector loads of the last block stay inside.
+static inline int64_t padded_phase_width(const ConvGeometry& g) {
+    return (g.OW + kDirectMaxBlock - 1) / kDirectMaxBlock * kDirectMaxBlock +
+           (g.S - 1) * g.dw / g.sw + 1;
+}
+
+// Input rows needed for `out_rows` consecutive output rows.
+static inline int64_t padded_rows(const ConvGeometry& g, int64_t out_rows) {
+    return (out_rows - 1) * g.sh + (g.R - 1) * g.dh + 1;
+}
+
+// Scratch elements for `out_rows` output rows of one group.
+static inline int64_t direct_nchw_scratch(const ConvGeometry& g, int64_t out_rows) {
+    return g.Cg * padded_rows(g, out_rows + kDirectExtraRows) * g.sw * padded_phase_width(g);
+}
+
+}  // namespace gconv

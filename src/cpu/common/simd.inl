@@ -1,0 +1,112 @@
+// A thin vector type per ISA family, so one kernel template compiles to
+// AVX-512, AVX2+FMA, SSE2 or plain scalar code. Included inside namespace
+// gconv::<isa> (after <immintrin.h> was included at file scope on x86);
+// everything is in an anonymous namespace so no family's copy can be linked
+// into another's code.
+namespace {
+
+template <typename T> struct Vec;
+
+#if GCONV_ISA_LEVEL == 2
+template <> struct Vec<float> {
+    static constexpr int N = 16;
+    __m512 v;
+    static Vec load(const float* p) { return {_mm512_loadu_ps(p)}; }
+    static Vec set1(float x) { return {_mm512_set1_ps(x)}; }
+    static Vec zero() { return {_mm512_setzero_ps()}; }
+    void store(float* p) const { _mm512_storeu_ps(p, v); }
+    friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+    friend Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
+    // max/min return their second operand when either is NaN: keep v second.
+    friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm512_max_ps(lo.v, v.v)}; }
+    friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm512_min_ps(hi.v, v.v)}; }
+};
+template <> struct Vec<double> {
+    static constexpr int N = 8;
+    __m512d v;
+    static Vec load(const double* p) { return {_mm512_loadu_pd(p)}; }
+    static Vec set1(double x) { return {_mm512_set1_pd(x)}; }
+    static Vec zero() { return {_mm512_setzero_pd()}; }
+    void store(double* p) const { _mm512_storeu_pd(p, v); }
+    friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
+    friend Vec operator+(Vec a, Vec b) { return {_mm512_add_pd(a.v, b.v)}; }
+    friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm512_max_pd(lo.v, v.v)}; }
+    friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm512_min_pd(hi.v, v.v)}; }
+};
+#elif GCONV_ISA_LEVEL == 1
+template <> struct Vec<float> {
+    static constexpr int N = 8;
+    __m256 v;
+    static Vec load(const float* p) { return {_mm256_loadu_ps(p)}; }
+    static Vec set1(float x) { return {_mm256_set1_ps(x)}; }
+    static Vec zero() { return {_mm256_setzero_ps()}; }
+    void store(float* p) const { _mm256_storeu_ps(p, v); }
+    friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+    friend Vec operator+(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
+    friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm256_max_ps(lo.v, v.v)}; }
+    friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm256_min_ps(hi.v, v.v)}; }
+};
+template <> struct Vec<double> {
+    static constexpr int N = 4;
+    __m256d v;
+    static Vec load(const double* p) { return {_mm256_loadu_pd(p)}; }
+    static Vec set1(double x) { return {_mm256_set1_pd(x)}; }
+    static Vec zero() { return {_mm256_setzero_pd()}; }
+    void store(double* p) const { _mm256_storeu_pd(p, v); }
+    friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
+    friend Vec operator+(Vec a, Vec b) { return {_mm256_add_pd(a.v, b.v)}; }
+    friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm256_max_pd(lo.v, v.v)}; }
+    friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm256_min_pd(hi.v, v.v)}; }
+};
+#elif defined(__SSE2__)
+// Baseline x86-64: SSE2, no FMA (a multiply then an add).
+template <> struct Vec<float> {
+    static constexpr int N = 4;
+    __m128 v;
+    static Vec load(const float* p) { return {_mm_loadu_ps(p)}; }
+    static Vec set1(float x) { return {_mm_set1_ps(x)}; }
+    static Vec zero() { return {_mm_setzero_ps()}; }
+    void store(float* p) const { _mm_storeu_ps(p, v); }
+    friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm_add_ps(_mm_mul_ps(a.v, b.v), c.v)}; }
+    friend Vec operator+(Vec a, Vec b) { return {_mm_add_ps(a.v, b.v)}; }
+    friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm_max_ps(lo.v, v.v)}; }
+    friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm_min_ps(hi.v, v.v)}; }
+};
+template <> struct Vec<double> {
+    static constexpr int N = 2;
+    __m128d v;
+    static Vec load(const double* p) { return {_mm_loadu_pd(p)}; }
+    static Vec set1(double x) { return {_mm_set1_pd(x)}; }
+    static Vec zero() { return {_mm_setzero_pd()}; }
+    void store(double* p) const { _mm_storeu_pd(p, v); }
+    friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm_add_pd(_mm_mul_pd(a.v, b.v), c.v)}; }
+    friend Vec operator+(Vec a, Vec b) { return {_mm_add_pd(a.v, b.v)}; }
+    friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm_max_pd(lo.v, v.v)}; }
+    friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm_min_pd(hi.v, v.v)}; }
+};
+#else
+// Any other CPU: one lane, plain C++ (the compiler may still vectorise).
+template <typename T> struct Vec {
+    static constexpr int N = 1;
+    T v;
+    static Vec load(const T* p) { return {*p}; }
+    static Vec set1(T x) { return {x}; }
+    static Vec zero() { return {T(0)}; }
+    void store(T* p) const { *p = v; }
+    friend Vec fmadd(Vec a, Vec b, Vec c) { return {a.v * b.v + c.v}; }
+    friend Vec operator+(Vec a, Vec b) { return {a.v + b.v}; }
+    friend Vec max_keep_nan(Vec lo, Vec x) { return {x.v < lo.v ? lo.v : x.v}; }
+    friend Vec min_keep_nan(Vec hi, Vec x) { return {x.v > hi.v ? hi.v : x.v}; }
+};
+#endif
+
+// The fused activation on a vector; NaN passes through as in activate().
+template <typename T>
+inline Vec<T> activate_vec(Vec<T> v, int act) {
+    if (act == GCONV_ACTIVATION_RELU) return max_keep_nan(Vec<T>::zero(), v);
+    if (act == GCONV_ACTIVATION_RELU6)
+        return min_keep_nan(Vec<T>::set1(T(6)), max_keep_nan(Vec<T>::zero(), v));
+    return v;
+}
+
+}  // namespace

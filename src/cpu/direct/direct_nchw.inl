@@ -1,0 +1,232 @@
+// Direct convolution of NCHW output planes: the kernel of grouped_direct
+// and of depthwise in NCHW.
+//
+// Vector lanes run over the output pixels of a row; the kernel is
+// register-blocked over up to four output channels of one group, which share
+// every input load: that is what makes narrow groups (ResNeXt's 4 channels
+// per group) and depth multipliers > 1 fast.
+//
+// The input rows an item needs are first copied into scratch, zero-padded
+// and split by column phase (input column = ow * stride + tap offset; tap s
+// reads phase (s * dw) % sw at column ow + (s * dw) / sw), so every tap reads
+// a contiguous run and every output pixel is an interior pixel: no bounds
+// checks in the inner loop, and padding contributes w * 0 exactly as in the
+// reference. Kernel sizes 3, 5 and 7 are compiled with their tap loops
+// unrolled.
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+#include "cpu/common/padded_rows.hpp"
+#include "cpu/kernel_table.hpp"
+
+namespace gconv {
+namespace GCONV_ISA {
+
+#include "cpu/common/kernel_common.inl"
+#include "cpu/common/simd.inl"
+
+namespace {
+
+// Taps whose offsets are looked up in a table on the stack; wider kernels
+// compute the offset per tap.
+constexpr int64_t kMaxTabledTaps = 64;
+
+// Element strides (channel, row, column) of the input and the output in
+// g.layout: the kernel reads NHWC input and writes NHWC output as well, which
+// is how grouped_direct serves NHWC (the copy into padded rows is a
+// transpose; the arithmetic is the same).
+struct PlaneStrides {
+    int64_t xc, xh, xw;  // input
+    int64_t yk, yp;      // output channel, output pixel (oh * OW + ow)
+    explicit PlaneStrides(const ConvGeometry& g) {
+        if (g.layout == GCONV_LAYOUT_NHWC) {
+            xc = 1, xh = g.W * g.C, xw = g.C;
+            yk = 1, yp = g.K;
+        } else {
+            xc = g.H * g.W, xh = g.W, xw = 1;
+            yk = g.OH * g.OW, yp = 1;
+        }
+    }
+};
+
+template <typename T>
+void fill_padded_rows(const ConvGeometry& g, const T* x, int64_t oh_begin, int64_t rows,
+                      T* scratch) {
+    const PlaneStrides st(g);
+    const int64_t phase_width = padded_phase_width(g);
+    const int64_t ih0 = oh_begin * g.sh - g.pt;
+    const int64_t step = g.sw * st.xw;  // input elements between phase columns
+    T* dst = scratch;
+    for (int64_t c = 0; c < g.Cg; ++c) {
+        for (int64_t row = 0; row < rows; ++row) {
+            const int64_t ih = ih0 + row;
+            const bool inside = ih >= 0 && ih < g.H;
+            for (int64_t phase = 0; phase < g.sw; ++phase, dst += phase_width) {
+                // Phase column q reads input column q * sw + phase - pl.
+                int64_t lo = 0, hi = 0;
+                if (inside) valid_output_range(g.W, phase_width, g.sw, phase - g.pl, &lo, &hi);
+                for (int64_t q = 0; q < lo; ++q) dst[q] = T(0);
+                if (hi > lo) {
+                    const T* src = x + c * st.xc + ih * st.xh + (lo * g.sw + phase - g.pl) * st.xw;
+                    if (step == 1) {
+                        for (int64_t q = lo; q < hi; ++q) dst[q] = src[q - lo];
+                    } else {
+                        for (int64_t q = lo; q < hi; ++q) dst[q] = src[(q - lo) * step];
+                    }
+                }
+                for (int64_t q = hi; q < phase_width; ++q) dst[q] = T(0);
+            }
+        }
+    }
+}
+
+// Output channels, rows and row-vectors computed at once. Together they give
+// at least four independent accumulator chains per weight (FMA latency x
+// ports) while the accumulators, the weights and one row of input fit the
+// family's vector registers (16 for SSE2/AVX2, 32 for AVX-512).
+#if GCONV_ISA_LEVEL == 2
+constexpr int kChannelsPerPass = 4;
+#else
+constexpr int kChannelsPerPass = 2;
+#endif
+
+template <typename T, int KB, int RB, int NB, int KR, int KS>
+void direct_nchw_block(const ConvGeometry& g, const T* w, const T* bias, T* y,
+                       int64_t oh_begin, int64_t oh_end, const T* scratch, int64_t rows) {
+    using V = Vec<T>;
+    constexpr int64_t kWidth = NB * V::N;
+    const int64_t R = KR ? KR : g.R, S = KS ? KS : g.S;
+    const int64_t phase_width = padded_phase_width(g);
+    const int64_t row_stride = g.sw * phase_width, channel_stride = rows * row_stride;
+    const int64_t out_row_step = g.sh * row_stride;  // input rows between output rows
+    const int64_t w_stride = g.Cg * R * S;
+    const PlaneStrides st(g);
+    const bool tabled = S <= kMaxTabledTaps;
+    int64_t tap_offset[kMaxTabledTaps];
+    for (int64_t s = 0; s < S && s < kMaxTabledTaps; ++s)
+        tap_offset[s] = (s * g.dw) % g.sw * phase_width + (s * g.dw) / g.sw;
+    for (int64_t oh = oh_begin; oh < oh_end; oh += RB) {
+        const T* rows_base = scratch + (oh - oh_begin) * out_row_step;
+        for (int64_t ow0 = 0; ow0 < g.OW; ow0 += kWidth) {
+            V acc[KB][RB][NB];
+            for (int kb = 0; kb < KB; ++kb)
+                for (int rb = 0; rb < RB; ++rb)
+                    for (int v = 0; v < NB; ++v) acc[kb][rb][v] = V::zero();
+            for (int64_t c = 0; c < g.Cg; ++c)
+                for (int64_t r = 0; r < R; ++r) {
+                    const T* row = rows_base + c * channel_stride + r * g.dh * row_stride + ow0;
+                    const T* wr = w + (c * R + r) * S;
+#pragma GCC unroll 7
+                    for (int64_t s = 0; s < S; ++s) {
+                        const T* src = row + (tabled ? tap_offset[s]
+                                                     : (s * g.dw) % g.sw * phase_width +
+                                                           (s * g.dw) / g.sw);
+                        V wv[KB];
+                        for (int kb = 0; kb < KB; ++kb) wv[kb] = V::set1(wr[kb * w_stride + s]);
+                        for (int rb = 0; rb < RB; ++rb) {
+                            V xv[NB];
+                            for (int v = 0; v < NB; ++v)
+                                xv[v] = V::load(src + rb * out_row_step + v * V::N);
+                            for (int kb = 0; kb < KB; ++kb)
+                                for (int v = 0; v < NB; ++v)
+                                    acc[kb][rb][v] = fmadd(wv[kb], xv[v], acc[kb][rb][v]);
+                        }
+                    }
+                }
+            const int64_t valid = g.OW - ow0;
+            for (int kb = 0; kb < KB; ++kb) {
+                const V b = V::set1(bias ? bias[kb] : T(0));
+                for (int rb = 0; rb < RB && oh + rb < oh_end; ++rb) {
+                    T* out = y + kb * st.yk + ((oh + rb) * g.OW + ow0) * st.yp;
+                    for (int v = 0; v < NB; ++v) {
+                        const V result = activate_vec(acc[kb][rb][v] + b, g.act);
+                        const int64_t lanes_valid = valid - v * V::N;
+                        if (st.yp == 1 && lanes_valid >= V::N) {
+                            result.store(out + v * V::N);
+                        } else if (lanes_valid > 0) {
+                            alignas(64) T lanes[V::N];
+                            result.store(lanes);
+                            const int64_t n = lanes_valid < V::N ? lanes_valid : V::N;
+                            for (int64_t l = 0; l < n; ++l) out[(v * V::N + l) * st.yp] = lanes[l];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Picks the row x vector blocking from the row width: four vectors of one
+// row, two of two rows, or one vector of four rows for small maps.
+template <typename T, int KB, int KR, int KS>
+void direct_nchw_shaped(const ConvGeometry& g, const T* w, const T* bias, T* y,
+                        int64_t oh_begin, int64_t oh_end, const T* scratch, int64_t rows) {
+    const int64_t vectors = (g.OW + Vec<T>::N - 1) / Vec<T>::N;
+    if (vectors >= 4)
+        direct_nchw_block<T, KB, 1, 4, KR, KS>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
+    else if (vectors >= 2)
+        direct_nchw_block<T, KB, 2, 2, KR, KS>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
+    else
+        direct_nchw_block<T, KB, 4, 1, KR, KS>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
+}
+
+template <typename T, int KR, int KS>
+void direct_nchw_sized(const ConvGeometry& g, const T* w, const T* bias, T* y, int64_t oh_begin,
+                       int64_t oh_end, int count, const T* scratch, int64_t rows) {
+    const int64_t w_stride = g.Cg * g.R * g.S, y_stride = PlaneStrides(g).yk;
+    for (int k = 0; k < count; k += kChannelsPerPass) {
+        const T* wk = w + k * w_stride;
+        const T* bk = bias ? bias + k : nullptr;
+        T* yk = y + k * y_stride;
+        switch (count - k < kChannelsPerPass ? count - k : kChannelsPerPass) {
+            case 1:
+                direct_nchw_shaped<T, 1, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows);
+                break;
+#if GCONV_ISA_LEVEL == 2
+            case 2:
+                direct_nchw_shaped<T, 2, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows);
+                break;
+            case 3:
+                direct_nchw_shaped<T, 3, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows);
+                break;
+            default:
+                direct_nchw_shaped<T, 4, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows);
+#else
+            default:
+                direct_nchw_shaped<T, 2, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows);
+#endif
+        }
+    }
+}
+
+// `count` (1..4) output channels of one group, rows [oh_begin, oh_end).
+template <typename T>
+void direct_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                 int64_t oh_begin, int64_t oh_end, int count, T* scratch) {
+    // Up to three extra output rows of (zero) input: a four-row block may run
+    // past oh_end; those results are not stored.
+    const int64_t rows = padded_rows(g, oh_end - oh_begin + kDirectExtraRows);
+    fill_padded_rows(g, x, oh_begin, rows, scratch);
+    const int64_t square = g.R == g.S ? g.R : 0;
+    if (square == 3)
+        direct_nchw_sized<T, 3, 3>(g, w, bias, y, oh_begin, oh_end, count, scratch, rows);
+    else if (square == 5)
+        direct_nchw_sized<T, 5, 5>(g, w, bias, y, oh_begin, oh_end, count, scratch, rows);
+    else if (square == 7)
+        direct_nchw_sized<T, 7, 7>(g, w, bias, y, oh_begin, oh_end, count, scratch, rows);
+    else
+        direct_nchw_sized<T, 0, 0>(g, w, bias, y, oh_begin, oh_end, count, scratch, rows);
+}
+
+}  // namespace
+
+// One kernel serves both: depthwise NCHW is grouped_direct with Cg == 1, the
+// channel block running over the depth multiplier.
+void fill_direct_nchw(KernelTable& table) {
+    table.f32.grouped_direct = table.f32.dwconv_nchw = direct_nchw<float>;
+    table.f64.grouped_direct = table.f64.dwconv_nchw = direct_nchw<double>;
+}
+
+}  // namespace GCONV_ISA
+}  // namespace gconv
