@@ -15,6 +15,7 @@ import platform
 import sys
 
 import gconv
+from gconv import _bench
 
 # The CPU flags the kernels care about: AVX2 + FMA for the avx2 family,
 # AVX-512 F/VL/BW/DQ for the avx512 family.
@@ -103,10 +104,8 @@ def command_demo(args):
 
 
 def command_bench(args):
-    """``python -m gconv bench``: not in this build yet; exits 2."""
-    print("gconv bench: the benchmark suite lives in bench/ and is added by the performance "
-          "work; it is not in this build yet", file=sys.stderr)
-    return EXIT_UNAVAILABLE
+    """``python -m gconv bench``: the benchmark suite of gconv._bench."""
+    return _bench.main(args)
 
 
 def _print_path(flag, getter_name):
@@ -137,9 +136,13 @@ def build_parser():
     commands.add_parser(
         "demo", help="the tour: regular vs grouped vs depthwise vs GDC on real arrays"
     ).set_defaults(handler=command_demo)
-    commands.add_parser(
-        "bench", help="the benchmark suite (bench/)"
-    ).set_defaults(handler=command_bench)
+    bench = commands.add_parser(
+        "bench", help="the benchmark suite against the installed peers (bench/)",
+        description="The benchmark suite of bench/: every layer x batch x layout x dtype, "
+                    "gconv and each installed peer timed interleaved, as GFLOP/s, fraction "
+                    "of the machine's peak and roofline, and ratio to the best peer.")
+    _bench.add_arguments(bench)
+    bench.set_defaults(handler=command_bench)
     return parser
 
 

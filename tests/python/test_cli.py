@@ -125,10 +125,13 @@ def test_unknown_subcommand_exits_nonzero():
     assert "invalid choice" in result.stderr
 
 
-def test_bench_subcommand_exists():
+def test_bench_subcommand_lists_its_options():
     result = run_cli("bench", "--help")
     assert result.returncode == 0, result.stderr
     assert "usage" in result.stdout
+    for option in ("--vs", "--layout", "--batch", "--layers", "--dtype", "--threads", "--quick",
+                   "--json", "--plot", "--markdown"):
+        assert option in result.stdout, option
 
 
 @pytest.mark.parametrize("flag", ["--includedir", "--cmakedir"])
