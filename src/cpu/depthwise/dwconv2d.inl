@@ -20,62 +20,83 @@ namespace GCONV_ISA {
 
 namespace {
 
-// Vectors of channels accumulated at once per pixel.
-constexpr int kChannelVectors = 4;
+// Channels [c0, c0 + NV * N) of multiplier index j at one pixel, NV vectors
+// accumulated at once.
+template <typename T, int NV>
+void dw_nhwc_vectors(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* yp,
+                     int64_t ih0, int64_t iw0, int64_t j, int64_t c0) {
+    using V = Vec<T>;
+    const int64_t C = g.C, m = g.Kg;
+    V acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = V::zero();
+    for (int64_t r = 0; r < g.R; ++r) {
+        const int64_t ih = ih0 + r * g.dh;
+        const bool row_inside = ih >= 0 && ih < g.H;
+        for (int64_t s = 0; s < g.S; ++s) {
+            const int64_t iw = iw0 + s * g.dw;
+            const T* wp = w + ((r * g.S + s) * m + j) * C + c0;
+            if (row_inside && iw >= 0 && iw < g.W) {
+                const T* xp = x + (ih * g.W + iw) * C + c0;
+                for (int v = 0; v < NV; ++v)
+                    acc[v] = fmadd(V::load(wp + v * V::N), V::load(xp + v * V::N), acc[v]);
+            } else {
+                for (int v = 0; v < NV; ++v)
+                    acc[v] = fmadd(V::load(wp + v * V::N), V::zero(), acc[v]);
+            }
+        }
+    }
+    if (m == 1) {
+        for (int v = 0; v < NV; ++v) {
+            const V b = bias ? V::load(bias + c0 + v * V::N) : V::zero();
+            activate_vec(acc[v] + b, g.act).store(yp + c0 + v * V::N);
+        }
+        return;
+    }
+    alignas(64) T lanes[NV * V::N];
+    for (int v = 0; v < NV; ++v) acc[v].store(lanes + v * V::N);
+    for (int64_t l = 0; l < NV * V::N; ++l) {
+        const int64_t k = (c0 + l) * m + j;
+        yp[k] = activate(lanes[l] + (bias ? bias[k] : T(0)), g.act);
+    }
+}
+
+// The last C % N channels: one independent chain per channel.
+template <typename T>
+void dw_nhwc_tail(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* yp,
+                  int64_t ih0, int64_t iw0, int64_t j, int64_t c0) {
+    const int64_t C = g.C, m = g.Kg, n = C - c0;
+    T acc[Vec<T>::N] = {};
+    for (int64_t r = 0; r < g.R; ++r) {
+        const int64_t ih = ih0 + r * g.dh;
+        for (int64_t s = 0; s < g.S; ++s) {
+            const int64_t iw = iw0 + s * g.dw;
+            const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+            const T* wp = w + ((r * g.S + s) * m + j) * C + c0;
+            const T* xp = inside ? x + (ih * g.W + iw) * C + c0 : nullptr;
+            for (int64_t l = 0; l < n; ++l) acc[l] += wp[l] * (inside ? xp[l] : T(0));
+        }
+    }
+    for (int64_t l = 0; l < n; ++l) {
+        const int64_t k = (c0 + l) * m + j;
+        yp[k] = activate(acc[l] + (bias ? bias[k] : T(0)), g.act);
+    }
+}
 
 template <typename T>
 void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                    int64_t oh, int64_t ow_begin, int64_t ow_end) {
-    using V = Vec<T>;
-    constexpr int64_t kBlock = kChannelVectors * V::N;
-    const int64_t C = g.C, m = g.Kg, K = g.K;
+    constexpr int64_t N = Vec<T>::N, kWide = 4;  // four vectors hide the FMA latency
+    const int64_t C = g.C, m = g.Kg;
     const int64_t ih0 = oh * g.sh - g.pt;
-    const int64_t full = C / kBlock * kBlock;
     for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
-        T* yp = y + (oh * g.OW + ow) * K;
+        T* yp = y + (oh * g.OW + ow) * g.K;
         const int64_t iw0 = ow * g.sw - g.pl;
         for (int64_t j = 0; j < m; ++j) {
-            for (int64_t c0 = 0; c0 < full; c0 += kBlock) {
-                V acc[kChannelVectors];
-                for (int v = 0; v < kChannelVectors; ++v) acc[v] = V::zero();
-                for (int64_t r = 0; r < g.R; ++r) {
-                    const int64_t ih = ih0 + r * g.dh;
-                    const bool row_inside = ih >= 0 && ih < g.H;
-                    for (int64_t s = 0; s < g.S; ++s) {
-                        const int64_t iw = iw0 + s * g.dw;
-                        const T* wp = w + ((r * g.S + s) * m + j) * C + c0;
-                        if (row_inside && iw >= 0 && iw < g.W) {
-                            const T* xp = x + (ih * g.W + iw) * C + c0;
-                            for (int v = 0; v < kChannelVectors; ++v)
-                                acc[v] = fmadd(V::load(wp + v * V::N), V::load(xp + v * V::N),
-                                               acc[v]);
-                        } else {
-                            for (int v = 0; v < kChannelVectors; ++v)
-                                acc[v] = fmadd(V::load(wp + v * V::N), V::zero(), acc[v]);
-                        }
-                    }
-                }
-                alignas(64) T lanes[kBlock];
-                for (int v = 0; v < kChannelVectors; ++v) acc[v].store(lanes + v * V::N);
-                for (int64_t l = 0; l < kBlock; ++l) {
-                    const int64_t k = (c0 + l) * m + j;
-                    yp[k] = activate(lanes[l] + (bias ? bias[k] : T(0)), g.act);
-                }
-            }
-            for (int64_t c = full; c < C; ++c) {
-                T acc = T(0);
-                for (int64_t r = 0; r < g.R; ++r) {
-                    const int64_t ih = ih0 + r * g.dh;
-                    for (int64_t s = 0; s < g.S; ++s) {
-                        const int64_t iw = iw0 + s * g.dw;
-                        const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-                        acc += w[((r * g.S + s) * m + j) * C + c] *
-                               (inside ? x[(ih * g.W + iw) * C + c] : T(0));
-                    }
-                }
-                const int64_t k = c * m + j;
-                yp[k] = activate(acc + (bias ? bias[k] : T(0)), g.act);
-            }
+            int64_t c0 = 0;
+            for (; c0 + kWide * N <= C; c0 += kWide * N)
+                dw_nhwc_vectors<T, kWide>(g, x, w, bias, yp, ih0, iw0, j, c0);
+            for (; c0 + N <= C; c0 += N) dw_nhwc_vectors<T, 1>(g, x, w, bias, yp, ih0, iw0, j, c0);
+            if (c0 < C) dw_nhwc_tail(g, x, w, bias, yp, ih0, iw0, j, c0);
         }
     }
 }

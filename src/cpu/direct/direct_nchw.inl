@@ -50,32 +50,50 @@ struct PlaneStrides {
     }
 };
 
+// Vectors along a row computed at once: four, two, or one for small maps.
+template <typename T>
+int64_t row_vectors(const ConvGeometry& g) {
+    const int64_t vectors = (g.OW + Vec<T>::N - 1) / Vec<T>::N;
+    return vectors >= 4 ? 4 : vectors >= 2 ? 2 : 1;
+}
+
+// Elements per phase row this family reads: the output columns rounded up to
+// whole blocks, plus the largest tap offset (at most padded_phase_width(g),
+// which sizes the scratch for every family).
+template <typename T>
+int64_t phase_width_for(const ConvGeometry& g) {
+    const int64_t block = row_vectors<T>(g) * Vec<T>::N;
+    return (g.OW + block - 1) / block * block + (g.S - 1) * g.dw / g.sw + 1;
+}
+
 template <typename T>
 void fill_padded_rows(const ConvGeometry& g, const T* x, int64_t oh_begin, int64_t rows,
                       T* scratch) {
     const PlaneStrides st(g);
-    const int64_t phase_width = padded_phase_width(g);
+    const int64_t phase_width = phase_width_for<T>(g);
     const int64_t ih0 = oh_begin * g.sh - g.pt;
     const int64_t step = g.sw * st.xw;  // input elements between phase columns
-    T* dst = scratch;
-    for (int64_t c = 0; c < g.Cg; ++c) {
-        for (int64_t row = 0; row < rows; ++row) {
-            const int64_t ih = ih0 + row;
-            const bool inside = ih >= 0 && ih < g.H;
-            for (int64_t phase = 0; phase < g.sw; ++phase, dst += phase_width) {
-                // Phase column q reads input column q * sw + phase - pl.
-                int64_t lo = 0, hi = 0;
-                if (inside) valid_output_range(g.W, phase_width, g.sw, phase - g.pl, &lo, &hi);
+    const int64_t row_stride = g.sw * phase_width;
+    for (int64_t phase = 0; phase < g.sw; ++phase) {
+        // Phase column q reads input column q * sw + phase - pl: columns
+        // [lo, hi) are inside the input (the same for every row).
+        int64_t lo, hi;
+        valid_output_range(g.W, phase_width, g.sw, phase - g.pl, &lo, &hi);
+        for (int64_t c = 0; c < g.Cg; ++c) {
+            for (int64_t row = 0; row < rows; ++row) {
+                T* dst = scratch + (c * rows + row) * row_stride + phase * phase_width;
+                const int64_t ih = ih0 + row;
+                const int64_t end = ih >= 0 && ih < g.H ? hi : lo;  // outside rows: all zero
                 for (int64_t q = 0; q < lo; ++q) dst[q] = T(0);
-                if (hi > lo) {
+                if (end > lo) {
                     const T* src = x + c * st.xc + ih * st.xh + (lo * g.sw + phase - g.pl) * st.xw;
                     if (step == 1) {
-                        for (int64_t q = lo; q < hi; ++q) dst[q] = src[q - lo];
+                        for (int64_t q = lo; q < end; ++q) dst[q] = src[q - lo];
                     } else {
-                        for (int64_t q = lo; q < hi; ++q) dst[q] = src[(q - lo) * step];
+                        for (int64_t q = lo; q < end; ++q) dst[q] = src[(q - lo) * step];
                     }
                 }
-                for (int64_t q = hi; q < phase_width; ++q) dst[q] = T(0);
+                for (int64_t q = end; q < phase_width; ++q) dst[q] = T(0);
             }
         }
     }
@@ -97,7 +115,7 @@ void direct_nchw_block(const ConvGeometry& g, const T* w, const T* bias, T* y,
     using V = Vec<T>;
     constexpr int64_t kWidth = NB * V::N;
     const int64_t R = KR ? KR : g.R, S = KS ? KS : g.S;
-    const int64_t phase_width = padded_phase_width(g);
+    const int64_t phase_width = phase_width_for<T>(g);
     const int64_t row_stride = g.sw * phase_width, channel_stride = rows * row_stride;
     const int64_t out_row_step = g.sh * row_stride;  // input rows between output rows
     const int64_t w_stride = g.Cg * R * S;
@@ -162,10 +180,10 @@ void direct_nchw_block(const ConvGeometry& g, const T* w, const T* bias, T* y,
 template <typename T, int KB, int KR, int KS>
 void direct_nchw_shaped(const ConvGeometry& g, const T* w, const T* bias, T* y,
                         int64_t oh_begin, int64_t oh_end, const T* scratch, int64_t rows) {
-    const int64_t vectors = (g.OW + Vec<T>::N - 1) / Vec<T>::N;
-    if (vectors >= 4)
+    const int64_t vectors = row_vectors<T>(g);
+    if (vectors == 4)
         direct_nchw_block<T, KB, 1, 4, KR, KS>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
-    else if (vectors >= 2)
+    else if (vectors == 2)
         direct_nchw_block<T, KB, 2, 2, KR, KS>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
     else
         direct_nchw_block<T, KB, 4, 1, KR, KS>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
