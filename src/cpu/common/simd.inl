@@ -1,13 +1,55 @@
 // A thin vector type per ISA family, so one kernel template compiles to
-// AVX-512, AVX2+FMA, SSE2 or plain scalar code. Included inside namespace
+// AVX-512, AVX2+FMA, SSE2 or portable C++. Included inside namespace
 // gconv::<isa> (after <immintrin.h> was included at file scope on x86);
 // everything is in an anonymous namespace so no family's copy can be linked
 // into another's code.
+//
+// GCONV_GENERIC_VECTORS selects the portable array type with the lane count
+// of the family's level: CI builds the scalar family that way at level 2 to
+// run the AVX-512 kernels' blocking logic (16 float lanes, 12-row GEMM
+// tiles) on CPUs without AVX-512.
 namespace {
 
 template <typename T> struct Vec;
 
-#if GCONV_ISA_LEVEL == 2
+#if defined(GCONV_GENERIC_VECTORS) || !defined(__SSE2__)
+template <typename T> struct Vec {
+    static constexpr int N = (GCONV_ISA_LEVEL == 2 ? 64 : GCONV_ISA_LEVEL == 1 ? 32 : 16) /
+                             static_cast<int>(sizeof(T));
+    T v[N];
+    static Vec load(const T* p) {
+        Vec r;
+        for (int i = 0; i < N; ++i) r.v[i] = p[i];
+        return r;
+    }
+    static Vec set1(T x) {
+        Vec r;
+        for (int i = 0; i < N; ++i) r.v[i] = x;
+        return r;
+    }
+    static Vec zero() { return set1(T(0)); }
+    void store(T* p) const {
+        for (int i = 0; i < N; ++i) p[i] = v[i];
+    }
+    friend Vec fmadd(Vec a, Vec b, Vec c) {
+        for (int i = 0; i < N; ++i) c.v[i] += a.v[i] * b.v[i];
+        return c;
+    }
+    friend Vec operator+(Vec a, Vec b) {
+        for (int i = 0; i < N; ++i) a.v[i] += b.v[i];
+        return a;
+    }
+    // As the x86 instructions: the second operand when either is NaN.
+    friend Vec max_keep_nan(Vec lo, Vec x) {
+        for (int i = 0; i < N; ++i) x.v[i] = lo.v[i] > x.v[i] ? lo.v[i] : x.v[i];
+        return x;
+    }
+    friend Vec min_keep_nan(Vec hi, Vec x) {
+        for (int i = 0; i < N; ++i) x.v[i] = hi.v[i] < x.v[i] ? hi.v[i] : x.v[i];
+        return x;
+    }
+};
+#elif GCONV_ISA_LEVEL == 2
 template <> struct Vec<float> {
     static constexpr int N = 16;
     __m512 v;
@@ -58,7 +100,7 @@ template <> struct Vec<double> {
     friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm256_max_pd(lo.v, v.v)}; }
     friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm256_min_pd(hi.v, v.v)}; }
 };
-#elif defined(__SSE2__)
+#else
 // Baseline x86-64: SSE2, no FMA (a multiply then an add).
 template <> struct Vec<float> {
     static constexpr int N = 4;
@@ -83,20 +125,6 @@ template <> struct Vec<double> {
     friend Vec operator+(Vec a, Vec b) { return {_mm_add_pd(a.v, b.v)}; }
     friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm_max_pd(lo.v, v.v)}; }
     friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm_min_pd(hi.v, v.v)}; }
-};
-#else
-// Any other CPU: one lane, plain C++ (the compiler may still vectorise).
-template <typename T> struct Vec {
-    static constexpr int N = 1;
-    T v;
-    static Vec load(const T* p) { return {*p}; }
-    static Vec set1(T x) { return {x}; }
-    static Vec zero() { return {T(0)}; }
-    void store(T* p) const { *p = v; }
-    friend Vec fmadd(Vec a, Vec b, Vec c) { return {a.v * b.v + c.v}; }
-    friend Vec operator+(Vec a, Vec b) { return {a.v + b.v}; }
-    friend Vec max_keep_nan(Vec lo, Vec x) { return {x.v < lo.v ? lo.v : x.v}; }
-    friend Vec min_keep_nan(Vec hi, Vec x) { return {x.v > hi.v ? hi.v : x.v}; }
 };
 #endif
 
