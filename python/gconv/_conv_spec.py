@@ -29,10 +29,18 @@ def as_float_array(value, name):
 
 def check_same_dtype(where, **arrays):
     """All given arrays share one dtype, else a TypeError listing them."""
+    first = None
+    for a in arrays.values():
+        if a is not None:
+            if first is None:
+                first = a.dtype
+            elif a.dtype != first:
+                break
+    else:
+        return
     dtypes = {name: a.dtype for name, a in arrays.items() if a is not None}
-    if len(set(dtypes.values())) > 1:
-        seen = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
-        raise TypeError(f"{where}: {', '.join(dtypes)} must share one dtype (float32 or float64), got {seen}")
+    seen = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
+    raise TypeError(f"{where}: {', '.join(dtypes)} must share one dtype (float32 or float64), got {seen}")
 
 
 def kernel_ready(array):
@@ -81,10 +89,11 @@ class ConvParams:
     """A 2-D convolution's shape parameters minus its input, validated once."""
 
     __slots__ = ("weight_shape", "stride", "padding", "dilation", "groups", "layout",
-                 "activation", "where")
+                 "activation", "where", "_descriptors")
 
     def __init__(self, weight_shape, stride, padding, dilation, groups, layout, activation,
                  where):
+        self._descriptors = {}
         self.where = where
         self.layout = _args.check_layout(layout)
         self.activation = _args.check_activation(activation)
@@ -116,6 +125,16 @@ class ConvParams:
 
     def descriptor(self, x_shape, dtype, has_bias):
         """(descriptor tuple, output shape, unbatched) for an input of ``x_shape``."""
+        key = (x_shape, dtype, has_bias)
+        cached = self._descriptors.get(key)
+        if cached is None:
+            cached = self._describe(x_shape, dtype, has_bias)
+            if len(self._descriptors) >= 16:  # a plan sees few shapes; stay bounded
+                self._descriptors.clear()
+            self._descriptors[key] = cached
+        return cached
+
+    def _describe(self, x_shape, dtype, has_bias):
         where = self.where
         n, c, (h, wd), unbatched = split_batch(_ShapeOnly(x_shape), self.layout, where)
         g = self.groups
@@ -144,6 +163,41 @@ class ConvParams:
         return desc, (out_shape[1:] if unbatched else out_shape), unbatched
 
 
+_PLAIN_TYPES = frozenset((int, str, type(None)))
+
+
+def _plain(value):
+    """Whether ``value`` is an exact int/str/None or a tuple of them: arguments
+    that can key the parameter cache without hiding a type error (True == 1)."""
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return True
+    if kind is not tuple:
+        return False
+    for item in value:
+        if not _plain(item):
+            return False
+    return True
+
+
+_PARAMS_CACHE = {}
+
+
+def conv_params(weight_shape, stride, padding, dilation, groups, layout, activation, where):
+    """ConvParams for these arguments, shared between calls that repeat them
+    (validating the same arguments on every call costs microseconds)."""
+    args = (weight_shape, stride, padding, dilation, groups, layout, activation, where)
+    if not _plain(args[1:]):
+        return ConvParams(*args)
+    params = _PARAMS_CACHE.get(args)
+    if params is None:
+        params = ConvParams(*args)
+        if len(_PARAMS_CACHE) >= 64:
+            _PARAMS_CACHE.clear()
+        _PARAMS_CACHE[args] = params
+    return params
+
+
 class ConvSpec:
     """ConvParams plus the weight and bias arrays the kernels read."""
 
@@ -152,8 +206,8 @@ class ConvSpec:
     def __init__(self, weight, bias, stride, padding, dilation, groups, layout, activation,
                  where, copy=False):
         weight = as_float_array(weight, "weight")
-        self.params = ConvParams(weight.shape, stride, padding, dilation, groups, layout,
-                                 activation, where)
+        self.params = conv_params(weight.shape, stride, padding, dilation, groups, layout,
+                                  activation, where)
         if bias is not None:
             bias = as_float_array(bias, "bias")
             if bias.shape != (weight.shape[0],):

@@ -141,13 +141,15 @@ ORDER_EXAMPLES = [
     ("single_channel_is_depthwise", ConvCase(c=1, g=1, k=4, h=8, w=8), "depthwise"),
     ("gemm_1x1_dense", ConvCase(c=32, g=1, k=32, h=5, w=5, kernel=(1, 1)), "gemm_1x1"),
     ("gemm_1x1_narrow_groups", ConvCase(c=8, g=4, k=8, h=5, w=5, kernel=(1, 1)), "gemm_1x1"),
-    ("1x1_stride2_wide_is_im2col", ConvCase(c=32, g=2, k=32, h=6, w=6, kernel=(1, 1), stride=2), "im2col_gemm"),
+    ("1x1_stride2_wide_is_im2col", ConvCase(c=64, g=2, k=128, h=6, w=6, kernel=(1, 1), stride=2),
+     "im2col_gemm"),
     ("1x1_padded_narrow_is_direct", ConvCase(c=8, g=2, k=8, h=6, w=6, kernel=(1, 1), padding=1), "grouped_direct"),
-    ("wide_groups_16_16_is_im2col", ConvCase(c=32, g=2, k=32, h=8, w=8), "im2col_gemm"),
-    ("narrow_output_groups_is_direct", ConvCase(c=32, g=2, k=30, h=8, w=8), "grouped_direct"),
-    ("narrow_input_groups_is_direct", ConvCase(c=30, g=2, k=64, h=8, w=8), "grouped_direct"),
+    ("wide_groups_32_64_is_im2col", ConvCase(c=64, g=2, k=128, h=8, w=8), "im2col_gemm"),
+    ("resnext_groups_of_32_are_direct", ConvCase(c=64, g=2, k=64, h=8, w=8), "grouped_direct"),
+    ("narrow_output_groups_is_direct", ConvCase(c=64, g=2, k=126, h=8, w=8), "grouped_direct"),
+    ("narrow_input_groups_is_direct", ConvCase(c=62, g=2, k=128, h=8, w=8), "grouped_direct"),
     ("dense_rgb_input_is_direct", ConvCase(c=3, g=1, k=16, h=8, w=8), "grouped_direct"),
-    ("dense_wide_is_im2col", ConvCase(c=16, g=1, k=16, h=8, w=8), "im2col_gemm"),
+    ("dense_wide_is_im2col", ConvCase(c=32, g=1, k=64, h=8, w=8), "im2col_gemm"),
 ]
 
 

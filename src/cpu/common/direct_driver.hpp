@@ -13,34 +13,28 @@
 
 namespace gconv {
 
-// Items are (image, group, block of up to kDirectChannelBlock output
-// channels, block of output rows); scratch holds each thread's padded rows.
+// Items are (image, group, block of output rows): the kernel computes all of
+// the group's output channels from one copy of its padded input rows.
 template <typename T>
 void run_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
                 T* scratch, PlaneKernelFn<T> kernel) {
     const ConvGeometry& g = plan.geom;
-    const int64_t channel_blocks = (g.Kg + kDirectChannelBlock - 1) / kDirectChannelBlock;
-    const int64_t planes = batch * g.G * channel_blocks;
+    const int64_t planes = batch * g.G;
     // Enough row blocks for 4 items per thread, within the scratch the plan sized.
     int64_t rows = split_size(g.OH, (4 * threads + planes - 1) / planes, 4);
     if (rows > plan.tile_rows) rows = plan.tile_rows;
     const int64_t row_blocks = (g.OH + rows - 1) / rows;
-    const int64_t weights_per_channel = g.Cg * g.R * g.S;
+    const bool nhwc = g.layout == GCONV_LAYOUT_NHWC;
     const T* w = plan.weight.as<T>();
     const T* bias = static_cast<const T*>(plan.bias_or_null());
     parallel_for(planes * row_blocks, threads, [&](int64_t item, int tid) {
-        const int64_t row_block = item % row_blocks, plane = item / row_blocks;
-        const int64_t kb = plane % channel_blocks, group = plane / channel_blocks % g.G;
-        const int64_t n = plane / channel_blocks / g.G;
-        const int64_t k = group * g.Kg + kb * kDirectChannelBlock;
-        const int64_t left = g.Kg - kb * kDirectChannelBlock;
-        const int count = static_cast<int>(left < kDirectChannelBlock ? left : kDirectChannelBlock);
+        const int64_t row_block = item % row_blocks, group = item / row_blocks % g.G;
+        const int64_t n = item / row_blocks / g.G, k = group * g.Kg;
         const int64_t oh0 = row_block * rows, oh1 = oh0 + rows < g.OH ? oh0 + rows : g.OH;
-        const bool nhwc = g.layout == GCONV_LAYOUT_NHWC;
         const int64_t x_channel = group * g.Cg * (nhwc ? 1 : g.H * g.W);
         const int64_t y_channel = k * (nhwc ? 1 : g.out_pixels());
-        kernel(g, x + n * g.in_image() + x_channel, w + k * weights_per_channel,
-               bias ? bias + k : nullptr, y + n * g.out_image() + y_channel, oh0, oh1, count,
+        kernel(g, x + n * g.in_image() + x_channel, w + k * g.Cg * g.R * g.S,
+               bias ? bias + k : nullptr, y + n * g.out_image() + y_channel, oh0, oh1,
                scratch + tid * plan.scratch_bytes / static_cast<int64_t>(sizeof(T)));
     });
 }

@@ -122,8 +122,8 @@ void direct_nchw_block(const ConvGeometry& g, const T* w, const T* bias, T* y,
     const PlaneStrides st(g);
     const bool tabled = S <= kMaxTabledTaps;
     int64_t tap_offset[kMaxTabledTaps];
-    for (int64_t s = 0; s < S && s < kMaxTabledTaps; ++s)
-        tap_offset[s] = (s * g.dw) % g.sw * phase_width + (s * g.dw) / g.sw;
+    for (int64_t s = 0; s < S && s < kMaxTabledTaps; ++s)  // no division at stride 1
+        tap_offset[s] = g.sw == 1 ? s * g.dw : (s * g.dw) % g.sw * phase_width + (s * g.dw) / g.sw;
     for (int64_t oh = oh_begin; oh < oh_end; oh += RB) {
         const T* rows_base = scratch + (oh - oh_begin) * out_row_step;
         for (int64_t ow0 = 0; ow0 < g.OW; ow0 += kWidth) {
@@ -191,9 +191,10 @@ void direct_nchw_shaped(const ConvGeometry& g, const T* w, const T* bias, T* y,
 
 template <typename T, int KR, int KS>
 void direct_nchw_sized(const ConvGeometry& g, const T* w, const T* bias, T* y, int64_t oh_begin,
-                       int64_t oh_end, int count, const T* scratch, int64_t rows) {
+                       int64_t oh_end, const T* scratch, int64_t rows) {
+    const int64_t count = g.Kg;
     const int64_t w_stride = g.Cg * g.R * g.S, y_stride = PlaneStrides(g).yk;
-    for (int k = 0; k < count; k += kChannelsPerPass) {
+    for (int64_t k = 0; k < count; k += kChannelsPerPass) {
         const T* wk = w + k * w_stride;
         const T* bk = bias ? bias + k : nullptr;
         T* yk = y + k * y_stride;
@@ -218,23 +219,24 @@ void direct_nchw_sized(const ConvGeometry& g, const T* w, const T* bias, T* y, i
     }
 }
 
-// `count` (1..4) output channels of one group, rows [oh_begin, oh_end).
+// All Kg output channels of one group, rows [oh_begin, oh_end): the padded
+// input rows are filled once and read by every pass of channels.
 template <typename T>
 void direct_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                 int64_t oh_begin, int64_t oh_end, int count, T* scratch) {
+                 int64_t oh_begin, int64_t oh_end, T* scratch) {
     // Up to three extra output rows of (zero) input: a four-row block may run
     // past oh_end; those results are not stored.
     const int64_t rows = padded_rows(g, oh_end - oh_begin + kDirectExtraRows);
     fill_padded_rows(g, x, oh_begin, rows, scratch);
     const int64_t square = g.R == g.S ? g.R : 0;
     if (square == 3)
-        direct_nchw_sized<T, 3, 3>(g, w, bias, y, oh_begin, oh_end, count, scratch, rows);
+        direct_nchw_sized<T, 3, 3>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
     else if (square == 5)
-        direct_nchw_sized<T, 5, 5>(g, w, bias, y, oh_begin, oh_end, count, scratch, rows);
+        direct_nchw_sized<T, 5, 5>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
     else if (square == 7)
-        direct_nchw_sized<T, 7, 7>(g, w, bias, y, oh_begin, oh_end, count, scratch, rows);
+        direct_nchw_sized<T, 7, 7>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
     else
-        direct_nchw_sized<T, 0, 0>(g, w, bias, y, oh_begin, oh_end, count, scratch, rows);
+        direct_nchw_sized<T, 0, 0>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
 }
 
 }  // namespace

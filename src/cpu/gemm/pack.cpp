@@ -62,7 +62,7 @@ void pack_a_weights(const ConvGeometry& g, int mr, const T* weight, T* packed) {
 }
 
 // Destination of B element (q, j) in the NR-column panels, walked pixel by
-// pixel without a division per element.
+// pixel without a division per element (NHWC packing).
 template <typename T>
 struct PanelCursor {
     T* base;
@@ -80,30 +80,49 @@ struct PanelCursor {
 };
 
 // NCHW: each reduction row (c, r, s) is, for every output row, a strided
-// slice of one input row: copied in runs, zeros where the tap is in padding.
+// slice of one input row. A panel of NR pixels that lies inside one output
+// row and reads no padding is one contiguous copy (stride 1); other panels
+// are copied element by element with zeros for the padding.
 template <typename T>
 void pack_im2col_nchw(const ConvGeometry& g, const T* x, int64_t group, int64_t p0,
                       int64_t kc, int64_t j0, int64_t nc, int nr, T* dst) {
+    constexpr int kMaxPanels = 64;  // tile_pixels / nr in practice; more are computed
+    const int64_t panels = (nc + nr - 1) / nr;
+    int64_t panel_oh[kMaxPanels], panel_ow[kMaxPanels];
+    for (int64_t jp = 0; jp < panels && jp < kMaxPanels; ++jp) {
+        panel_oh[jp] = (j0 + jp * nr) / g.OW;
+        panel_ow[jp] = (j0 + jp * nr) % g.OW;
+    }
     ReductionIndex idx(g, p0, false);
     for (int64_t q = 0; q < kc; ++q, idx.next()) {
         const T* plane = x + (group * g.Cg + idx.c) * g.H * g.W;
         const int64_t col_offset = idx.s * g.dw - g.pl;
         int64_t ow_lo, ow_hi;  // outputs whose tap s reads inside the row
         valid_output_range(g.W, g.OW, g.sw, col_offset, &ow_lo, &ow_hi);
-        PanelCursor<T> out{dst, kc * nr, nr};
-        int64_t oh = j0 / g.OW, ow = j0 % g.OW;
-        for (int64_t j = 0; j < nc;) {
-            const int64_t run = g.OW - ow < nc - j ? g.OW - ow : nc - j;
+        for (int64_t jp = 0; jp < panels; ++jp) {
+            T* out = dst + jp * kc * nr + q * nr;
+            const int64_t width = nc - jp * nr < nr ? nc - jp * nr : nr;
+            int64_t oh = jp < kMaxPanels ? panel_oh[jp] : (j0 + jp * nr) / g.OW;
+            int64_t ow = jp < kMaxPanels ? panel_ow[jp] : (j0 + jp * nr) % g.OW;
             const int64_t ih = oh * g.sh + idx.r * g.dh - g.pt;
-            const bool row_inside = ih >= 0 && ih < g.H;
-            const T* src = plane + ih * g.W + col_offset;
-            for (int64_t o = ow; o < ow + run; ++o, out.next())
-                *out.at(q) = row_inside && o >= ow_lo && o < ow_hi ? src[o * g.sw] : T(0);
-            j += run;
-            ow = 0;
-            ++oh;
+            if (g.sw == 1 && width == nr && ih >= 0 && ih < g.H && ow >= ow_lo &&
+                ow + nr <= ow_hi) {
+                const T* src = plane + ih * g.W + col_offset + ow;
+                for (int jj = 0; jj < nr; ++jj) out[jj] = src[jj];
+                continue;
+            }
+            for (int jj = 0; jj < nr; ++jj) {
+                T v = T(0);
+                const int64_t row = oh * g.sh + idx.r * g.dh - g.pt;
+                if (jj < width && row >= 0 && row < g.H && ow >= ow_lo && ow < ow_hi)
+                    v = plane[row * g.W + col_offset + ow * g.sw];
+                out[jj] = v;
+                if (++ow == g.OW) {
+                    ow = 0;
+                    ++oh;
+                }
+            }
         }
-        for (int64_t j = nc; j < (nc + nr - 1) / nr * nr; ++j, out.next()) *out.at(q) = T(0);
     }
 }
 
