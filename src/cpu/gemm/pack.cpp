@@ -79,50 +79,70 @@ struct PanelCursor {
     }
 };
 
-// NCHW: each reduction row (c, r, s) is, for every output row, a strided
-// slice of one input row. A panel of NR pixels that lies inside one output
-// row and reads no padding is one contiguous copy (stride 1); other panels
-// are copied element by element with zeros for the padding.
+// Writes one row of B (reduction step q) pixel by pixel in runs: `count`
+// values that are either zeros or src[0], src[stride], ...; runs are split
+// where they cross from one NR-column panel into the next.
+template <typename T>
+struct RowWriter {
+    T* dst;                // element (q, 0) of the first panel
+    int64_t panel_stride;  // kc * nr
+    int nr;
+    int64_t panel = 0;
+    int lane = 0;
+    void put(int64_t count, const T* src, int64_t stride) {
+        while (count > 0) {
+            const int64_t chunk = count < nr - lane ? count : nr - lane;
+            T* out = dst + panel * panel_stride + lane;
+            if (src == nullptr) {
+                for (int64_t i = 0; i < chunk; ++i) out[i] = T(0);
+            } else if (stride == 1) {
+                for (int64_t i = 0; i < chunk; ++i) out[i] = src[i];
+                src += chunk;
+            } else {
+                for (int64_t i = 0; i < chunk; ++i) out[i] = src[i * stride];
+                src += chunk * stride;
+            }
+            count -= chunk;
+            lane += static_cast<int>(chunk);
+            if (lane == nr) {
+                lane = 0;
+                ++panel;
+            }
+        }
+    }
+};
+
+// NCHW: each reduction row (c, r, s) is, for every output row the tile
+// touches, a strided slice of one input row with zeros where the tap falls
+// in the padding: copied as runs, never element by element with checks.
 template <typename T>
 void pack_im2col_nchw(const ConvGeometry& g, const T* x, int64_t group, int64_t p0,
                       int64_t kc, int64_t j0, int64_t nc, int nr, T* dst) {
-    constexpr int kMaxPanels = 64;  // tile_pixels / nr in practice; more are computed
-    const int64_t panels = (nc + nr - 1) / nr;
-    int64_t panel_oh[kMaxPanels], panel_ow[kMaxPanels];
-    for (int64_t jp = 0; jp < panels && jp < kMaxPanels; ++jp) {
-        panel_oh[jp] = (j0 + jp * nr) / g.OW;
-        panel_ow[jp] = (j0 + jp * nr) % g.OW;
-    }
+    const int64_t padded_width = (nc + nr - 1) / nr * nr;
     ReductionIndex idx(g, p0, false);
     for (int64_t q = 0; q < kc; ++q, idx.next()) {
         const T* plane = x + (group * g.Cg + idx.c) * g.H * g.W;
         const int64_t col_offset = idx.s * g.dw - g.pl;
         int64_t ow_lo, ow_hi;  // outputs whose tap s reads inside the row
         valid_output_range(g.W, g.OW, g.sw, col_offset, &ow_lo, &ow_hi);
-        for (int64_t jp = 0; jp < panels; ++jp) {
-            T* out = dst + jp * kc * nr + q * nr;
-            const int64_t width = nc - jp * nr < nr ? nc - jp * nr : nr;
-            int64_t oh = jp < kMaxPanels ? panel_oh[jp] : (j0 + jp * nr) / g.OW;
-            int64_t ow = jp < kMaxPanels ? panel_ow[jp] : (j0 + jp * nr) % g.OW;
+        RowWriter<T> out{dst + q * nr, kc * nr, nr};
+        int64_t oh = j0 / g.OW, ow = j0 % g.OW;
+        for (int64_t j = 0; j < nc;) {
+            const int64_t run = g.OW - ow < nc - j ? g.OW - ow : nc - j, end = ow + run;
             const int64_t ih = oh * g.sh + idx.r * g.dh - g.pt;
-            if (g.sw == 1 && width == nr && ih >= 0 && ih < g.H && ow >= ow_lo &&
-                ow + nr <= ow_hi) {
-                const T* src = plane + ih * g.W + col_offset + ow;
-                for (int jj = 0; jj < nr; ++jj) out[jj] = src[jj];
-                continue;
+            int64_t a = end, b = end;  // [a, b): the outputs of this run that read the input
+            if (ih >= 0 && ih < g.H) {
+                a = ow_lo < ow ? ow : (ow_lo < end ? ow_lo : end);
+                b = ow_hi < a ? a : (ow_hi < end ? ow_hi : end);
             }
-            for (int jj = 0; jj < nr; ++jj) {
-                T v = T(0);
-                const int64_t row = oh * g.sh + idx.r * g.dh - g.pt;
-                if (jj < width && row >= 0 && row < g.H && ow >= ow_lo && ow < ow_hi)
-                    v = plane[row * g.W + col_offset + ow * g.sw];
-                out[jj] = v;
-                if (++ow == g.OW) {
-                    ow = 0;
-                    ++oh;
-                }
-            }
+            out.put(a - ow, nullptr, 0);
+            out.put(b - a, b > a ? plane + ih * g.W + col_offset + a * g.sw : nullptr, g.sw);
+            out.put(end - b, nullptr, 0);
+            j += run;
+            ow = 0;
+            ++oh;
         }
+        out.put(padded_width - nc, nullptr, 0);
     }
 }
 

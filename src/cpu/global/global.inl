@@ -1,28 +1,62 @@
 // Global depthwise convolution (kernel == padded input, one output pixel)
 // and global average pooling: reductions whose speed is memory bandwidth.
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "cpu/kernel_table.hpp"
 
 namespace gconv {
 namespace GCONV_ISA {
 
 #include "cpu/common/kernel_common.inl"
+#include "cpu/common/simd.inl"
 
 namespace {
 
+// Sum of a[i] * b[i], four vector accumulators wide (independent FMA
+// chains), reduced in a fixed order so results do not depend on alignment.
+template <typename T>
+T dot(const T* a, const T* b, int64_t n) {
+    using V = Vec<T>;
+    constexpr int64_t kStep = 4 * V::N;
+    V acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+    int64_t i = 0;
+    for (; i + kStep <= n; i += kStep)
+        for (int v = 0; v < 4; ++v)
+            acc[v] = fmadd(V::load(a + i + v * V::N), V::load(b + i + v * V::N), acc[v]);
+    for (; i + V::N <= n; i += V::N) acc[0] = fmadd(V::load(a + i), V::load(b + i), acc[0]);
+    alignas(64) T lanes[V::N];
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])).store(lanes);
+    T sum = T(0);
+    for (int l = 0; l < V::N; ++l) sum += lanes[l];
+    for (; i < n; ++i) sum += a[i] * b[i];
+    return sum;
+}
+
 // Output channel k = c * m + j is the dot product of input plane c with the
-// weights of k, shifted by the padding (padding positions contribute nothing).
+// weights of k, shifted by the padding; weights over the padding multiply
+// zeros, as in the reference (it matters only for non-finite weights).
 template <typename T>
 void global_dwconv_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                         int64_t k_begin, int64_t k_end) {
     const int64_t H = g.H, W = g.W, S = g.S, m = g.Kg;
+    const bool padded = g.pt || g.pb || g.pl || g.pr;
     for (int64_t k = k_begin; k < k_end; ++k) {
         const T* xp = x + (k / m) * H * W;
-        const T* wp = w + k * g.R * S + g.pt * S + g.pl;
-        T acc = T(0);
-        for (int64_t h = 0; h < H; ++h) {
-            const T* xr = xp + h * W;
-            const T* wr = wp + h * S;
-            for (int64_t i = 0; i < W; ++i) acc += wr[i] * xr[i];
+        const T* wk = w + k * g.R * S;
+        T acc;
+        if (!padded) {
+            acc = dot(wk, xp, H * W);  // the kernel is the plane: one contiguous dot
+        } else {
+            acc = T(0);
+            for (int64_t h = 0; h < H; ++h) acc += dot(wk + (h + g.pt) * S + g.pl, xp + h * W, W);
+            T pad_terms = T(0);
+            for (int64_t r = 0; r < g.R; ++r)
+                for (int64_t s = 0; s < S; ++s)
+                    if (r < g.pt || r >= g.pt + H || s < g.pl || s >= g.pl + W)
+                        pad_terms += wk[r * S + s] * T(0);
+            acc += pad_terms;
         }
         y[k] = activate(acc + (bias ? bias[k] : T(0)), g.act);
     }
