@@ -7,6 +7,7 @@
 
 namespace gconv {
 
+#if defined(__GNUC__) || defined(__clang__)
 bool checked_mul(int64_t a, int64_t b, int64_t& result) {
     return a >= 0 && b >= 0 && !__builtin_mul_overflow(a, b, &result);
 }
@@ -14,6 +15,19 @@ bool checked_mul(int64_t a, int64_t b, int64_t& result) {
 bool checked_add(int64_t a, int64_t b, int64_t& result) {
     return a >= 0 && b >= 0 && !__builtin_add_overflow(a, b, &result);
 }
+#else  // MSVC has no overflow builtins; both operands are known non-negative
+bool checked_mul(int64_t a, int64_t b, int64_t& result) {
+    if (a < 0 || b < 0 || (b != 0 && a > INT64_MAX / b)) return false;
+    result = a * b;
+    return true;
+}
+
+bool checked_add(int64_t a, int64_t b, int64_t& result) {
+    if (a < 0 || b < 0 || a > INT64_MAX - b) return false;
+    result = a + b;
+    return true;
+}
+#endif
 
 namespace {
 

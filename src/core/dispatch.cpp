@@ -3,6 +3,10 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#include <immintrin.h>
+#endif
 
 #include "core/error.hpp"
 #include "cpu/kernel_table.hpp"
@@ -41,6 +45,31 @@ KernelTable make_table(gconv_isa isa) {
     return t;
 }
 
+#if defined(_MSC_VER) && !defined(__clang__) && (defined(GCONV_HAVE_AVX2) || defined(GCONV_HAVE_AVX512))
+// MSVC has no __builtin_cpu_supports: CPUID leaf 7 for the features, XGETBV
+// for the OS saving the YMM (and for AVX-512 the ZMM/opmask) state.
+bool msvc_cpu_has(const char* feature) {
+    int leaf1[4], leaf7[4];
+    __cpuid(leaf1, 1);
+    __cpuidex(leaf7, 7, 0);
+    const bool osxsave = (leaf1[2] >> 27) & 1;
+    const unsigned long long xcr0 = osxsave ? _xgetbv(0) : 0;
+    const bool ymm = (xcr0 & 0x6) == 0x6;
+    const bool zmm = (xcr0 & 0xe6) == 0xe6;
+    const auto is = [feature](const char* name) { return std::strcmp(feature, name) == 0; };
+    if (is("fma")) return ymm && ((leaf1[2] >> 12) & 1);
+    if (is("avx2")) return ymm && ((leaf7[1] >> 5) & 1);
+    if (is("avx512f")) return zmm && ((leaf7[1] >> 16) & 1);
+    if (is("avx512dq")) return zmm && ((leaf7[1] >> 17) & 1);
+    if (is("avx512bw")) return zmm && ((leaf7[1] >> 30) & 1);
+    if (is("avx512vl")) return zmm && ((leaf7[1] >> 31) & 1);
+    return false;
+}
+#define GCONV_CPU_HAS(feature) msvc_cpu_has(feature)
+#else
+#define GCONV_CPU_HAS(feature) __builtin_cpu_supports(feature)
+#endif
+
 bool cpu_supports(gconv_isa isa) {
     switch (isa) {
         case GCONV_ISA_SCALAR:
@@ -48,13 +77,13 @@ bool cpu_supports(gconv_isa isa) {
 #if defined(GCONV_HAVE_AVX2)
         case GCONV_ISA_AVX2:
             // libgcc's detection also checks that the OS saves the YMM state.
-            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+            return GCONV_CPU_HAS("avx2") && GCONV_CPU_HAS("fma");
 #endif
 #if defined(GCONV_HAVE_AVX512)
         case GCONV_ISA_AVX512:
-            return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                   __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-                   __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+            return GCONV_CPU_HAS("avx512f") && GCONV_CPU_HAS("avx512vl") &&
+                   GCONV_CPU_HAS("avx512bw") && GCONV_CPU_HAS("avx512dq") &&
+                   GCONV_CPU_HAS("avx2") && GCONV_CPU_HAS("fma");
 #endif
         default:
             return false;

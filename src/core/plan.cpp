@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#if defined(_WIN32)
+#include <malloc.h>
+#endif
 
 #include "core/descriptor.hpp"
 #include "core/error.hpp"
@@ -12,15 +15,34 @@
 
 namespace gconv {
 
-AlignedBuffer::~AlignedBuffer() { std::free(data_); }
+namespace {
+// MSVC's C runtime has no std::aligned_alloc (its free() cannot release it).
+void* aligned_allocate(size_t bytes) {
+#if defined(_WIN32)
+    return _aligned_malloc(bytes, 64);
+#else
+    return std::aligned_alloc(64, bytes);
+#endif
+}
+
+void aligned_release(void* p) {
+#if defined(_WIN32)
+    _aligned_free(p);
+#else
+    std::free(p);
+#endif
+}
+}  // namespace
+
+AlignedBuffer::~AlignedBuffer() { aligned_release(data_); }
 
 bool AlignedBuffer::allocate(size_t bytes) {
-    std::free(data_);
+    aligned_release(data_);
     data_ = nullptr;
     size_t rounded = (bytes + 63) / 64 * 64;
     if (rounded < bytes) return false;
     if (rounded == 0) rounded = 64;
-    data_ = std::aligned_alloc(64, rounded);
+    data_ = aligned_allocate(rounded);
     if (data_ == nullptr) return false;
     std::memset(data_, 0, rounded);
     return true;
@@ -30,8 +52,25 @@ namespace {
 
 size_t dtype_size(const ConvGeometry& g) { return g.dtype == GCONV_FLOAT64 ? 8 : 4; }
 
+// Threads one execute uses: the requested count, capped where more threads
+// would cost more than they save.
+int effective_threads(const gconv_plan& plan, int64_t batch, int num_threads) {
+    const ConvGeometry& g = plan.geom;
+    // Below ~64K multiply-adds per thread, waking another thread costs more
+    // than it saves (and a parked thread on a busy machine costs far more).
+    int64_t macs;
+    const int64_t useful = checked_mul(batch * g.out_image(), g.reduction(), macs)
+                               ? macs / 65536 + 1
+                               : INT64_MAX;
+    int threads = resolve_threads(num_threads);
+    if (threads > useful) threads = static_cast<int>(useful);
+    return threads;
+}
+
+// `workspace` null: allocate the scratch here; else the caller's, which must
+// hold workspace_bytes >= what `threads` threads need.
 gconv_status run(const gconv_plan& plan, int64_t batch, const void* x, void* y,
-                 int num_threads) {
+                 int num_threads, void* workspace = nullptr, size_t workspace_bytes = 0) {
     const ConvGeometry& g = plan.geom;
     int64_t elements;
     if (batch < 0) return fail(GCONV_INVALID_PARAMETER, "batch must be >= 0, got %" PRId64, batch);
@@ -42,20 +81,37 @@ gconv_status run(const gconv_plan& plan, int64_t batch, const void* x, void* y,
     if (batch == 0 || g.out_image() == 0) return GCONV_SUCCESS;
     if (x == nullptr || y == nullptr)
         return fail(GCONV_INVALID_PARAMETER, "input and output pointers must not be null");
-    // Below ~64K multiply-adds per thread, waking another thread costs more
-    // than it saves (and a parked thread on a busy machine costs far more).
-    int64_t macs;
-    const int64_t useful = checked_mul(batch * g.out_image(), g.reduction(), macs)
-                               ? macs / 65536 + 1
-                               : INT64_MAX;
-    int threads = resolve_threads(num_threads);
-    if (threads > useful) threads = static_cast<int>(useful);
+    const int threads = effective_threads(plan, batch, num_threads);
+    const size_t needed = static_cast<size_t>(plan.scratch_bytes) * static_cast<size_t>(threads);
+    if (workspace != nullptr && plan.scratch_bytes > 0) {
+        if (workspace_bytes < needed)
+            return fail(GCONV_INVALID_PARAMETER,
+                        "workspace_bytes (%zu) is smaller than the %zu bytes %d threads need "
+                        "(gconv_plan_workspace_size)",
+                        workspace_bytes, needed, threads);
+        // The kernels see the same zeroed scratch as with gconv's own.
+        std::memset(workspace, 0, needed);
+        return plan.algorithm->execute(plan, batch, x, y, threads, workspace);
+    }
     AlignedBuffer scratch;
-    if (plan.scratch_bytes > 0 &&
-        !scratch.allocate(static_cast<size_t>(plan.scratch_bytes) * static_cast<size_t>(threads)))
+    if (plan.scratch_bytes > 0 && !scratch.allocate(needed))
         return fail(GCONV_OUT_OF_MEMORY, "cannot allocate %d x %" PRId64 " bytes of scratch",
                     threads, plan.scratch_bytes);
     return plan.algorithm->execute(plan, batch, x, y, threads, scratch.data());
+}
+
+// The C ABI never lets an exception out (a C caller cannot catch it).
+template <typename Body>
+gconv_status guarded(const char* where, const Body& body) {
+    try {
+        return body();
+    } catch (const std::bad_alloc&) {
+        return fail(GCONV_OUT_OF_MEMORY, "%s: out of memory", where);
+    } catch (const std::exception& e) {
+        return fail(GCONV_INTERNAL_ERROR, "%s: unexpected exception: %s", where, e.what());
+    } catch (...) {
+        return fail(GCONV_INTERNAL_ERROR, "%s: unexpected exception", where);
+    }
 }
 
 }  // namespace
@@ -86,10 +142,8 @@ gconv_status gconv_conv2d_output_size(const gconv_conv2d_desc* d, int64_t* out_h
     return GCONV_SUCCESS;
 }
 
-gconv_status gconv_plan_create(const gconv_conv2d_desc* d, const void* weight, const void* bias,
-                               gconv_algorithm algorithm, gconv_plan** plan) {
-    if (plan == nullptr) return gconv::fail(GCONV_INVALID_PARAMETER, "plan must not be null");
-    *plan = nullptr;
+static gconv_status plan_create(const gconv_conv2d_desc* d, const void* weight, const void* bias,
+                                gconv_algorithm algorithm, gconv_plan** plan) {
     if (d == nullptr) return gconv::fail(GCONV_INVALID_PARAMETER, "descriptor must not be null");
     gconv::ConvGeometry g;
     if (gconv_status s = gconv::validate_conv2d(*d, g)) return s;
@@ -138,10 +192,62 @@ gconv_status gconv_plan_create(const gconv_conv2d_desc* d, const void* weight, c
     return GCONV_SUCCESS;
 }
 
+gconv_status gconv_plan_create(const gconv_conv2d_desc* d, const void* weight, const void* bias,
+                               gconv_algorithm algorithm, gconv_plan** plan) {
+    if (plan == nullptr) return gconv::fail(GCONV_INVALID_PARAMETER, "plan must not be null");
+    *plan = nullptr;
+    return gconv::guarded("gconv_plan_create",
+                          [&] { return plan_create(d, weight, bias, algorithm, plan); });
+}
+
 gconv_status gconv_plan_execute(const gconv_plan* plan, int64_t batch, const void* x, void* y,
                                 int num_threads) {
     if (plan == nullptr) return gconv::fail(GCONV_INVALID_PARAMETER, "plan must not be null");
-    return gconv::run(*plan, batch, x, y, num_threads);
+    return gconv::guarded("gconv_plan_execute",
+                          [&] { return gconv::run(*plan, batch, x, y, num_threads); });
+}
+
+gconv_status gconv_plan_execute_with_workspace(const gconv_plan* plan, int64_t batch,
+                                               const void* x, void* y, void* workspace,
+                                               size_t workspace_bytes, int num_threads) {
+    if (plan == nullptr) return gconv::fail(GCONV_INVALID_PARAMETER, "plan must not be null");
+    return gconv::guarded("gconv_plan_execute_with_workspace", [&] {
+        return gconv::run(*plan, batch, x, y, num_threads, workspace, workspace_bytes);
+    });
+}
+
+gconv_status gconv_plan_workspace_size(const gconv_plan* plan, int num_threads, size_t* bytes) {
+    if (plan == nullptr || bytes == nullptr)
+        return gconv::fail(GCONV_INVALID_PARAMETER, "plan and bytes must not be null");
+    // The most threads any batch can use: the cap only lowers the count.
+    const int threads = gconv::resolve_threads(num_threads);
+    *bytes = static_cast<size_t>(plan->scratch_bytes) * static_cast<size_t>(threads);
+    return GCONV_SUCCESS;
+}
+
+gconv_status gconv_plan_output_shape(const gconv_plan* plan, int64_t batch, int64_t shape[4]) {
+    if (plan == nullptr || shape == nullptr)
+        return gconv::fail(GCONV_INVALID_PARAMETER, "plan and shape must not be null");
+    if (batch < 0)
+        return gconv::fail(GCONV_INVALID_PARAMETER, "batch must be >= 0, got %" PRId64, batch);
+    const gconv::ConvGeometry& g = plan->geom;
+    int64_t elements;
+    if (!gconv::checked_mul(batch, g.out_image(), elements))
+        return gconv::fail(GCONV_INVALID_PARAMETER,
+                           "batch (%" PRId64 ") makes the output overflow int64", batch);
+    const bool nhwc = g.layout == GCONV_LAYOUT_NHWC;
+    shape[0] = batch;
+    shape[1] = nhwc ? g.OH : g.K;
+    shape[2] = nhwc ? g.OW : g.OH;
+    shape[3] = nhwc ? g.K : g.OW;
+    return GCONV_SUCCESS;
+}
+
+gconv_status gconv_plan_descriptor(const gconv_plan* plan, gconv_conv2d_desc* d) {
+    if (plan == nullptr || d == nullptr)
+        return gconv::fail(GCONV_INVALID_PARAMETER, "plan and descriptor must not be null");
+    *d = plan->desc;
+    return GCONV_SUCCESS;
 }
 
 void gconv_plan_destroy(gconv_plan* plan) { delete plan; }

@@ -38,7 +38,8 @@ struct gconv_plan {
     int64_t scratch_bytes = 0;    // per thread, for execute()
     int64_t tile_depth = 0;       // GEMM: reduction block (KC)
     int64_t tile_pixels = 0;      // GEMM: largest pixel block (NC)
-    int64_t tile_rows = 0;        // NCHW direct: most output rows per work item
+    int64_t tile_rows = 0;        // direct: most output rows per work item
+    int64_t tile_groups = 1;      // direct: most groups per work item
 
     const void* bias_or_null() const { return geom.has_bias ? bias.data() : nullptr; }
 };

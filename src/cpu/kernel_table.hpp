@@ -39,14 +39,16 @@ struct GemmUkernel {
     int mr, nr;
 };
 
-// Rows [oh_begin, oh_end) of all Kg output channels of one group. `x` points
-// at the group's first input channel of the image and `y` at its first
-// output channel's (elements laid out as g.layout says), `w` at its first
-// channel's Cg x R x S weights (the others follow), `bias` at its bias or
-// null. `scratch` holds direct_nchw_scratch(g, rows) elements.
+// Rows [oh_begin, oh_end) of all output channels of `groups` consecutive
+// groups. `x` points at the first group's first input channel of the image
+// and `y` at its first output channel's (elements laid out as g.layout says),
+// `w` at its first channel's Cg x R x S weights (the others follow), `bias`
+// at its bias or null. `scratch` holds those groups' padded input rows
+// (sized by the plan, see size_direct_nchw_scratch).
 template <typename T>
 using PlaneKernelFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                               T* y, int64_t oh_begin, int64_t oh_end, T* scratch);
+                               T* y, int64_t oh_begin, int64_t oh_end, int64_t groups,
+                               T* scratch);
 
 // Output pixels [ow_begin, ow_end) of row `oh` for all K channels (NHWC).
 // `x` is the whole input image, `w` the packed weights, `y` the output image.

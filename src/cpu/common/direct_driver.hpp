@@ -13,48 +13,36 @@
 
 namespace gconv {
 
-// Items are (image, group, block of output rows): the kernel computes all of
-// the group's output channels from one copy of its padded input rows.
+// Items are (image, block of groups, block of output rows): one group per
+// item in NCHW, as many as the scratch holds in NHWC (so the copy reads
+// whole runs of each pixel's channels). The kernel copies the input rows into
+// padded scratch once and computes every output channel of its groups.
 template <typename T>
 void run_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
                 T* scratch, PlaneKernelFn<T> kernel) {
     const ConvGeometry& g = plan.geom;
-    const int64_t planes = batch * g.G;
+    const bool nhwc = g.layout == GCONV_LAYOUT_NHWC;
+    const int64_t group_size = plan.tile_groups;
+    const int64_t group_blocks = (g.G + group_size - 1) / group_size;
+    const int64_t planes = batch * group_blocks;
     // Enough row blocks for 4 items per thread, within the scratch the plan sized.
     int64_t rows = split_size(g.OH, (4 * threads + planes - 1) / planes, 4);
     if (rows > plan.tile_rows) rows = plan.tile_rows;
     const int64_t row_blocks = (g.OH + rows - 1) / rows;
-    const bool nhwc = g.layout == GCONV_LAYOUT_NHWC;
     const T* w = plan.weight.as<T>();
     const T* bias = static_cast<const T*>(plan.bias_or_null());
     parallel_for(planes * row_blocks, threads, [&](int64_t item, int tid) {
-        const int64_t row_block = item % row_blocks, group = item / row_blocks % g.G;
-        const int64_t n = item / row_blocks / g.G, k = group * g.Kg;
+        const int64_t row_block = item % row_blocks, plane = item / row_blocks;
+        const int64_t group = plane % group_blocks * group_size, n = plane / group_blocks;
+        const int64_t groups = g.G - group < group_size ? g.G - group : group_size;
+        const int64_t k = group * g.Kg;
         const int64_t oh0 = row_block * rows, oh1 = oh0 + rows < g.OH ? oh0 + rows : g.OH;
         const int64_t x_channel = group * g.Cg * (nhwc ? 1 : g.H * g.W);
         const int64_t y_channel = k * (nhwc ? 1 : g.out_pixels());
         kernel(g, x + n * g.in_image() + x_channel, w + k * g.Cg * g.R * g.S,
-               bias ? bias + k : nullptr, y + n * g.out_image() + y_channel, oh0, oh1,
+               bias ? bias + k : nullptr, y + n * g.out_image() + y_channel, oh0, oh1, groups,
                scratch + tid * plan.scratch_bytes / static_cast<int64_t>(sizeof(T)));
     });
-}
-
-// Sizes the NCHW direct kernels' per-thread scratch: as many output rows per
-// item as keep the padded input rows within about half an L2 cache.
-inline gconv_status size_direct_nchw_scratch(gconv_plan& plan, int64_t element_size) {
-    const ConvGeometry& g = plan.geom;
-    constexpr int64_t kBudgetBytes = 256 * 1024;
-    int64_t one_row;
-    if (!checked_mul(g.Cg, padded_rows(g, 1 + kDirectExtraRows), one_row) || !checked_mul(one_row, g.sw, one_row) ||
-        !checked_mul(one_row, padded_phase_width(g), one_row) ||
-        !checked_mul(one_row, element_size, one_row))
-        return fail(GCONV_OUT_OF_MEMORY, "the padded input rows of one output row overflow int64");
-    const int64_t per_extra_row = g.Cg * g.sh * g.sw * padded_phase_width(g) * element_size;
-    int64_t rows = 1 + (kBudgetBytes > one_row ? (kBudgetBytes - one_row) / per_extra_row : 0);
-    plan.tile_rows = rows < g.OH ? rows : g.OH;
-    plan.scratch_bytes = one_row + (plan.tile_rows - 1) * per_extra_row;
-    plan.scratch_bytes = (plan.scratch_bytes + 63) / 64 * 64;  // each thread's own cache lines
-    return GCONV_SUCCESS;
 }
 
 // NHWC: items are (image, output row, block of output columns); the kernel
@@ -73,6 +61,40 @@ void run_pixels(const gconv_plan& plan, int64_t batch, const T* x, T* y, int thr
         const int64_t ow0 = block * cols, ow1 = ow0 + cols < g.OW ? ow0 + cols : g.OW;
         kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), oh, ow0, ow1);
     });
+}
+
+// Sizes the direct kernels' per-thread scratch: as many groups (NHWC) and
+// output rows per item as keep the padded input rows within about half an
+// L2 cache, preferring at least four rows (a block of rows re-reads R - 1
+// input rows at each edge) over more groups.
+inline gconv_status size_direct_nchw_scratch(gconv_plan& plan, int64_t element_size) {
+    const ConvGeometry& g = plan.geom;
+    constexpr int64_t kBudgetBytes = 256 * 1024;
+    constexpr int64_t kPreferredRows = 4;
+    // Bytes of one channel's padded rows for one output row, and per extra row.
+    int64_t first_row;
+    if (!checked_mul(padded_rows(g, 1 + kDirectExtraRows), g.sw, first_row) ||
+        !checked_mul(first_row, padded_phase_width(g), first_row) ||
+        !checked_mul(first_row, element_size, first_row) ||
+        !checked_mul(first_row, direct_scratch_channels(g), first_row))
+        return fail(GCONV_OUT_OF_MEMORY, "the padded input rows of one output row overflow int64");
+    first_row /= direct_scratch_channels(g);
+    const int64_t extra_row = g.sh * g.sw * padded_phase_width(g) * element_size;
+    const int64_t preferred_rows = kPreferredRows < g.OH ? kPreferredRows : g.OH;
+    const int64_t per_group = g.Cg * (first_row + (preferred_rows - 1) * extra_row);
+    int64_t groups = 1;
+    if (g.layout == GCONV_LAYOUT_NHWC) {
+        groups = kBudgetBytes / per_group;
+        groups = groups < 1 ? 1 : (groups > g.G ? g.G : groups);
+    }
+    const int64_t channels = groups * g.Cg;
+    const int64_t one_row = channels * first_row, per_extra_row = channels * extra_row;
+    int64_t rows = 1 + (kBudgetBytes > one_row ? (kBudgetBytes - one_row) / per_extra_row : 0);
+    plan.tile_groups = groups;
+    plan.tile_rows = rows < g.OH ? rows : g.OH;
+    plan.scratch_bytes = one_row + (plan.tile_rows - 1) * per_extra_row;
+    plan.scratch_bytes = (plan.scratch_bytes + 63) / 64 * 64;  // each thread's own cache lines
+    return GCONV_SUCCESS;
 }
 
 // Copies PyTorch's (K, Cg, R, S) weights into [R][S][Cg][K] for the NHWC

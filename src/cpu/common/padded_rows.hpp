@@ -26,9 +26,10 @@ static inline int64_t padded_rows(const ConvGeometry& g, int64_t out_rows) {
     return (out_rows - 1) * g.sh + (g.R - 1) * g.dh + 1;
 }
 
-// Scratch elements for `out_rows` output rows of one group.
-static inline int64_t direct_nchw_scratch(const ConvGeometry& g, int64_t out_rows) {
-    return g.Cg * padded_rows(g, out_rows + kDirectExtraRows) * g.sw * padded_phase_width(g);
+// Input channels one kernel call may copy into scratch (the plan sizes the
+// scratch for fewer when it can): all of them for NHWC, one group for NCHW.
+static inline int64_t direct_scratch_channels(const ConvGeometry& g) {
+    return g.layout == GCONV_LAYOUT_NHWC ? g.C : g.Cg;
 }
 
 }  // namespace gconv

@@ -66,14 +66,42 @@ int64_t phase_width_for(const ConvGeometry& g) {
     return (g.OW + block - 1) / block * block + (g.S - 1) * g.dw / g.sw + 1;
 }
 
+// NHWC input: a pixel's Cg channels are contiguous, so read pixel by pixel
+// (one sequential pass over the rows) and scatter each channel to its row.
 template <typename T>
-void fill_padded_rows(const ConvGeometry& g, const T* x, int64_t oh_begin, int64_t rows,
-                      T* scratch) {
-    const PlaneStrides st(g);
-    const int64_t phase_width = phase_width_for<T>(g);
-    const int64_t ih0 = oh_begin * g.sh - g.pt;
-    const int64_t step = g.sw * st.xw;  // input elements between phase columns
-    const int64_t row_stride = g.sw * phase_width;
+void fill_padded_rows_nhwc(const ConvGeometry& g, const T* x, int64_t ih0, int64_t rows,
+                           int64_t phase_width, int64_t channels, T* scratch) {
+    const int64_t row_stride = g.sw * phase_width, channel_stride = rows * row_stride;
+    for (int64_t row = 0; row < rows; ++row) {
+        for (int64_t c = 0; c < channels; ++c) {
+            T* dst = scratch + c * channel_stride + row * row_stride;
+            for (int64_t q = 0; q < row_stride; ++q) dst[q] = T(0);
+        }
+        const int64_t ih = ih0 + row;
+        if (ih < 0 || ih >= g.H) continue;
+        // Input column iw lands in phase (iw + pl) % sw at column (iw + pl) / sw;
+        // only columns some phase row holds are copied.
+        int64_t phase = g.pl % g.sw, q = g.pl / g.sw;
+        for (int64_t iw = 0; iw < g.W; ++iw) {
+            if (q < phase_width) {
+                const T* src = x + (ih * g.W + iw) * g.C;
+                T* dst = scratch + row * row_stride + phase * phase_width + q;
+                for (int64_t c = 0; c < channels; ++c) dst[c * channel_stride] = src[c];
+            }
+            if (++phase == g.sw) {
+                phase = 0;
+                ++q;
+            }
+        }
+    }
+}
+
+// NCHW input, one phase at a time: each phase row is a strided slice of an
+// input row, zeros where it falls in the padding.
+template <typename T>
+void fill_padded_rows_nchw(const ConvGeometry& g, const T* x, int64_t ih0, int64_t rows,
+                           int64_t phase_width, T* scratch) {
+    const int64_t row_stride = g.sw * phase_width, plane = g.H * g.W;
     for (int64_t phase = 0; phase < g.sw; ++phase) {
         // Phase column q reads input column q * sw + phase - pl: columns
         // [lo, hi) are inside the input (the same for every row).
@@ -86,17 +114,68 @@ void fill_padded_rows(const ConvGeometry& g, const T* x, int64_t oh_begin, int64
                 const int64_t end = ih >= 0 && ih < g.H ? hi : lo;  // outside rows: all zero
                 for (int64_t q = 0; q < lo; ++q) dst[q] = T(0);
                 if (end > lo) {
-                    const T* src = x + c * st.xc + ih * st.xh + (lo * g.sw + phase - g.pl) * st.xw;
-                    if (step == 1) {
+                    const T* src = x + c * plane + ih * g.W + lo * g.sw + phase - g.pl;
+                    if (g.sw == 1) {
                         for (int64_t q = lo; q < end; ++q) dst[q] = src[q - lo];
                     } else {
-                        for (int64_t q = lo; q < end; ++q) dst[q] = src[(q - lo) * step];
+                        for (int64_t q = lo; q < end; ++q) dst[q] = src[(q - lo) * g.sw];
                     }
                 }
                 for (int64_t q = end; q < phase_width; ++q) dst[q] = T(0);
             }
         }
     }
+}
+
+// NCHW at stride 2: both phase rows of an input row in one sequential pass
+// (even columns to phase 0, odd to phase 1), which vectorises as a
+// deinterleave; the few columns only one phase holds are copied singly.
+template <typename T>
+void fill_padded_rows_nchw_s2(const ConvGeometry& g, const T* x, int64_t ih0, int64_t rows,
+                              int64_t phase_width, T* scratch) {
+    const int64_t row_stride = 2 * phase_width, plane = g.H * g.W;
+    int64_t lo0, hi0, lo1, hi1;
+    valid_output_range(g.W, phase_width, 2, -g.pl, &lo0, &hi0);
+    valid_output_range(g.W, phase_width, 2, 1 - g.pl, &lo1, &hi1);
+    const int64_t both_lo = lo0 > lo1 ? lo0 : lo1;
+    const int64_t both_hi = hi0 < hi1 ? hi0 : hi1;
+    for (int64_t c = 0; c < g.Cg; ++c) {
+        for (int64_t row = 0; row < rows; ++row) {
+            T* d0 = scratch + (c * rows + row) * row_stride;
+            T* d1 = d0 + phase_width;
+            const int64_t ih = ih0 + row;
+            if (ih < 0 || ih >= g.H) {
+                for (int64_t q = 0; q < row_stride; ++q) d0[q] = T(0);
+                continue;
+            }
+            const T* src = x + c * plane + ih * g.W - g.pl;  // src[2q + phase]
+            for (int64_t q = 0; q < phase_width; ++q) {
+                if (q == both_lo && both_hi > both_lo) {
+                    for (; q < both_hi; ++q) {
+                        d0[q] = src[2 * q];
+                        d1[q] = src[2 * q + 1];
+                    }
+                    if (q >= phase_width) break;
+                }
+                d0[q] = q >= lo0 && q < hi0 ? src[2 * q] : T(0);
+                d1[q] = q >= lo1 && q < hi1 ? src[2 * q + 1] : T(0);
+            }
+        }
+    }
+}
+
+// Copies `groups` groups' input rows (NHWC) or one group's (NCHW).
+template <typename T>
+void fill_padded_rows(const ConvGeometry& g, const T* x, int64_t oh_begin, int64_t rows,
+                      int64_t groups, T* scratch) {
+    const int64_t phase_width = phase_width_for<T>(g);
+    const int64_t ih0 = oh_begin * g.sh - g.pt;
+    if (g.layout == GCONV_LAYOUT_NHWC)
+        fill_padded_rows_nhwc(g, x, ih0, rows, phase_width, groups * g.Cg, scratch);
+    else if (g.sw == 2)
+        fill_padded_rows_nchw_s2(g, x, ih0, rows, phase_width, scratch);
+    else
+        fill_padded_rows_nchw(g, x, ih0, rows, phase_width, scratch);
 }
 
 // Output channels, rows and row-vectors computed at once. Together they give
@@ -219,24 +298,36 @@ void direct_nchw_sized(const ConvGeometry& g, const T* w, const T* bias, T* y, i
     }
 }
 
-// All Kg output channels of one group, rows [oh_begin, oh_end): the padded
-// input rows are filled once and read by every pass of channels.
+// All output channels of `groups` groups, rows [oh_begin, oh_end): the
+// padded input rows are filled once and read by every pass of channels.
 template <typename T>
 void direct_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                 int64_t oh_begin, int64_t oh_end, T* scratch) {
-    // Up to three extra output rows of (zero) input: a four-row block may run
-    // past oh_end; those results are not stored.
-    const int64_t rows = padded_rows(g, oh_end - oh_begin + kDirectExtraRows);
-    fill_padded_rows(g, x, oh_begin, rows, scratch);
+                 int64_t oh_begin, int64_t oh_end, int64_t groups, T* scratch) {
+    // A block of rows_per_block output rows may run past oh_end (those
+    // results are not stored): fill the input rows it reads, as zeros.
+    const int64_t rows_per_block = 4 / row_vectors<T>(g);  // see direct_nchw_shaped
+    const int64_t out_rows = oh_end - oh_begin;
+    const int64_t rows =
+        padded_rows(g, (out_rows + rows_per_block - 1) / rows_per_block * rows_per_block);
+    fill_padded_rows(g, x, oh_begin, rows, groups, scratch);
+    const int64_t group_scratch = g.Cg * rows * g.sw * phase_width_for<T>(g);
+    const int64_t group_weights = g.Kg * g.Cg * g.R * g.S;
+    const int64_t group_outputs = g.Kg * PlaneStrides(g).yk;
     const int64_t square = g.R == g.S ? g.R : 0;
-    if (square == 3)
-        direct_nchw_sized<T, 3, 3>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
-    else if (square == 5)
-        direct_nchw_sized<T, 5, 5>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
-    else if (square == 7)
-        direct_nchw_sized<T, 7, 7>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
-    else
-        direct_nchw_sized<T, 0, 0>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
+    for (int64_t gi = 0; gi < groups; ++gi) {
+        const T* wg = w + gi * group_weights;
+        const T* bg = bias ? bias + gi * g.Kg : nullptr;
+        T* yg = y + gi * group_outputs;
+        const T* sg = scratch + gi * group_scratch;
+        if (square == 3)
+            direct_nchw_sized<T, 3, 3>(g, wg, bg, yg, oh_begin, oh_end, sg, rows);
+        else if (square == 5)
+            direct_nchw_sized<T, 5, 5>(g, wg, bg, yg, oh_begin, oh_end, sg, rows);
+        else if (square == 7)
+            direct_nchw_sized<T, 7, 7>(g, wg, bg, yg, oh_begin, oh_end, sg, rows);
+        else
+            direct_nchw_sized<T, 0, 0>(g, wg, bg, yg, oh_begin, oh_end, sg, rows);
+    }
 }
 
 }  // namespace

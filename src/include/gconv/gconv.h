@@ -9,6 +9,14 @@
  *   gconv_plan_execute(p, batch, x, y, 0);   // any number of times, any thread
  *   gconv_plan_destroy(p);
  *
+ * A caller that manages its own memory asks the plan for the output shape and
+ * the workspace it needs (gconv_plan_output_shape, gconv_plan_workspace_size)
+ * and runs it with gconv_plan_execute_with_workspace: no allocation then.
+ *
+ * Stability: functions and enum values are only ever added; a struct changes
+ * only with GCONV_ABI_VERSION. Compare gconv_abi_version() with the macro to
+ * detect a header/library mismatch.
+ *
  * Weights are always in PyTorch's layout (K, C/G, R, S), whatever the data
  * layout; the plan copies and packs them, so the caller may free them after
  * gconv_plan_create returns.
@@ -18,6 +26,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define GCONV_VERSION_MAJOR 0
+#define GCONV_VERSION_MINOR 1
+#define GCONV_VERSION_PATCH 0
+/* Bumped when a struct's layout or a function's meaning changes. */
+#define GCONV_ABI_VERSION 1
 
 #if defined(_WIN32) && !defined(GCONV_STATIC)
 #  if defined(GCONV_BUILDING)
@@ -39,7 +53,8 @@ typedef enum gconv_status {
     GCONV_SUCCESS = 0,
     GCONV_INVALID_PARAMETER = 1, /* a descriptor field or argument is wrong */
     GCONV_UNSUPPORTED = 2,       /* valid, but the requested algorithm/ISA cannot do it */
-    GCONV_OUT_OF_MEMORY = 3
+    GCONV_OUT_OF_MEMORY = 3,
+    GCONV_INTERNAL_ERROR = 4     /* a bug in gconv: an unexpected exception at the boundary */
 } gconv_status;
 
 typedef enum gconv_layout {
@@ -112,6 +127,28 @@ GCONV_API gconv_status gconv_plan_create(const gconv_conv2d_desc* d, const void*
 GCONV_API gconv_status gconv_plan_execute(const gconv_plan* plan, int64_t batch,
                                           const void* x, void* y, int num_threads);
 
+/* As gconv_plan_execute, with scratch memory from the caller: `workspace`
+ * holds at least gconv_plan_workspace_size(plan, num_threads) bytes (any
+ * alignment; its contents are overwritten), or is NULL to let gconv allocate.
+ * A workspace too small for num_threads is GCONV_INVALID_PARAMETER. One
+ * workspace must not be shared by concurrent calls. */
+GCONV_API gconv_status gconv_plan_execute_with_workspace(const gconv_plan* plan, int64_t batch,
+                                                         const void* x, void* y, void* workspace,
+                                                         size_t workspace_bytes, int num_threads);
+
+/* Bytes of workspace one execute on num_threads threads (<= 0: the default
+ * count) needs, for any batch; 0 when the algorithm needs none. */
+GCONV_API gconv_status gconv_plan_workspace_size(const gconv_plan* plan, int num_threads,
+                                                 size_t* bytes);
+
+/* Shape of y for `batch` images, in the plan's layout: N, K, OH, OW (NCHW)
+ * or N, OH, OW, K (NHWC). */
+GCONV_API gconv_status gconv_plan_output_shape(const gconv_plan* plan, int64_t batch,
+                                               int64_t shape[4]);
+
+/* The descriptor the plan was created from. */
+GCONV_API gconv_status gconv_plan_descriptor(const gconv_plan* plan, gconv_conv2d_desc* d);
+
 GCONV_API void gconv_plan_destroy(gconv_plan* plan);
 
 GCONV_API gconv_algorithm gconv_plan_algorithm(const gconv_plan* plan);
@@ -146,9 +183,21 @@ GCONV_API const char* gconv_version(void);
 GCONV_API int gconv_has_openmp(void);
 GCONV_API const char* gconv_compiler(void);
 GCONV_API const char* gconv_build_type(void);
+/* The library's version numbers (compare with GCONV_VERSION_*). */
+GCONV_API void gconv_version_numbers(int* major, int* minor, int* patch);
+/* GCONV_ABI_VERSION of the library, which may differ from the header's. */
+GCONV_API int gconv_abi_version(void);
+/* One line: version, compiler, build type, OpenMP, ISA families compiled and
+ * active, default threads, e.g. "gconv 0.1.0; gcc 12.2.0; Release; openmp=1;
+ * isa_compiled=scalar,avx2,avx512; isa_active=avx2; threads=8". The text is
+ * valid until the next call on the same thread. */
+GCONV_API const char* gconv_build_info(void);
 
 /* Message of the last failure on this thread ("" if none). */
 GCONV_API const char* gconv_last_error(void);
+/* "success", "invalid_parameter", "unsupported", "out_of_memory",
+ * "internal_error", or "unknown". */
+GCONV_API const char* gconv_status_name(gconv_status status);
 
 #ifdef __cplusplus
 }
