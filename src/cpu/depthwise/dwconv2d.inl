@@ -20,43 +20,52 @@ namespace GCONV_ISA {
 
 namespace {
 
-// Channels [c0, c0 + NV * N) of multiplier index j at one pixel, NV vectors
-// accumulated at once.
-template <typename T, int NV>
-void dw_nhwc_vectors(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* yp,
-                     int64_t ih0, int64_t iw0, int64_t j, int64_t c0) {
+// Channels [c0, c0 + NV * N) of multiplier index j at PW consecutive output
+// pixels (ow, ow + 1, ...): each weight vector is loaded once per tap and
+// used for all PW pixels.
+template <typename T, int NV, int PW>
+void dw_nhwc_vectors(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                     int64_t oh, int64_t ow, int64_t j, int64_t c0) {
     using V = Vec<T>;
     const int64_t C = g.C, m = g.Kg;
-    V acc[NV];
-    for (int v = 0; v < NV; ++v) acc[v] = V::zero();
+    const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
+    V acc[PW][NV];
+    for (int p = 0; p < PW; ++p)
+        for (int v = 0; v < NV; ++v) acc[p][v] = V::zero();
     for (int64_t r = 0; r < g.R; ++r) {
         const int64_t ih = ih0 + r * g.dh;
         const bool row_inside = ih >= 0 && ih < g.H;
         for (int64_t s = 0; s < g.S; ++s) {
-            const int64_t iw = iw0 + s * g.dw;
             const T* wp = w + ((r * g.S + s) * m + j) * C + c0;
-            if (row_inside && iw >= 0 && iw < g.W) {
-                const T* xp = x + (ih * g.W + iw) * C + c0;
-                for (int v = 0; v < NV; ++v)
-                    acc[v] = fmadd(V::load(wp + v * V::N), V::load(xp + v * V::N), acc[v]);
-            } else {
-                for (int v = 0; v < NV; ++v)
-                    acc[v] = fmadd(V::load(wp + v * V::N), V::zero(), acc[v]);
+            V wv[NV];
+            for (int v = 0; v < NV; ++v) wv[v] = V::load(wp + v * V::N);
+            for (int p = 0; p < PW; ++p) {
+                const int64_t iw = iw0 + p * g.sw + s * g.dw;
+                if (row_inside && iw >= 0 && iw < g.W) {
+                    const T* xp = x + (ih * g.W + iw) * C + c0;
+                    for (int v = 0; v < NV; ++v)
+                        acc[p][v] = fmadd(wv[v], V::load(xp + v * V::N), acc[p][v]);
+                } else {
+                    for (int v = 0; v < NV; ++v) acc[p][v] = fmadd(wv[v], V::zero(), acc[p][v]);
+                }
             }
         }
     }
-    if (m == 1) {
-        for (int v = 0; v < NV; ++v) {
-            const V b = bias ? V::load(bias + c0 + v * V::N) : V::zero();
-            activate_vec(acc[v] + b, g.act).store(yp + c0 + v * V::N);
+    for (int p = 0; p < PW; ++p) {
+        T* yp = y + (oh * g.OW + ow + p) * g.K;
+        if (m == 1) {
+            for (int v = 0; v < NV; ++v) {
+                const V b = bias ? V::load(bias + c0 + v * V::N) : V::zero();
+                activate_vec(acc[p][v] + b, g.act).store(yp + c0 + v * V::N);
+            }
+            continue;
         }
-        return;
-    }
-    alignas(64) T lanes[NV * V::N];
-    for (int v = 0; v < NV; ++v) acc[v].store(lanes + v * V::N);
-    for (int64_t l = 0; l < NV * V::N; ++l) {
-        const int64_t k = (c0 + l) * m + j;
-        yp[k] = activate(lanes[l] + (bias ? bias[k] : T(0)), g.act);
+        alignas(64) T lanes[NV * V::N];
+        for (int v = 0; v < NV; ++v) acc[p][v].store(lanes + v * V::N);
+        for (int64_t l = 0; l < NV * V::N; ++l) {
+            const int64_t k = (c0 + l) * m + j;
+            yp[k] = activate(lanes[l] + (bias ? bias[k] : T(0)), g.act);
+        }
     }
 }
 
@@ -82,22 +91,30 @@ void dw_nhwc_tail(const ConvGeometry& g, const T* x, const T* w, const T* bias, 
     }
 }
 
+// Pixels two at a time (weights loaded once for both), channels four
+// vectors at a time (independent FMA chains), then the channel tail.
 template <typename T>
 void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                    int64_t oh, int64_t ow_begin, int64_t ow_end) {
-    constexpr int64_t N = Vec<T>::N, kWide = 4;  // four vectors hide the FMA latency
+    constexpr int64_t N = Vec<T>::N, kWide = 4;
     const int64_t C = g.C, m = g.Kg;
     const int64_t ih0 = oh * g.sh - g.pt;
-    for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
-        T* yp = y + (oh * g.OW + ow) * g.K;
-        const int64_t iw0 = ow * g.sw - g.pl;
-        for (int64_t j = 0; j < m; ++j) {
-            int64_t c0 = 0;
-            for (; c0 + kWide * N <= C; c0 += kWide * N)
-                dw_nhwc_vectors<T, kWide>(g, x, w, bias, yp, ih0, iw0, j, c0);
-            for (; c0 + N <= C; c0 += N) dw_nhwc_vectors<T, 1>(g, x, w, bias, yp, ih0, iw0, j, c0);
-            if (c0 < C) dw_nhwc_tail(g, x, w, bias, yp, ih0, iw0, j, c0);
+    for (int64_t j = 0; j < m; ++j) {
+        int64_t c0 = 0;
+        for (; c0 + kWide * N <= C; c0 += kWide * N) {
+            int64_t ow = ow_begin;
+            for (; ow + 2 <= ow_end; ow += 2)
+                dw_nhwc_vectors<T, kWide, 2>(g, x, w, bias, y, oh, ow, j, c0);
+            if (ow < ow_end) dw_nhwc_vectors<T, kWide, 1>(g, x, w, bias, y, oh, ow, j, c0);
         }
+        for (; c0 + N <= C; c0 += N)
+            for (int64_t ow = ow_begin; ow < ow_end; ++ow)
+                dw_nhwc_vectors<T, 1, 1>(g, x, w, bias, y, oh, ow, j, c0);
+        if (c0 < C)
+            for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+                T* yp = y + (oh * g.OW + ow) * g.K;
+                dw_nhwc_tail(g, x, w, bias, yp, ih0, ow * g.sw - g.pl, j, c0);
+            }
     }
 }
 
