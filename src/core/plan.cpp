@@ -84,14 +84,18 @@ gconv_status run(const gconv_plan& plan, int64_t batch, const void* x, void* y,
     const int threads = effective_threads(plan, batch, num_threads);
     const size_t needed = static_cast<size_t>(plan.scratch_bytes) * static_cast<size_t>(threads);
     if (workspace != nullptr && plan.scratch_bytes > 0) {
-        if (workspace_bytes < needed)
+        // The kernels see the same 64-byte aligned, zeroed scratch as with
+        // gconv's own (gconv_plan_workspace_size counts the alignment slack).
+        const uintptr_t address = reinterpret_cast<uintptr_t>(workspace);
+        const size_t skip = static_cast<size_t>((64 - address % 64) % 64);
+        if (workspace_bytes < skip || workspace_bytes - skip < needed)
             return fail(GCONV_INVALID_PARAMETER,
                         "workspace_bytes (%zu) is smaller than the %zu bytes %d threads need "
-                        "(gconv_plan_workspace_size)",
-                        workspace_bytes, needed, threads);
-        // The kernels see the same zeroed scratch as with gconv's own.
-        std::memset(workspace, 0, needed);
-        return plan.algorithm->execute(plan, batch, x, y, threads, workspace);
+                        "after aligning the workspace to 64 bytes (gconv_plan_workspace_size)",
+                        workspace_bytes, needed + skip, threads);
+        void* aligned = static_cast<unsigned char*>(workspace) + skip;
+        std::memset(aligned, 0, needed);
+        return plan.algorithm->execute(plan, batch, x, y, threads, aligned);
     }
     AlignedBuffer scratch;
     if (plan.scratch_bytes > 0 && !scratch.allocate(needed))
@@ -219,9 +223,12 @@ gconv_status gconv_plan_execute_with_workspace(const gconv_plan* plan, int64_t b
 gconv_status gconv_plan_workspace_size(const gconv_plan* plan, int num_threads, size_t* bytes) {
     if (plan == nullptr || bytes == nullptr)
         return gconv::fail(GCONV_INVALID_PARAMETER, "plan and bytes must not be null");
-    // The most threads any batch can use: the cap only lowers the count.
+    // The most threads any batch can use (the cap only lowers the count),
+    // and 63 bytes to align the caller's workspace to 64.
     const int threads = gconv::resolve_threads(num_threads);
-    *bytes = static_cast<size_t>(plan->scratch_bytes) * static_cast<size_t>(threads);
+    *bytes = plan->scratch_bytes > 0
+                 ? static_cast<size_t>(plan->scratch_bytes) * static_cast<size_t>(threads) + 63
+                 : 0;
     return GCONV_SUCCESS;
 }
 

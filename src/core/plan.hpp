@@ -40,6 +40,7 @@ struct gconv_plan {
     int64_t tile_pixels = 0;      // GEMM: largest pixel block (NC)
     int64_t tile_rows = 0;        // direct: most output rows per work item
     int64_t tile_groups = 1;      // direct: most groups per work item
+    bool small_planes = false;    // depthwise NCHW: the small-plane kernel
 
     const void* bias_or_null() const { return geom.has_bias ? bias.data() : nullptr; }
 };

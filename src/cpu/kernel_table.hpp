@@ -56,6 +56,13 @@ template <typename T>
 using PixelKernelFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                                T* y, int64_t oh, int64_t ow_begin, int64_t ow_end);
 
+// Depthwise NCHW on small planes (multiplier 1): channels [c_begin, c_end)
+// of one image (`x`, `y` at the image), through a channels-innermost copy of
+// the padded planes in `scratch` (small_plane_scratch(g) elements).
+template <typename T>
+using SmallPlaneFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
+                              T* y, int64_t c_begin, int64_t c_end, T* scratch);
+
 // Global depthwise conv, NCHW: output channels [k_begin, k_end) of one image.
 template <typename T>
 using GlobalNchwFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
@@ -79,6 +86,7 @@ struct KernelFamily {
     GemmUkernel<T> gemm_cols;  // vector lanes along a column of C: NHWC outputs
     PlaneKernelFn<T> grouped_direct;  // both layouts
     PlaneKernelFn<T> dwconv_nchw;
+    SmallPlaneFn<T> dwconv_nchw_small;
     PixelKernelFn<T> dwconv_nhwc;
     GlobalNchwFn<T> global_dwconv_nchw;
     GlobalNhwcFn<T> global_dwconv_nhwc;

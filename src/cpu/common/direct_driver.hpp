@@ -131,13 +131,11 @@ inline gconv_status prepare_direct_weights(gconv_plan& plan, const void* weight)
     });
 }
 
-// Plane kernels keep PyTorch's weight layout (K, Cg, R, S) in either data
-// layout, and need their padded-rows scratch.
-inline gconv_status prepare_plane_kernel(gconv_plan& plan, const void* weight) {
+// A copy of the weights in PyTorch's layout (K, Cg, R, S).
+inline gconv_status prepare_plane_weights(gconv_plan& plan, const void* weight) {
     const ConvGeometry& g = plan.geom;
     return with_element_type(g.dtype, [&](auto zero) {
         using T = decltype(zero);
-        if (gconv_status s = size_direct_nchw_scratch(plan, sizeof(T))) return s;
         const int64_t count = g.K * g.Cg * g.R * g.S;
         if (!plan.weight.allocate(static_cast<size_t>(count) * sizeof(T)))
             return fail(GCONV_OUT_OF_MEMORY, "cannot allocate %" PRId64 " weights", count);
@@ -145,6 +143,14 @@ inline gconv_status prepare_plane_kernel(gconv_plan& plan, const void* weight) {
             std::memcpy(plan.weight.data(), weight, static_cast<size_t>(count) * sizeof(T));
         return GCONV_SUCCESS;
     });
+}
+
+// Plane kernels keep PyTorch's weight layout in either data layout, and need
+// their padded-rows scratch.
+inline gconv_status prepare_plane_kernel(gconv_plan& plan, const void* weight) {
+    if (gconv_status s = size_direct_nchw_scratch(plan, plan.geom.dtype == GCONV_FLOAT64 ? 8 : 4))
+        return s;
+    return prepare_plane_weights(plan, weight);
 }
 
 }  // namespace gconv

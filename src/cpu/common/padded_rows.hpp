@@ -32,4 +32,17 @@ static inline int64_t direct_scratch_channels(const ConvGeometry& g) {
     return g.layout == GCONV_LAYOUT_NHWC ? g.C : g.Cg;
 }
 
+// The small-plane depthwise path (dwconv2d.inl): channels per block (the
+// widest vector), and the padded input region and output of one block.
+constexpr int64_t kSmallPlaneChannels = 16;
+static inline int64_t small_plane_height(const ConvGeometry& g) {
+    return (g.OH - 1) * g.sh + (g.R - 1) * g.dh + 1;
+}
+static inline int64_t small_plane_width(const ConvGeometry& g) {
+    return (g.OW - 1) * g.sw + (g.S - 1) * g.dw + 1;
+}
+static inline int64_t small_plane_scratch(const ConvGeometry& g) {
+    return (small_plane_height(g) * small_plane_width(g) + g.OH * g.OW) * kSmallPlaneChannels;
+}
+
 }  // namespace gconv

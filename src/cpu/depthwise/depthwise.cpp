@@ -16,8 +16,22 @@ void pack_nhwc_weights(const ConvGeometry& g, const T* weight, T* packed) {
                 packed[(t * m + j) * g.C + c] = weight[(c * m + j) * taps + t];
 }
 
+// NCHW planes narrower than two vectors of floats leave most lanes of the
+// row-vector kernel idle; the small-plane kernel puts channels in the lanes
+// instead, when its tile fits in about half an L2 cache.
+bool uses_small_planes(const ConvGeometry& g) {
+    constexpr int64_t kBudgetBytes = 256 * 1024;
+    return g.layout == GCONV_LAYOUT_NCHW && g.Kg == 1 && g.OW < 16 && g.R * g.S <= 64 &&
+           small_plane_scratch(g) * 8 <= kBudgetBytes;
+}
+
 gconv_status prepare(gconv_plan& plan, const void* weight) {
     const ConvGeometry& g = plan.geom;
+    if (uses_small_planes(g)) {
+        plan.small_planes = true;
+        plan.scratch_bytes = small_plane_scratch(g) * (g.dtype == GCONV_FLOAT64 ? 8 : 4);
+        return prepare_plane_weights(plan, weight);
+    }
     if (g.layout == GCONV_LAYOUT_NCHW) return prepare_plane_kernel(plan, weight);
     return with_element_type(g.dtype, [&](auto zero) {
         using T = decltype(zero);
@@ -26,6 +40,22 @@ gconv_status prepare(gconv_plan& plan, const void* weight) {
             return fail(GCONV_OUT_OF_MEMORY, "cannot allocate %" PRId64 " weights", count);
         if (count > 0) pack_nhwc_weights(g, static_cast<const T*>(weight), plan.weight.as<T>());
         return GCONV_SUCCESS;
+    });
+}
+
+// Items are (image, block of kSmallPlaneChannels channels).
+template <typename T>
+void run_small_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
+                      T* scratch, SmallPlaneFn<T> kernel) {
+    const ConvGeometry& g = plan.geom;
+    const int64_t blocks = (g.C + kSmallPlaneChannels - 1) / kSmallPlaneChannels;
+    const T* w = plan.weight.as<T>();
+    const T* bias = static_cast<const T*>(plan.bias_or_null());
+    parallel_for(batch * blocks, threads, [&](int64_t item, int tid) {
+        const int64_t n = item / blocks, c0 = item % blocks * kSmallPlaneChannels;
+        const int64_t c1 = c0 + kSmallPlaneChannels < g.C ? c0 + kSmallPlaneChannels : g.C;
+        kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), c0, c1,
+               scratch + tid * plan.scratch_bytes / static_cast<int64_t>(sizeof(T)));
     });
 }
 
@@ -39,6 +69,9 @@ gconv_status execute(const gconv_plan& plan, int64_t batch, const void* x, void*
         T* out = static_cast<T*>(y);
         if (g.layout == GCONV_LAYOUT_NHWC)
             run_pixels(plan, batch, in, out, threads, f.dwconv_nhwc);
+        else if (plan.small_planes)
+            run_small_planes(plan, batch, in, out, threads, static_cast<T*>(scratch),
+                             f.dwconv_nchw_small);
         else
             run_planes(plan, batch, in, out, threads, static_cast<T*>(scratch), f.dwconv_nchw);
         return GCONV_SUCCESS;

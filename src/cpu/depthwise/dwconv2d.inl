@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #endif
 
+#include "cpu/common/padded_rows.hpp"
 #include "cpu/kernel_table.hpp"
 
 namespace gconv {
@@ -118,11 +119,79 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
     }
 }
 
+// NCHW depthwise on small planes (7x7, 14x14), where a row is narrower than
+// a few vectors: V channels at a time are copied into a zero-padded
+// [rows][cols][V] tile (channels innermost), convolved with lanes over
+// channels (every tap inside the tile, no bounds checks), four output pixels
+// at a time for independent FMA chains, and copied back to planes.
+template <typename T>
+void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                         int64_t c_begin, int64_t c_end, T* scratch) {
+    using V = Vec<T>;
+    constexpr int64_t L = V::N, kPixels = 4;
+    const int64_t Hp = small_plane_height(g), Wp = small_plane_width(g);
+    const int64_t taps = g.R * g.S, plane = g.H * g.W, out_plane = g.OH * g.OW;
+    T* tile = scratch;
+    T* out = scratch + Hp * Wp * L;
+    alignas(64) T weights[64 * L];  // taps <= 64, checked by the planner
+    alignas(64) T biases[L];
+    for (int64_t c0 = c_begin; c0 < c_end; c0 += L) {
+        const int64_t n = c_end - c0 < L ? c_end - c0 : L;
+        // Zero the tile with vector stores, then copy each plane's pixels
+        // into their lane: padding and the unused lanes stay zero.
+        for (int64_t i = 0; i < Hp * Wp; ++i) V::zero().store(tile + i * L);
+        const int64_t rows = g.H < Hp - g.pt ? g.H : Hp - g.pt;
+        const int64_t cols = g.W < Wp - g.pl ? g.W : Wp - g.pl;
+        for (int64_t l = 0; l < n; ++l) {
+            const T* src = x + (c0 + l) * plane;
+            for (int64_t ih = 0; ih < rows; ++ih) {
+                T* dst = tile + ((ih + g.pt) * Wp + g.pl) * L + l;
+                for (int64_t iw = 0; iw < cols; ++iw) dst[iw * L] = src[ih * g.W + iw];
+            }
+        }
+        for (int64_t l = 0; l < L; ++l) {
+            const bool real = l < n;
+            for (int64_t t = 0; t < taps; ++t) weights[t * L + l] = real ? w[(c0 + l) * taps + t] : T(0);
+            biases[l] = real && bias ? bias[c0 + l] : T(0);
+        }
+        const V b = V::load(biases);
+        int64_t oh = 0, ow = 0;  // of pixel p0, stepped without divisions
+        for (int64_t p0 = 0; p0 < out_plane; p0 += kPixels) {
+            const int64_t count = out_plane - p0 < kPixels ? out_plane - p0 : kPixels;
+            int64_t base[kPixels];
+            for (int64_t i = 0; i < kPixels; ++i) {
+                base[i] = i < count ? (oh * g.sh * Wp + ow * g.sw) * L : base[0];
+                if (i < count && ++ow == g.OW) {
+                    ow = 0;
+                    ++oh;
+                }
+            }
+            V acc[kPixels];
+            for (int64_t i = 0; i < kPixels; ++i) acc[i] = V::zero();
+            for (int64_t r = 0; r < g.R; ++r)
+                for (int64_t s = 0; s < g.S; ++s) {
+                    const V wv = V::load(weights + (r * g.S + s) * L);
+                    const int64_t offset = (r * g.dh * Wp + s * g.dw) * L;
+                    for (int64_t i = 0; i < kPixels; ++i)
+                        acc[i] = fmadd(wv, V::load(tile + base[i] + offset), acc[i]);
+                }
+            for (int64_t i = 0; i < count; ++i)
+                activate_vec(acc[i] + b, g.act).store(out + (p0 + i) * L);
+        }
+        for (int64_t l = 0; l < n; ++l) {
+            T* dst = y + (c0 + l) * out_plane;
+            for (int64_t p = 0; p < out_plane; ++p) dst[p] = out[p * L + l];
+        }
+    }
+}
+
 }  // namespace
 
 void fill_depthwise(KernelTable& table) {
     table.f32.dwconv_nhwc = dwconv2d_nhwc<float>;
     table.f64.dwconv_nhwc = dwconv2d_nhwc<double>;
+    table.f32.dwconv_nchw_small = dwconv2d_nchw_small<float>;
+    table.f64.dwconv_nchw_small = dwconv2d_nchw_small<double>;
 }
 
 }  // namespace GCONV_ISA

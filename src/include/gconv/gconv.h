@@ -129,7 +129,8 @@ GCONV_API gconv_status gconv_plan_execute(const gconv_plan* plan, int64_t batch,
 
 /* As gconv_plan_execute, with scratch memory from the caller: `workspace`
  * holds at least gconv_plan_workspace_size(plan, num_threads) bytes (any
- * alignment; its contents are overwritten), or is NULL to let gconv allocate.
+ * alignment: the size includes the slack to align it to 64 bytes; its
+ * contents are overwritten), or is NULL to let gconv allocate.
  * A workspace too small for num_threads is GCONV_INVALID_PARAMETER. One
  * workspace must not be shared by concurrent calls. */
 GCONV_API gconv_status gconv_plan_execute_with_workspace(const gconv_plan* plan, int64_t batch,
