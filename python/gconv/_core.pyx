@@ -10,7 +10,8 @@ from libc.stdint cimport int32_t, int64_t
 
 cdef extern from "gconv/gconv.h":
     ctypedef enum gconv_status:
-        GCONV_SUCCESS, GCONV_INVALID_PARAMETER, GCONV_UNSUPPORTED, GCONV_OUT_OF_MEMORY
+        GCONV_SUCCESS, GCONV_INVALID_PARAMETER, GCONV_UNSUPPORTED, GCONV_OUT_OF_MEMORY,
+        GCONV_INTERNAL_ERROR
     ctypedef enum gconv_algorithm:
         GCONV_ALGO_AUTO, GCONV_ALGO_COUNT
     ctypedef enum gconv_isa:
@@ -67,7 +68,26 @@ cdef int check(gconv_status status) except -1:
     message = gconv_last_error().decode("utf-8", "replace")
     if status == GCONV_OUT_OF_MEMORY:
         raise MemoryError(message)
+    if status == GCONV_INTERNAL_ERROR:
+        raise RuntimeError(message)
     raise ValueError(message)
+
+
+cdef int acquire_input_output(x, y, Py_buffer* xbuf, Py_buffer* ybuf) except -1:
+    """C-contiguous views of x (read) and y (written); release both with
+    release_input_output. On failure nothing stays acquired."""
+    PyObject_GetBuffer(x, xbuf, PyBUF_C_CONTIGUOUS)
+    try:
+        PyObject_GetBuffer(y, ybuf, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+    except BaseException:
+        PyBuffer_Release(xbuf)
+        raise
+    return 0
+
+
+cdef void release_input_output(Py_buffer* xbuf, Py_buffer* ybuf) noexcept:
+    PyBuffer_Release(ybuf)
+    PyBuffer_Release(xbuf)
 
 
 cdef gconv_conv2d_desc make_desc(tuple f) except *:
@@ -137,16 +157,10 @@ cdef class Plan:
         """y = conv(x); both C-contiguous arrays of the plan's dtype and shapes."""
         cdef Py_buffer xbuf, ybuf
         cdef gconv_status status
-        PyObject_GetBuffer(x, &xbuf, PyBUF_C_CONTIGUOUS)
-        try:
-            PyObject_GetBuffer(y, &ybuf, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
-            try:
-                with nogil:
-                    status = gconv_plan_execute(self.ptr, batch, xbuf.buf, ybuf.buf, num_threads)
-            finally:
-                PyBuffer_Release(&ybuf)
-        finally:
-            PyBuffer_Release(&xbuf)
+        acquire_input_output(x, y, &xbuf, &ybuf)
+        with nogil:
+            status = gconv_plan_execute(self.ptr, batch, xbuf.buf, ybuf.buf, num_threads)
+        release_input_output(&xbuf, &ybuf)
         check(status)
         return y
 
@@ -155,17 +169,11 @@ def global_avg_pool2d(int dtype, int layout, int64_t batch, int64_t channels, in
                       int64_t width, x, y, int num_threads=0):
     cdef Py_buffer xbuf, ybuf
     cdef gconv_status status
-    PyObject_GetBuffer(x, &xbuf, PyBUF_C_CONTIGUOUS)
-    try:
-        PyObject_GetBuffer(y, &ybuf, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
-        try:
-            with nogil:
-                status = gconv_global_avg_pool2d(dtype, layout, batch, channels, height, width,
-                                                 xbuf.buf, ybuf.buf, num_threads)
-        finally:
-            PyBuffer_Release(&ybuf)
-    finally:
-        PyBuffer_Release(&xbuf)
+    acquire_input_output(x, y, &xbuf, &ybuf)
+    with nogil:
+        status = gconv_global_avg_pool2d(dtype, layout, batch, channels, height, width,
+                                         xbuf.buf, ybuf.buf, num_threads)
+    release_input_output(&xbuf, &ybuf)
     check(status)
     return y
 

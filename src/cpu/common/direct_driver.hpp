@@ -113,35 +113,34 @@ gconv_status with_element_type(gconv_dtype dtype, const Fn& fn) {
     return dtype == GCONV_FLOAT64 ? fn(double()) : fn(float());
 }
 
-// The direct algorithms keep PyTorch's weight layout for NCHW and the
-// tap-major one for NHWC.
-inline gconv_status prepare_direct_weights(gconv_plan& plan, const void* weight) {
+// Allocates the plan's copy of the K x Cg x R x S weights and fills it with
+// pack(source, destination), called with the plan's element type.
+template <typename Pack>
+gconv_status store_weights(gconv_plan& plan, const void* weight, const Pack& pack) {
     const ConvGeometry& g = plan.geom;
     return with_element_type(g.dtype, [&](auto zero) {
         using T = decltype(zero);
         const int64_t count = g.K * g.Cg * g.R * g.S;
         if (!plan.weight.allocate(static_cast<size_t>(count) * sizeof(T)))
             return fail(GCONV_OUT_OF_MEMORY, "cannot allocate %" PRId64 " weights", count);
-        if (count == 0) return GCONV_SUCCESS;
-        if (g.layout == GCONV_LAYOUT_NHWC)
-            pack_weights_tap_major(g, static_cast<const T*>(weight), plan.weight.as<T>());
-        else
-            std::memcpy(plan.weight.data(), weight, static_cast<size_t>(count) * sizeof(T));
+        if (count > 0) pack(static_cast<const T*>(weight), plan.weight.as<T>());
         return GCONV_SUCCESS;
     });
 }
 
 // A copy of the weights in PyTorch's layout (K, Cg, R, S).
 inline gconv_status prepare_plane_weights(gconv_plan& plan, const void* weight) {
-    const ConvGeometry& g = plan.geom;
-    return with_element_type(g.dtype, [&](auto zero) {
-        using T = decltype(zero);
-        const int64_t count = g.K * g.Cg * g.R * g.S;
-        if (!plan.weight.allocate(static_cast<size_t>(count) * sizeof(T)))
-            return fail(GCONV_OUT_OF_MEMORY, "cannot allocate %" PRId64 " weights", count);
-        if (count > 0)
-            std::memcpy(plan.weight.data(), weight, static_cast<size_t>(count) * sizeof(T));
-        return GCONV_SUCCESS;
+    const int64_t count = plan.geom.K * plan.geom.Cg * plan.geom.R * plan.geom.S;
+    return store_weights(plan, weight, [&](const auto* src, auto* dst) {
+        std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(*src));
+    });
+}
+
+// PyTorch's layout for NCHW, tap-major [R][S][Cg][K] for NHWC.
+inline gconv_status prepare_direct_weights(gconv_plan& plan, const void* weight) {
+    if (plan.geom.layout != GCONV_LAYOUT_NHWC) return prepare_plane_weights(plan, weight);
+    return store_weights(plan, weight, [&](const auto* src, auto* dst) {
+        pack_weights_tap_major(plan.geom, src, dst);
     });
 }
 

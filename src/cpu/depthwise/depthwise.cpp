@@ -33,14 +33,8 @@ gconv_status prepare(gconv_plan& plan, const void* weight) {
         return prepare_plane_weights(plan, weight);
     }
     if (g.layout == GCONV_LAYOUT_NCHW) return prepare_plane_kernel(plan, weight);
-    return with_element_type(g.dtype, [&](auto zero) {
-        using T = decltype(zero);
-        const int64_t count = g.K * g.R * g.S;
-        if (!plan.weight.allocate(static_cast<size_t>(count) * sizeof(T)))
-            return fail(GCONV_OUT_OF_MEMORY, "cannot allocate %" PRId64 " weights", count);
-        if (count > 0) pack_nhwc_weights(g, static_cast<const T*>(weight), plan.weight.as<T>());
-        return GCONV_SUCCESS;
-    });
+    return store_weights(plan, weight,
+                         [&](const auto* src, auto* dst) { pack_nhwc_weights(g, src, dst); });
 }
 
 // Items are (image, block of kSmallPlaneChannels channels).
