@@ -31,6 +31,7 @@ from ._api import (
     set_num_threads,
     threads,
 )
+from ._paths import get_cmake_dir, get_include
 from . import cuda, reference
 
 __version__ = build_info()["version"]
@@ -46,6 +47,8 @@ __all__ = [
     "conv2d_cost",
     "cuda",
     "depthwise_conv2d",
+    "get_cmake_dir",
+    "get_include",
     "get_num_threads",
     "global_avg_pool2d",
     "global_depthwise_conv2d",

@@ -115,7 +115,11 @@ def _print_path(flag, getter_name):
         print(f"gconv {flag}: the C++ package (headers and CMake config) is not shipped "
               f"with this build yet", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    print(getter())
+    try:
+        print(getter())
+    except FileNotFoundError as error:
+        print(f"gconv {flag}: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     return 0
 
 

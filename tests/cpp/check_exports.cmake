@@ -1,0 +1,21 @@
+# cmake -DLIBRARY=libgconv.so -DNM=nm -P check_exports.cmake
+execute_process(COMMAND ${NM} -D --defined-only ${LIBRARY} OUTPUT_VARIABLE symbols
+                RESULT_VARIABLE result)
+if(NOT result EQUAL 0)
+  message(FATAL_ERROR "${NM} failed on ${LIBRARY}")
+endif()
+string(REPLACE "\n" ";" lines "${symbols}")
+set(exported 0)
+foreach(line IN LISTS lines)
+  if(line MATCHES " [TDBRVWi] ([^ ]+)$")
+    set(name ${CMAKE_MATCH_1})
+    if(NOT name MATCHES "^gconv_" AND NOT name MATCHES "^GCONV_")  # version-script node
+      message(FATAL_ERROR "${LIBRARY} exports ${name}, not part of the C ABI")
+    endif()
+    math(EXPR exported "${exported} + 1")
+  endif()
+endforeach()
+if(exported LESS 20)
+  message(FATAL_ERROR "${LIBRARY} exports only ${exported} gconv_* symbols")
+endif()
+message(STATUS "${LIBRARY}: ${exported} symbols, all gconv_*")
