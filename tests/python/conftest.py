@@ -12,7 +12,10 @@
   G=C with multiplier, every padding form, strides, dilations, layouts,
   dtypes, batch 0/1/3 and unbatched).
 
-Test modules import these with ``from conftest import ...``.
+Test modules import these with ``from conftest import ...``. Importing
+this module also loads the Hypothesis profile (``_hypothesis_profiles.py``:
+``ci`` by default, ``GCONV_HYPOTHESIS_PROFILE=long`` for longer runs);
+``_strategies.py`` holds the strategies of the property-based tests.
 """
 
 import itertools
@@ -28,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gconv  # noqa: E402
 from gconv import _args, reference  # noqa: E402
+import _hypothesis_profiles  # noqa: E402,F401  (registers and loads the hypothesis profile)
 
 DTYPES = (np.float32, np.float64)
 ISA_RANK = {"scalar": 0, "avx2": 1, "avx512": 2}
