@@ -276,15 +276,10 @@ _HUGE_STRIDE_SCRIPT = textwrap.dedent("""
 """)
 
 
-_STRIDE_BUG = pytest.mark.xfail(
-    reason="known bug (issue 6 report): the direct kernels size scratch (~800 bytes) and work "
-           "by the stride, not by the output", strict=False)
-
-
 @pytest.mark.parametrize("algorithm,layout", [
-    pytest.param("depthwise", "NCHW", marks=_STRIDE_BUG),
-    pytest.param("grouped_direct", "NCHW", marks=_STRIDE_BUG),
-    pytest.param("grouped_direct", "NHWC", marks=_STRIDE_BUG),
+    ("depthwise", "NCHW"),
+    ("grouped_direct", "NCHW"),
+    ("grouped_direct", "NHWC"),
     ("depthwise", "NHWC"),
     ("im2col_gemm", "NCHW"),
 ])
@@ -299,3 +294,20 @@ def test_huge_stride_over_huge_padding_costs_no_more_than_its_tiny_output(algori
         pytest.fail(f"conv2d {algorithm} {layout} padding=(2**26, 0) stride=(2**21, 1) ran for more than 20 s")
     assert result.returncode == 0 and result.stdout.strip() == "ok", \
         f"{algorithm} {layout}: rc={result.returncode} {result.stdout[-400:]} {result.stderr[-800:]}"
+
+
+@pytest.mark.parametrize("algorithm", ["depthwise", "grouped_direct", "im2col_gemm"])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_huge_strides_on_both_axes_cost_only_their_output(algorithm, layout):
+    # Strides of 2**23 / 2**29 over padding of 2**24 / 2**30: a 5x5 output that
+    # touches the 2x2 image once. Kernels that keep every padded row or every
+    # column phase would need petabytes.
+    x = np.arange(1, 5, dtype=np.float32).reshape(1, 1, 2, 2)
+    w = np.ones((1, 1, 1, 1), np.float32)
+    xin = x if layout == "NCHW" else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    y = gconv.conv2d(xin, w, padding=(2**24, 2**30), stride=(2**23, 2**29), layout=layout,
+                     force_algorithm=algorithm)
+    y = y if layout == "NCHW" else y.transpose(0, 3, 1, 2)
+    expected = np.zeros((1, 1, 5, 5), np.float32)
+    expected[0, 0, 2, 2] = 1.0  # padded row 2**24 and column 2**30: the image's (0, 0)
+    assert np.array_equal(y, expected), y

@@ -71,29 +71,28 @@ inline gconv_status size_direct_nchw_scratch(gconv_plan& plan, int64_t element_s
     const ConvGeometry& g = plan.geom;
     constexpr int64_t kBudgetBytes = 256 * 1024;
     constexpr int64_t kPreferredRows = 4;
-    // Bytes of one channel's padded rows for one output row, and per extra row.
-    int64_t first_row;
-    if (!checked_mul(padded_rows(g, 1 + kDirectExtraRows), g.sw, first_row) ||
-        !checked_mul(first_row, padded_phase_width(g), first_row) ||
-        !checked_mul(first_row, element_size, first_row) ||
-        !checked_mul(first_row, direct_scratch_channels(g), first_row))
+    // Bytes of one channel's kept input rows for `out_rows` output rows (the
+    // kernel may round a block up by kDirectExtraRows rows).
+    const int64_t row_bytes = phase_rows(g) * padded_phase_width(g) * element_size;
+    const auto channel_bytes = [&](int64_t out_rows) {
+        return padded_rows(g, out_rows + kDirectExtraRows) * row_bytes;
+    };
+    int64_t check;
+    if (!checked_mul(padded_rows(g, 1 + kDirectExtraRows), row_bytes, check) ||
+        !checked_mul(check, direct_scratch_channels(g), check))
         return fail(GCONV_OUT_OF_MEMORY, "the padded input rows of one output row overflow int64");
-    first_row /= direct_scratch_channels(g);
-    const int64_t extra_row = g.sh * g.sw * padded_phase_width(g) * element_size;
     const int64_t preferred_rows = kPreferredRows < g.OH ? kPreferredRows : g.OH;
-    const int64_t per_group = g.Cg * (first_row + (preferred_rows - 1) * extra_row);
     int64_t groups = 1;
     if (g.layout == GCONV_LAYOUT_NHWC) {
-        groups = kBudgetBytes / per_group;
+        groups = kBudgetBytes / (g.Cg * channel_bytes(preferred_rows));
         groups = groups < 1 ? 1 : (groups > g.G ? g.G : groups);
     }
     const int64_t channels = groups * g.Cg;
-    const int64_t one_row = channels * first_row, per_extra_row = channels * extra_row;
-    int64_t rows = 1 + (kBudgetBytes > one_row ? (kBudgetBytes - one_row) / per_extra_row : 0);
+    int64_t rows = 1;
+    while (rows < g.OH && channels * channel_bytes(rows + 1) <= kBudgetBytes) ++rows;
     plan.tile_groups = groups;
-    plan.tile_rows = rows < g.OH ? rows : g.OH;
-    plan.scratch_bytes = one_row + (plan.tile_rows - 1) * per_extra_row;
-    plan.scratch_bytes = (plan.scratch_bytes + 63) / 64 * 64;  // each thread's own cache lines
+    plan.tile_rows = rows;
+    plan.scratch_bytes = (channels * channel_bytes(rows) + 63) / 64 * 64;  // own cache lines
     return GCONV_SUCCESS;
 }
 

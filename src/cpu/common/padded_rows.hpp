@@ -21,9 +21,42 @@ static inline int64_t padded_phase_width(const ConvGeometry& g) {
            (g.S - 1) * g.dw / g.sw + 1;
 }
 
-// Input rows needed for `out_rows` consecutive output rows.
+// Phase rows kept per input row. Normally one per column phase: tap s reads
+// phase (s * dw) % sw at column ow + (s * dw) / sw. When the stride is wider
+// than the kernel, most phases are never read: then one row per tap, holding
+// the columns ow * sw + s * dw, so a huge stride costs nothing.
+static inline bool phase_per_tap(const ConvGeometry& g) { return g.sw > g.S; }
+static inline int64_t phase_rows(const ConvGeometry& g) { return phase_per_tap(g) ? g.S : g.sw; }
+// Input column offset (before the padding) of phase row j's column 0.
+static inline int64_t phase_offset(const ConvGeometry& g, int64_t j) {
+    return phase_per_tap(g) ? j * g.dw : j;
+}
+// Where tap s reads, relative to output column ow of phase row 0.
+static inline int64_t tap_column(const ConvGeometry& g, int64_t s, int64_t phase_width) {
+    if (phase_per_tap(g)) return s * phase_width;
+    return (s * g.dw) % g.sw * phase_width + (s * g.dw) / g.sw;
+}
+
+// How the rows of input for `out_rows` consecutive output rows are kept:
+// contiguous (every input row from the first to the last read, shared by
+// neighbouring output rows) or gathered (R rows per output row) when a
+// stride or dilation larger than the kernel would make the contiguous range
+// mostly rows nobody reads.
+static inline bool gathered_rows(const ConvGeometry& g, int64_t out_rows) {
+    return out_rows * g.R < (out_rows - 1) * g.sh + (g.R - 1) * g.dh + 1;
+}
+
+// Input rows kept for `out_rows` consecutive output rows.
 static inline int64_t padded_rows(const ConvGeometry& g, int64_t out_rows) {
-    return (out_rows - 1) * g.sh + (g.R - 1) * g.dh + 1;
+    return gathered_rows(g, out_rows) ? out_rows * g.R
+                                      : (out_rows - 1) * g.sh + (g.R - 1) * g.dh + 1;
+}
+
+// Input row held by kept row `i` of a block starting at output row oh_begin.
+static inline int64_t kept_row_input(const ConvGeometry& g, int64_t oh_begin, bool gathered,
+                                     int64_t i) {
+    return gathered ? (oh_begin + i / g.R) * g.sh - g.pt + i % g.R * g.dh
+                    : oh_begin * g.sh - g.pt + i;
 }
 
 // Input channels one kernel call may copy into scratch (the plan sizes the

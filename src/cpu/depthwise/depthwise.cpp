@@ -21,7 +21,10 @@ void pack_nhwc_weights(const ConvGeometry& g, const T* weight, T* packed) {
 // instead, when its tile fits in about half an L2 cache.
 bool uses_small_planes(const ConvGeometry& g) {
     constexpr int64_t kBudgetBytes = 256 * 1024;
+    // The tile spans the padded region the outputs read: only dense small
+    // planes qualify (a huge stride or padding would make it mostly unread).
     return g.layout == GCONV_LAYOUT_NCHW && g.Kg == 1 && g.OW < 16 && g.R * g.S <= 64 &&
+           small_plane_height(g) <= 128 && small_plane_width(g) <= 128 &&
            small_plane_scratch(g) * 8 <= kBudgetBytes;
 }
 

@@ -66,31 +66,29 @@ int64_t phase_width_for(const ConvGeometry& g) {
     return (g.OW + block - 1) / block * block + (g.S - 1) * g.dw / g.sw + 1;
 }
 
-// NHWC input: a pixel's Cg channels are contiguous, so read pixel by pixel
-// (one sequential pass over the rows) and scatter each channel to its row.
+// NHWC input: a pixel's channels are contiguous, so each phase row is filled
+// pixel by pixel (for stride 1, one sequential pass over the input row),
+// each channel scattered to its own row.
 template <typename T>
-void fill_padded_rows_nhwc(const ConvGeometry& g, const T* x, int64_t ih0, int64_t rows,
-                           int64_t phase_width, int64_t channels, T* scratch) {
-    const int64_t row_stride = g.sw * phase_width, channel_stride = rows * row_stride;
+void fill_padded_rows_nhwc(const ConvGeometry& g, const T* x, int64_t oh_begin, bool gathered,
+                           int64_t rows, int64_t phase_width, int64_t channels, T* scratch) {
+    const int64_t row_stride = phase_rows(g) * phase_width, channel_stride = rows * row_stride;
     for (int64_t row = 0; row < rows; ++row) {
         for (int64_t c = 0; c < channels; ++c) {
             T* dst = scratch + c * channel_stride + row * row_stride;
             for (int64_t q = 0; q < row_stride; ++q) dst[q] = T(0);
         }
-        const int64_t ih = ih0 + row;
+        const int64_t ih = kept_row_input(g, oh_begin, gathered, row);
         if (ih < 0 || ih >= g.H) continue;
-        // Input column iw lands in phase (iw + pl) % sw at column (iw + pl) / sw;
-        // only columns some phase row holds are copied.
-        int64_t phase = g.pl % g.sw, q = g.pl / g.sw;
-        for (int64_t iw = 0; iw < g.W; ++iw) {
-            if (q < phase_width) {
-                const T* src = x + (ih * g.W + iw) * g.C;
-                T* dst = scratch + row * row_stride + phase * phase_width + q;
-                for (int64_t c = 0; c < channels; ++c) dst[c * channel_stride] = src[c];
-            }
-            if (++phase == g.sw) {
-                phase = 0;
-                ++q;
+        for (int64_t j = 0; j < phase_rows(g); ++j) {
+            // Phase row j, column q, reads input column q * sw + offset - pl.
+            const int64_t offset = phase_offset(g, j) - g.pl;
+            int64_t lo, hi;
+            valid_output_range(g.W, phase_width, g.sw, offset, &lo, &hi);
+            T* dst = scratch + row * row_stride + j * phase_width;
+            for (int64_t q = lo; q < hi; ++q) {
+                const T* src = x + (ih * g.W + q * g.sw + offset) * g.C;
+                for (int64_t c = 0; c < channels; ++c) dst[c * channel_stride + q] = src[c];
             }
         }
     }
@@ -99,22 +97,24 @@ void fill_padded_rows_nhwc(const ConvGeometry& g, const T* x, int64_t ih0, int64
 // NCHW input, one phase at a time: each phase row is a strided slice of an
 // input row, zeros where it falls in the padding.
 template <typename T>
-void fill_padded_rows_nchw(const ConvGeometry& g, const T* x, int64_t ih0, int64_t rows,
+void fill_padded_rows_nchw(const ConvGeometry& g, const T* x, int64_t oh_begin, bool gathered,
+                           int64_t rows,
                            int64_t phase_width, T* scratch) {
-    const int64_t row_stride = g.sw * phase_width, plane = g.H * g.W;
-    for (int64_t phase = 0; phase < g.sw; ++phase) {
-        // Phase column q reads input column q * sw + phase - pl: columns
+    const int64_t row_stride = phase_rows(g) * phase_width, plane = g.H * g.W;
+    for (int64_t phase = 0; phase < phase_rows(g); ++phase) {
+        // Phase row column q reads input column q * sw + offset - pl: columns
         // [lo, hi) are inside the input (the same for every row).
+        const int64_t offset = phase_offset(g, phase);
         int64_t lo, hi;
-        valid_output_range(g.W, phase_width, g.sw, phase - g.pl, &lo, &hi);
+        valid_output_range(g.W, phase_width, g.sw, offset - g.pl, &lo, &hi);
         for (int64_t c = 0; c < g.Cg; ++c) {
             for (int64_t row = 0; row < rows; ++row) {
                 T* dst = scratch + (c * rows + row) * row_stride + phase * phase_width;
-                const int64_t ih = ih0 + row;
+                const int64_t ih = kept_row_input(g, oh_begin, gathered, row);
                 const int64_t end = ih >= 0 && ih < g.H ? hi : lo;  // outside rows: all zero
                 for (int64_t q = 0; q < lo; ++q) dst[q] = T(0);
                 if (end > lo) {
-                    const T* src = x + c * plane + ih * g.W + lo * g.sw + phase - g.pl;
+                    const T* src = x + c * plane + ih * g.W + lo * g.sw + offset - g.pl;
                     if (g.sw == 1) {
                         for (int64_t q = lo; q < end; ++q) dst[q] = src[q - lo];
                     } else {
@@ -131,7 +131,8 @@ void fill_padded_rows_nchw(const ConvGeometry& g, const T* x, int64_t ih0, int64
 // (even columns to phase 0, odd to phase 1), which vectorises as a
 // deinterleave; the few columns only one phase holds are copied singly.
 template <typename T>
-void fill_padded_rows_nchw_s2(const ConvGeometry& g, const T* x, int64_t ih0, int64_t rows,
+void fill_padded_rows_nchw_s2(const ConvGeometry& g, const T* x, int64_t oh_begin,
+                              bool gathered, int64_t rows,
                               int64_t phase_width, T* scratch) {
     const int64_t row_stride = 2 * phase_width, plane = g.H * g.W;
     int64_t lo0, hi0, lo1, hi1;
@@ -143,7 +144,7 @@ void fill_padded_rows_nchw_s2(const ConvGeometry& g, const T* x, int64_t ih0, in
         for (int64_t row = 0; row < rows; ++row) {
             T* d0 = scratch + (c * rows + row) * row_stride;
             T* d1 = d0 + phase_width;
-            const int64_t ih = ih0 + row;
+            const int64_t ih = kept_row_input(g, oh_begin, gathered, row);
             if (ih < 0 || ih >= g.H) {
                 for (int64_t q = 0; q < row_stride; ++q) d0[q] = T(0);
                 continue;
@@ -166,16 +167,15 @@ void fill_padded_rows_nchw_s2(const ConvGeometry& g, const T* x, int64_t ih0, in
 
 // Copies `groups` groups' input rows (NHWC) or one group's (NCHW).
 template <typename T>
-void fill_padded_rows(const ConvGeometry& g, const T* x, int64_t oh_begin, int64_t rows,
-                      int64_t groups, T* scratch) {
+void fill_padded_rows(const ConvGeometry& g, const T* x, int64_t oh_begin, bool gathered,
+                      int64_t rows, int64_t groups, T* scratch) {
     const int64_t phase_width = phase_width_for<T>(g);
-    const int64_t ih0 = oh_begin * g.sh - g.pt;
     if (g.layout == GCONV_LAYOUT_NHWC)
-        fill_padded_rows_nhwc(g, x, ih0, rows, phase_width, groups * g.Cg, scratch);
-    else if (g.sw == 2)
-        fill_padded_rows_nchw_s2(g, x, ih0, rows, phase_width, scratch);
+        fill_padded_rows_nhwc(g, x, oh_begin, gathered, rows, phase_width, groups * g.Cg, scratch);
+    else if (g.sw == 2 && !phase_per_tap(g))
+        fill_padded_rows_nchw_s2(g, x, oh_begin, gathered, rows, phase_width, scratch);
     else
-        fill_padded_rows_nchw(g, x, ih0, rows, phase_width, scratch);
+        fill_padded_rows_nchw(g, x, oh_begin, gathered, rows, phase_width, scratch);
 }
 
 // Output channels, rows and row-vectors computed at once. Together they give
@@ -190,19 +190,22 @@ constexpr int kChannelsPerPass = 2;
 
 template <typename T, int KB, int RB, int NB, int KR, int KS>
 void direct_nchw_block(const ConvGeometry& g, const T* w, const T* bias, T* y,
-                       int64_t oh_begin, int64_t oh_end, const T* scratch, int64_t rows) {
+                       int64_t oh_begin, int64_t oh_end, const T* scratch, int64_t rows,
+                       bool gathered) {
     using V = Vec<T>;
     constexpr int64_t kWidth = NB * V::N;
     const int64_t R = KR ? KR : g.R, S = KS ? KS : g.S;
     const int64_t phase_width = phase_width_for<T>(g);
-    const int64_t row_stride = g.sw * phase_width, channel_stride = rows * row_stride;
-    const int64_t out_row_step = g.sh * row_stride;  // input rows between output rows
+    const int64_t row_stride = phase_rows(g) * phase_width, channel_stride = rows * row_stride;
+    // Kept rows between output rows, and between taps (see gathered_rows).
+    const int64_t out_row_step = (gathered ? R : g.sh) * row_stride;
+    const int64_t tap_row_step = (gathered ? 1 : g.dh) * row_stride;
     const int64_t w_stride = g.Cg * R * S;
     const PlaneStrides st(g);
     const bool tabled = S <= kMaxTabledTaps;
     int64_t tap_offset[kMaxTabledTaps];
     for (int64_t s = 0; s < S && s < kMaxTabledTaps; ++s)  // no division at stride 1
-        tap_offset[s] = g.sw == 1 ? s * g.dw : (s * g.dw) % g.sw * phase_width + (s * g.dw) / g.sw;
+        tap_offset[s] = g.sw == 1 ? s * g.dw : tap_column(g, s, phase_width);
     for (int64_t oh = oh_begin; oh < oh_end; oh += RB) {
         const T* rows_base = scratch + (oh - oh_begin) * out_row_step;
         for (int64_t ow0 = 0; ow0 < g.OW; ow0 += kWidth) {
@@ -212,13 +215,12 @@ void direct_nchw_block(const ConvGeometry& g, const T* w, const T* bias, T* y,
                     for (int v = 0; v < NB; ++v) acc[kb][rb][v] = V::zero();
             for (int64_t c = 0; c < g.Cg; ++c)
                 for (int64_t r = 0; r < R; ++r) {
-                    const T* row = rows_base + c * channel_stride + r * g.dh * row_stride + ow0;
+                    const T* row = rows_base + c * channel_stride + r * tap_row_step + ow0;
                     const T* wr = w + (c * R + r) * S;
 #pragma GCC unroll 7
                     for (int64_t s = 0; s < S; ++s) {
-                        const T* src = row + (tabled ? tap_offset[s]
-                                                     : (s * g.dw) % g.sw * phase_width +
-                                                           (s * g.dw) / g.sw);
+                        const T* src =
+                            row + (tabled ? tap_offset[s] : tap_column(g, s, phase_width));
                         V wv[KB];
                         for (int kb = 0; kb < KB; ++kb) wv[kb] = V::set1(wr[kb * w_stride + s]);
                         for (int rb = 0; rb < RB; ++rb) {
@@ -258,19 +260,20 @@ void direct_nchw_block(const ConvGeometry& g, const T* w, const T* bias, T* y,
 // row, two of two rows, or one vector of four rows for small maps.
 template <typename T, int KB, int KR, int KS>
 void direct_nchw_shaped(const ConvGeometry& g, const T* w, const T* bias, T* y,
-                        int64_t oh_begin, int64_t oh_end, const T* scratch, int64_t rows) {
+                        int64_t oh_begin, int64_t oh_end, const T* scratch, int64_t rows,
+                        bool gathered) {
     const int64_t vectors = row_vectors<T>(g);
     if (vectors == 4)
-        direct_nchw_block<T, KB, 1, 4, KR, KS>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
+        direct_nchw_block<T, KB, 1, 4, KR, KS>(g, w, bias, y, oh_begin, oh_end, scratch, rows, gathered);
     else if (vectors == 2)
-        direct_nchw_block<T, KB, 2, 2, KR, KS>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
+        direct_nchw_block<T, KB, 2, 2, KR, KS>(g, w, bias, y, oh_begin, oh_end, scratch, rows, gathered);
     else
-        direct_nchw_block<T, KB, 4, 1, KR, KS>(g, w, bias, y, oh_begin, oh_end, scratch, rows);
+        direct_nchw_block<T, KB, 4, 1, KR, KS>(g, w, bias, y, oh_begin, oh_end, scratch, rows, gathered);
 }
 
 template <typename T, int KR, int KS>
 void direct_nchw_sized(const ConvGeometry& g, const T* w, const T* bias, T* y, int64_t oh_begin,
-                       int64_t oh_end, const T* scratch, int64_t rows) {
+                       int64_t oh_end, const T* scratch, int64_t rows, bool gathered) {
     const int64_t count = g.Kg;
     const int64_t w_stride = g.Cg * g.R * g.S, y_stride = PlaneStrides(g).yk;
     for (int64_t k = 0; k < count; k += kChannelsPerPass) {
@@ -279,20 +282,20 @@ void direct_nchw_sized(const ConvGeometry& g, const T* w, const T* bias, T* y, i
         T* yk = y + k * y_stride;
         switch (count - k < kChannelsPerPass ? count - k : kChannelsPerPass) {
             case 1:
-                direct_nchw_shaped<T, 1, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows);
+                direct_nchw_shaped<T, 1, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows, gathered);
                 break;
 #if GCONV_ISA_LEVEL == 2
             case 2:
-                direct_nchw_shaped<T, 2, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows);
+                direct_nchw_shaped<T, 2, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows, gathered);
                 break;
             case 3:
-                direct_nchw_shaped<T, 3, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows);
+                direct_nchw_shaped<T, 3, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows, gathered);
                 break;
             default:
-                direct_nchw_shaped<T, 4, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows);
+                direct_nchw_shaped<T, 4, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows, gathered);
 #else
             default:
-                direct_nchw_shaped<T, 2, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows);
+                direct_nchw_shaped<T, 2, KR, KS>(g, wk, bk, yk, oh_begin, oh_end, scratch, rows, gathered);
 #endif
         }
     }
@@ -307,10 +310,11 @@ void direct_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
     // results are not stored): fill the input rows it reads, as zeros.
     const int64_t rows_per_block = 4 / row_vectors<T>(g);  // see direct_nchw_shaped
     const int64_t out_rows = oh_end - oh_begin;
-    const int64_t rows =
-        padded_rows(g, (out_rows + rows_per_block - 1) / rows_per_block * rows_per_block);
-    fill_padded_rows(g, x, oh_begin, rows, groups, scratch);
-    const int64_t group_scratch = g.Cg * rows * g.sw * phase_width_for<T>(g);
+    const int64_t kept_out = (out_rows + rows_per_block - 1) / rows_per_block * rows_per_block;
+    const int64_t rows = padded_rows(g, kept_out);
+    const bool gathered = gathered_rows(g, kept_out);
+    fill_padded_rows(g, x, oh_begin, gathered, rows, groups, scratch);
+    const int64_t group_scratch = g.Cg * rows * phase_rows(g) * phase_width_for<T>(g);
     const int64_t group_weights = g.Kg * g.Cg * g.R * g.S;
     const int64_t group_outputs = g.Kg * PlaneStrides(g).yk;
     const int64_t square = g.R == g.S ? g.R : 0;
@@ -320,13 +324,13 @@ void direct_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
         T* yg = y + gi * group_outputs;
         const T* sg = scratch + gi * group_scratch;
         if (square == 3)
-            direct_nchw_sized<T, 3, 3>(g, wg, bg, yg, oh_begin, oh_end, sg, rows);
+            direct_nchw_sized<T, 3, 3>(g, wg, bg, yg, oh_begin, oh_end, sg, rows, gathered);
         else if (square == 5)
-            direct_nchw_sized<T, 5, 5>(g, wg, bg, yg, oh_begin, oh_end, sg, rows);
+            direct_nchw_sized<T, 5, 5>(g, wg, bg, yg, oh_begin, oh_end, sg, rows, gathered);
         else if (square == 7)
-            direct_nchw_sized<T, 7, 7>(g, wg, bg, yg, oh_begin, oh_end, sg, rows);
+            direct_nchw_sized<T, 7, 7>(g, wg, bg, yg, oh_begin, oh_end, sg, rows, gathered);
         else
-            direct_nchw_sized<T, 0, 0>(g, wg, bg, yg, oh_begin, oh_end, sg, rows);
+            direct_nchw_sized<T, 0, 0>(g, wg, bg, yg, oh_begin, oh_end, sg, rows, gathered);
     }
 }
 
