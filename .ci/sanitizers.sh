@@ -18,7 +18,9 @@ flags="-O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omi
 echo "=== sanitizer build (${SECONDS}s)"
 python -m pip install --quiet --no-build-isolation --no-deps --target "$work/site" \
     -Cbuild-dir="$work/build" -Ccmake.build-type=Debug \
-    -Ccmake.define.CMAKE_CXX_FLAGS="$flags" \
+    -Ccmake.define.CMAKE_CXX_FLAGS="$flags" -Ccmake.define.CMAKE_C_FLAGS="$flags" \
+    -Ccmake.define.CMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
+    -Ccmake.define.GCONV_BUILD_TESTS=ON \
     -Ccmake.define.CMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
     -Ccmake.define.CMAKE_MODULE_LINKER_FLAGS="-fsanitize=address,undefined" .
 
@@ -49,4 +51,11 @@ LD_PRELOAD="$preload" python -m pytest -q -p no:cacheprovider \
     tests/python/test_out.py tests/python/test_nonfinite.py tests/python/test_algorithms.py \
     tests/python/test_isa.py tests/python/test_concurrency.py tests/python/test_properties.py \
     tests/python/test_fuzz_arguments.py tests/python/test_plan.py tests/python/test_layouts.py
+
+echo "=== C/C++ tests (ctest) under ASan + UBSan + LeakSanitizer (${SECONDS}s)"
+# The same sanitized build's tests/cpp; leaks are reported here (no Python).
+(cd "$work/build" && ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" LD_PRELOAD= \
+    ctest --output-on-failure -LE valgrind)
+echo "=== 10,000 plan create/execute/destroy cycles under LeakSanitizer (${SECONDS}s)"
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" "$work/build/tests/cpp/leak_loop" 10000
 echo "=== sanitizers clean (${SECONDS}s)"
