@@ -54,8 +54,8 @@ LD_PRELOAD="$preload" python -m pytest -q -p no:cacheprovider \
 
 echo "=== C/C++ tests (ctest) under ASan + UBSan + LeakSanitizer (${SECONDS}s)"
 # The same sanitized build's tests/cpp; leaks are reported here (no Python).
-(cd "$work/build" && ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" LD_PRELOAD= \
+(cd "$work/build" && ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:allocator_may_return_null=1" LD_PRELOAD= \
     ctest --output-on-failure -LE valgrind)
 echo "=== 10,000 plan create/execute/destroy cycles under LeakSanitizer (${SECONDS}s)"
-ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" "$work/build/tests/cpp/leak_loop" 10000
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:allocator_may_return_null=1" "$work/build/tests/cpp/leak_loop" 10000
 echo "=== sanitizers clean (${SECONDS}s)"

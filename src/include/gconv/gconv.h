@@ -45,11 +45,20 @@
 #  define GCONV_API
 #endif
 
+/* In C++ the enums get `int` as their fixed underlying type, so any int a C
+ * caller passes (e.g. an out-of-range algorithm) is a valid value to inspect
+ * and reject, not undefined behaviour; the layout is int either way. */
+#ifdef __cplusplus
+#  define GCONV_ENUM(name) enum name : int
+#else
+#  define GCONV_ENUM(name) enum name
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef enum gconv_status {
+typedef GCONV_ENUM(gconv_status) {
     GCONV_SUCCESS = 0,
     GCONV_INVALID_PARAMETER = 1, /* a descriptor field or argument is wrong */
     GCONV_UNSUPPORTED = 2,       /* valid, but the requested algorithm/ISA cannot do it */
@@ -57,23 +66,23 @@ typedef enum gconv_status {
     GCONV_INTERNAL_ERROR = 4     /* a bug in gconv: an unexpected exception at the boundary */
 } gconv_status;
 
-typedef enum gconv_layout {
+typedef GCONV_ENUM(gconv_layout) {
     GCONV_LAYOUT_NCHW = 0,
     GCONV_LAYOUT_NHWC = 1
 } gconv_layout;
 
-typedef enum gconv_dtype {
+typedef GCONV_ENUM(gconv_dtype) {
     GCONV_FLOAT32 = 0,
     GCONV_FLOAT64 = 1
 } gconv_dtype;
 
-typedef enum gconv_activation {
+typedef GCONV_ENUM(gconv_activation) {
     GCONV_ACTIVATION_NONE = 0,
     GCONV_ACTIVATION_RELU = 1,
     GCONV_ACTIVATION_RELU6 = 2
 } gconv_activation;
 
-typedef enum gconv_algorithm {
+typedef GCONV_ENUM(gconv_algorithm) {
     GCONV_ALGO_AUTO = 0,
     GCONV_ALGO_GEMM_1X1 = 1,
     GCONV_ALGO_IM2COL_GEMM = 2,
@@ -83,7 +92,7 @@ typedef enum gconv_algorithm {
     GCONV_ALGO_COUNT = 6
 } gconv_algorithm;
 
-typedef enum gconv_isa {
+typedef GCONV_ENUM(gconv_isa) {
     GCONV_ISA_SCALAR = 0, /* baseline of the target: SSE2 on x86-64 */
     GCONV_ISA_AVX2 = 1,   /* AVX2 + FMA */
     GCONV_ISA_AVX512 = 2  /* AVX-512 F/VL/BW/DQ */
