@@ -662,7 +662,7 @@ def write_markdown(report, path, plot_path=None):
     out += ["", "## How to reproduce", "",
             "```sh",
             "pip install --no-build-isolation .          # gconv",
-            "pip install torch onnx onnxruntime openvino matplotlib   # the peers, the plot",
+            "pip install onnx onnxruntime openvino matplotlib   # peers, plot (torch: a CPU build, e.g. torch==2.13.0)",
             config["command"],
             "```", "",
             "Run it on an otherwise idle machine; on a shared one only the ratios "
