@@ -43,6 +43,15 @@ def check_same_dtype(where, **arrays):
     raise TypeError(f"{where}: {', '.join(dtypes)} must share one dtype (float32 or float64), got {seen}")
 
 
+def check_bias_shape(where, bias, out_channels):
+    """A bias holds one value per output channel."""
+    if bias.shape != (out_channels,):
+        raise ValueError(
+            f"{where}: bias must have shape ({out_channels},) (one per output channel), "
+            f"got {bias.shape}"
+        )
+
+
 def kernel_ready(array):
     """A C-contiguous, aligned, native-order array the kernels can read."""
     if array.flags.c_contiguous and array.flags.aligned:
@@ -210,11 +219,7 @@ class ConvSpec:
                                   activation, where)
         if bias is not None:
             bias = as_float_array(bias, "bias")
-            if bias.shape != (weight.shape[0],):
-                raise ValueError(
-                    f"{where}: bias must have shape ({weight.shape[0]},) (one per output "
-                    f"channel), got {bias.shape}"
-                )
+            check_bias_shape(where, bias, weight.shape[0])
         check_same_dtype(where, weight=weight, bias=bias)
         ready = (lambda a: np.array(a, order="C", copy=True)) if copy else kernel_ready
         self.weight = ready(weight)

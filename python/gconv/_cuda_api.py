@@ -12,8 +12,8 @@ C-contiguous device array of the exact shape and dtype, and is returned.
 import numpy as np
 
 from . import _args, _cuda_core
-from ._conv_spec import (ConvParams, DTYPE_CODES, LAYOUT_CODES, check_same_dtype,
-                         split_batch)
+from ._conv_spec import (ConvParams, DTYPE_CODES, LAYOUT_CODES, check_bias_shape,
+                         check_same_dtype, split_batch)
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -118,11 +118,7 @@ def _convolve(where, x, weight, bias, stride, padding, dilation, groups, layout,
     b = None
     if bias is not None:
         b = _as_device_float(bias, "bias")
-        if b.shape != (w.shape[0],):
-            raise ValueError(
-                f"{where}: bias must have shape ({w.shape[0]},) (one per output channel), "
-                f"got {b.shape}"
-            )
+        check_bias_shape(where, b, w.shape[0])
     check_same_dtype(where, weight=w, bias=b)
     xd = _as_device_float(x, "input")
     check_same_dtype(where, input=xd, weight=w, bias=b)
