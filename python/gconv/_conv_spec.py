@@ -63,13 +63,19 @@ def check_out(out, shape, dtype, where):
     """``out`` must be an ndarray of exactly ``shape`` and ``dtype``, C-contiguous, writable."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{where}: out must be a numpy.ndarray, got {type(out).__name__}")
+    check_out_array(out, shape, dtype, out.flags.writeable, where)
+
+
+def check_out_array(out, shape, dtype, writeable, where):
+    """The checks every out= gets, host or device: dtype, exact shape,
+    C order, writable (TypeError for the dtype, ValueError for the rest)."""
     if out.dtype != dtype:
         raise TypeError(f"{where}: out has dtype {out.dtype}, expected {dtype}")
     if out.shape != tuple(shape):
         raise ValueError(f"{where}: out has shape {out.shape}, expected {tuple(shape)}")
     if not out.flags.c_contiguous:
         raise ValueError(f"{where}: out must be C-contiguous")
-    if not out.flags.writeable:
+    if not writeable:
         raise ValueError(f"{where}: out is read-only")
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _args, _cuda_core
 from ._conv_spec import (ConvParams, DTYPE_CODES, LAYOUT_CODES, check_bias_shape,
-                         check_same_dtype, split_batch)
+                         check_out_array, check_same_dtype, split_batch)
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -71,14 +71,8 @@ def _check_out(out, shape, dtype, device, where):
     if not _is_device(out):
         raise TypeError(f"{where}: out must be a CUDA array, got {type(out).__name__}")
     view = _cupy().asarray(out)
-    if view.dtype != dtype:
-        raise TypeError(f"{where}: out has dtype {view.dtype}, expected {dtype}")
-    if view.shape != tuple(shape):
-        raise ValueError(f"{where}: out has shape {view.shape}, expected {tuple(shape)}")
-    if not view.flags.c_contiguous:
-        raise ValueError(f"{where}: out must be C-contiguous")
-    if out.__cuda_array_interface__["data"][1]:
-        raise ValueError(f"{where}: out is read-only")
+    read_only = out.__cuda_array_interface__["data"][1]
+    check_out_array(view, shape, dtype, not read_only, where)
     if view.device.id != device:
         raise ValueError(f"{where}: out is on cuda:{view.device.id}, the inputs on cuda:{device}")
     return view
