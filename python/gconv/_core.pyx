@@ -41,6 +41,8 @@ cdef extern from "gconv/gconv.h":
     gconv_status gconv_global_avg_pool2d(int32_t dtype, int32_t layout, int64_t batch,
                                          int64_t channels, int64_t in_h, int64_t in_w,
                                          const void* x, void* y, int num_threads) nogil
+    gconv_status gconv_conv2d_weight_grad(const gconv_conv2d_desc* d, const void* x,
+                                          const void* dy, void* dw, int num_threads) nogil
     int gconv_get_num_threads()
     gconv_status gconv_set_num_threads(int n)
     int gconv_isa_compiled(gconv_isa isa)
@@ -176,6 +178,26 @@ def global_avg_pool2d(int dtype, int layout, int64_t batch, int64_t channels, in
     release_input_output(&xbuf, &ybuf)
     check(status)
     return y
+
+
+def conv2d_weight_grad(tuple desc, x, dy, dw, int num_threads=0):
+    """dw = the weight gradient of the convolution desc for input x and
+    output gradient dy (all C-contiguous, of the descriptor's dtype)."""
+    cdef gconv_conv2d_desc d = make_desc(desc)
+    cdef Py_buffer xbuf, dybuf, dwbuf
+    cdef gconv_status status
+    acquire_input_output(x, dw, &xbuf, &dwbuf)
+    try:
+        PyObject_GetBuffer(dy, &dybuf, PyBUF_C_CONTIGUOUS)
+    except BaseException:
+        release_input_output(&xbuf, &dwbuf)
+        raise
+    with nogil:
+        status = gconv_conv2d_weight_grad(&d, xbuf.buf, dybuf.buf, dwbuf.buf, num_threads)
+    PyBuffer_Release(&dybuf)
+    release_input_output(&xbuf, &dwbuf)
+    check(status)
+    return dw
 
 
 def get_num_threads():

@@ -80,6 +80,33 @@ template <typename T>
 using AvgPoolFn = void (*)(const T* x, T* y, int64_t channels, int64_t pixels,
                            int64_t channel_stride);
 
+// One pass of a weight-gradient kernel over output rows [oh0, oh1) of one
+// image: kb x jb accumulator vectors (at acc + k * acc_k + j * acc_j) gain
+// sum over the rows' pixels of dy(k) * x(j), where x and dy are the
+// channels-innermost copies the driver made (see src/cpu/wgrad/). Member
+// j of the block is a kernel tap (lanes over groups) or a vector of input
+// channels (lanes over channels, dy broadcast); the layout strides say which.
+template <typename T>
+struct WgradBlock {
+    const T* x;        // at output pixel (0, 0) of the block's first tap/channel
+    const T* dy;       // at output pixel (0, 0) of the block's first k
+    T* acc;
+    int64_t x_row, x_pixel, x_step;  // between input rows, pixels, block members j
+    int64_t dy_pixel, dy_k;          // between output pixels, block members k
+    int64_t acc_k, acc_j;
+    int64_t sh, sw, oh0, oh1, OW;
+    int kb, jb;
+};
+
+template <typename T>
+using WgradFn = void (*)(const WgradBlock<T>& block);
+
+// Largest blocks the weight-gradient kernels take (kb x jb accumulators).
+constexpr int kWgradLaneMaxK = 4;       // lanes over groups: kb <= 4, kb * jb <= 12
+constexpr int kWgradLaneMaxProduct = 12;
+constexpr int kWgradBroadcastMaxK = 6;  // lanes over channels: kb <= 6, jb <= 2
+constexpr int kWgradBroadcastMaxJ = 2;
+
 template <typename T>
 struct KernelFamily {
     GemmUkernel<T> gemm_rows;  // vector lanes along a row of C: NCHW outputs
@@ -92,6 +119,9 @@ struct KernelFamily {
     GlobalNhwcFn<T> global_dwconv_nhwc;
     AvgPoolFn<T> avg_pool_nchw;
     AvgPoolFn<T> avg_pool_nhwc;
+    WgradFn<T> wgrad_group_lanes;      // dy and x both vectors over groups
+    WgradFn<T> wgrad_channel_lanes;    // dy broadcast, x vectors over channels
+    int vector_lanes;                  // Vec<T>::N of the family
 };
 
 struct KernelTable {
@@ -115,6 +145,7 @@ template <> inline const KernelFamily<double>& family<double>(const KernelTable&
     void fill_depthwise(KernelTable& table);            \
     void fill_global(KernelTable& table);               \
     void fill_peak(KernelTable& table);                 \
+    void fill_wgrad(KernelTable& table);                \
     }
 
 GCONV_DECLARE_ISA_FAMILY(scalar)

@@ -178,6 +178,15 @@ GCONV_API gconv_status gconv_global_avg_pool2d(int32_t dtype, int32_t layout, in
                                                const void* x, void* y, int num_threads);
 
 /* Threads: default from GCONV_NUM_THREADS, else OMP_NUM_THREADS, else all cores. */
+/* Training: the gradient of a loss with respect to the weights of the
+ * convolution d (d->activation and d->has_bias are ignored), given its input
+ * x (d->batch images in d->layout) and dy, the gradient with respect to its
+ * pre-activation output (same layout). Writes dw, (K, C/G, R, S) as the
+ * weights. The reduction order is fixed: bitwise identical results for any
+ * num_threads (<= 0 takes gconv_get_num_threads()). */
+GCONV_API gconv_status gconv_conv2d_weight_grad(const gconv_conv2d_desc* d, const void* x,
+                                                const void* dy, void* dw, int num_threads);
+
 GCONV_API int gconv_get_num_threads(void);
 GCONV_API gconv_status gconv_set_num_threads(int n);
 
