@@ -56,6 +56,13 @@ cdef extern from "gconv/gconv.h":
     const char* gconv_build_type()
     const char* gconv_last_error()
 
+cdef extern from "cpu/transposed/interleave_phases.h":
+    gconv_status gconv_interleave_phases(int32_t dtype, int32_t layout, int64_t batch,
+                                         int64_t channels, int64_t out_h, int64_t out_w,
+                                         int64_t stride_h, int64_t stride_w, int64_t phase_h,
+                                         int64_t phase_w, const void* phases, void* y,
+                                         int num_threads) nogil
+
 cdef extern from "core/diagnostics.h":
     double gconv_measure_fma_peak(int64_t iterations, int num_threads) nogil
 
@@ -198,6 +205,25 @@ def conv2d_weight_grad(tuple desc, x, dy, dw, int num_threads=0):
     release_input_output(&xbuf, &dwbuf)
     check(status)
     return dw
+
+
+def interleave_phases(int dtype, int layout, int64_t batch, int64_t channels, int64_t out_h,
+                      int64_t out_w, int64_t stride_h, int64_t stride_w, phases, y,
+                      int num_threads=0):
+    """y = the stride_h x stride_w phase outputs in `phases` (shape
+    (stride_h, stride_w, *phase shape)), interleaved."""
+    cdef Py_buffer pbuf, ybuf
+    cdef gconv_status status
+    cdef int64_t phase_h = phases.shape[4] if layout == 0 else phases.shape[3]
+    cdef int64_t phase_w = phases.shape[5] if layout == 0 else phases.shape[4]
+    acquire_input_output(phases, y, &pbuf, &ybuf)
+    with nogil:
+        status = gconv_interleave_phases(dtype, layout, batch, channels, out_h, out_w, stride_h,
+                                         stride_w, phase_h, phase_w, pbuf.buf, ybuf.buf,
+                                         num_threads)
+    release_input_output(&pbuf, &ybuf)
+    check(status)
+    return y
 
 
 def get_num_threads():

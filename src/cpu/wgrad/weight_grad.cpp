@@ -34,8 +34,10 @@
 namespace gconv {
 namespace {
 
-// Bytes of one slab's band (dy rows plus the input rows they read) that
-// should stay in L2 while every accumulator block of the slab passes over it.
+// A band: output rows (at most kBandRows) of a group of slabs whose dy
+// values and input rows (at most kBandBytes) stay in L2 while every
+// accumulator block of those slabs passes over them.
+constexpr int64_t kBandRows = 8;
 constexpr int64_t kBandBytes = 192 * 1024;
 
 struct WgradLayout {
@@ -101,32 +103,70 @@ struct Tensor4 {
     }
 };
 
-// Copies image n's channels of one slab into `dst` (zeroed): channel
-// `channel(q)` of the source goes to slot q of each pixel, q < `slots`
-// (a negative channel leaves the slot zero), pixels offset by (top, left)
-// in a row `dst_w` pixels wide.
-template <typename T, typename ChannelOf>
-void copy_slab(const Tensor4& src, const T* data, int64_t n, int64_t slots,
-               const ChannelOf& channel, int64_t top, int64_t left, int64_t dst_w, T* dst) {
-    if (src.nhwc) {
-        for (int64_t h = 0; h < src.H; ++h)
-            for (int64_t w = 0; w < src.W; ++w) {
-                const T* p = data + src.at(n, 0, h, w);
-                T* q = dst + ((h + top) * dst_w + w + left) * slots;
-                for (int64_t s = 0; s < slots; ++s) {
-                    const int64_t ch = channel(s);
-                    if (ch >= 0) q[s] = p[ch];
+// A band of a few slabs: rows of one image, channels-innermost with the
+// zero padding written out. Each pixel holds `slabs` runs of `slots` values;
+// in slab v, source channel (v * lanes + lane) * count + k goes to slot
+// k * lanes + lane (channels >= C leave their slots zero). lanes = 1 keeps a
+// group's channels in order, lanes = V puts V groups' channel k side by side.
+struct BandCopy {
+    int64_t count, lanes, slots;
+    int64_t top, left;   // padding before the first row / column
+    int64_t width;       // pixels per row of the band (padded)
+};
+
+// Rows [row0, row0 + rows) of the padded image n, slabs [v0, v0 + slabs),
+// into dst (rows x width x slabs x slots values); rows and columns outside
+// the source are zero.
+template <typename T>
+void copy_band(const Tensor4& src, const T* data, const BandCopy& c, int64_t n, int64_t v0,
+               int64_t slabs, int64_t row0, int64_t rows, T* dst) {
+    const int64_t pixel = slabs * c.slots;
+    std::memset(dst, 0, sizeof(T) * rows * c.width * pixel);
+    const int64_t h0 = std::max<int64_t>(row0 - c.top, 0);
+    const int64_t h1 = std::min<int64_t>(row0 + rows - c.top, src.H);
+    const int64_t first = v0 * c.lanes * c.count;
+    // NHWC with slots in source order: each pixel's run is one copy.
+    const bool in_order = src.nhwc && c.slots == c.lanes * c.count && (c.lanes == 1 || c.count == 1);
+    for (int64_t h = h0; h < h1; ++h) {
+        T* row = dst + ((h + c.top - row0) * c.width + c.left) * pixel;
+        if (in_order) {
+            const int64_t m = std::min(pixel, src.C - first);
+            for (int64_t w = 0; w < src.W; ++w)
+                std::memcpy(row + w * pixel, data + src.at(n, first, h, w), sizeof(T) * m);
+            continue;
+        }
+        for (int64_t v = v0; v < v0 + slabs; ++v) {
+            const int64_t base = v * c.lanes * c.count;
+            const int64_t present = std::min(c.lanes, (src.C - base) / c.count);
+            T* slab = row + (v - v0) * c.slots;
+            if (src.nhwc) {
+                for (int64_t w = 0; w < src.W; ++w) {
+                    const T* p = data + src.at(n, base, h, w);
+                    T* q = slab + w * pixel;
+                    for (int64_t lane = 0; lane < present; ++lane)
+                        for (int64_t k = 0; k < c.count; ++k)
+                            q[k * c.lanes + lane] = p[lane * c.count + k];
+                }
+                continue;
+            }
+            // Up to kRows source rows at once, so that each pixel's slots are
+            // written as one contiguous run rather than one value per pass.
+            constexpr int64_t kRows = 16;
+            const int64_t total = present * c.count;
+            for (int64_t j0 = 0; j0 < total; j0 += kRows) {
+                const int64_t m = std::min(kRows, total - j0);
+                const T* p[kRows];
+                int64_t slot[kRows];
+                for (int64_t j = 0; j < m; ++j) {
+                    const int64_t lane = (j0 + j) % present, k = (j0 + j) / present;
+                    p[j] = data + src.at(n, base + lane * c.count + k, h, 0);
+                    slot[j] = k * c.lanes + lane;
+                }
+                for (int64_t w = 0; w < src.W; ++w) {
+                    T* q = slab + w * pixel;
+                    for (int64_t j = 0; j < m; ++j) q[slot[j]] = p[j][w];
                 }
             }
-        return;
-    }
-    for (int64_t s = 0; s < slots; ++s) {
-        const int64_t ch = channel(s);
-        if (ch < 0) continue;
-        for (int64_t h = 0; h < src.H; ++h) {
-            const T* p = data + src.at(n, ch, h, 0);
-            T* q = dst + ((h + top) * dst_w + left) * slots + s;
-            for (int64_t w = 0; w < src.W; ++w) q[w * slots] = p[w];
         }
     }
 }
@@ -136,25 +176,24 @@ struct WgradRun {
     const ConvGeometry& g;
     const WgradLayout& l;
     const KernelFamily<T>& f;
-    int64_t batch;
-    const T* xr;   // x copy
-    const T* dyr;  // dy copy
     T* acc;
 
-    int64_t x_slab() const { return l.Hp * l.Wp * l.x_channels; }
-    int64_t dy_slab() const { return g.OH * g.OW * l.dy_channels; }
+    int64_t slab_of(int64_t item) const { return item / (l.items / l.slabs); }  // slab-major
 
-    // Accumulator block `item` over output rows [oh0, oh1) of image n.
-    void pass(int64_t item, int64_t n, int64_t oh0, int64_t oh1) const {
+    // Accumulator block `item` over `rows` output rows; the bands hold
+    // slabs [v0, v0 + slabs) of those rows' dy values and of the input rows
+    // they read.
+    void pass(int64_t item, const T* x_band, const T* dy_band, int64_t v0, int64_t slabs,
+              int64_t rows) const {
         WgradBlock<T> b;
         b.sh = g.sh;
         b.sw = g.sw;
-        b.oh0 = oh0;
-        b.oh1 = oh1;
+        b.oh0 = 0;
+        b.oh1 = rows;
         b.OW = g.OW;
-        b.x_row = l.Wp * l.x_channels;
-        b.x_pixel = l.x_channels;
-        b.dy_pixel = l.dy_channels;
+        b.x_pixel = slabs * l.x_channels;
+        b.x_row = l.Wp * b.x_pixel;
+        b.dy_pixel = slabs * l.dy_channels;
         const int64_t j_chunk = item % l.j_chunks;
         int64_t rest = item / l.j_chunks;
         const int64_t k0 = rest % l.k_chunks * l.kb;
@@ -164,10 +203,10 @@ struct WgradRun {
             const int64_t r = rest % g.R, c = rest / g.R % g.Cg, v = rest / g.R / g.Cg;
             const int64_t s0 = j_chunk * l.jb, Gp = l.slabs * l.V;
             b.jb = static_cast<int>(std::min(l.jb, g.S - s0));
-            b.x = xr + (v * batch + n) * x_slab() + (r * g.dh * l.Wp + s0 * g.dw) * l.x_channels +
+            b.x = x_band + r * g.dh * b.x_row + s0 * g.dw * b.x_pixel + (v - v0) * l.x_channels +
                   c * l.V;
-            b.x_step = g.dw * l.x_channels;
-            b.dy = dyr + (v * batch + n) * dy_slab() + k0 * l.V;
+            b.x_step = g.dw * b.x_pixel;
+            b.dy = dy_band + (v - v0) * l.dy_channels + k0 * l.V;
             b.dy_k = l.V;
             b.acc = acc + (((k0 * g.Cg + c) * g.R + r) * g.S + s0) * Gp + v * l.V;
             b.acc_k = g.Cg * g.R * g.S * Gp;
@@ -177,10 +216,10 @@ struct WgradRun {
             const int64_t s = rest % g.S, r = rest / g.S % g.R, gi = rest / g.S / g.R;
             const int64_t c0 = j_chunk * l.jb * l.V;
             b.jb = static_cast<int>(std::min(l.jb, (l.Cgp - c0) / l.V));
-            b.x = xr + (gi * batch + n) * x_slab() + (r * g.dh * l.Wp + s * g.dw) * l.x_channels +
+            b.x = x_band + r * g.dh * b.x_row + s * g.dw * b.x_pixel + (gi - v0) * l.x_channels +
                   c0;
             b.x_step = l.V;
-            b.dy = dyr + (gi * batch + n) * dy_slab() + k0;
+            b.dy = dy_band + (gi - v0) * l.dy_channels + k0;
             b.dy_k = 1;
             b.acc = acc + (((gi * g.R + r) * g.S + s) * g.Kg + k0) * l.Cgp + c0;
             b.acc_k = l.Cgp;
@@ -194,53 +233,50 @@ template <typename T>
 void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& f, int64_t batch,
                        const T* x, const T* dy, T* dw, int threads) {
     const WgradLayout l = choose_layout(g, f.vector_lanes);
-    const int64_t x_slab = l.Hp * l.Wp * l.x_channels, dy_slab = g.OH * g.OW * l.dy_channels;
     const int64_t acc_size =
         l.group_lanes ? g.Kg * g.Cg * g.R * g.S * l.slabs * l.V : g.G * g.R * g.S * g.Kg * l.Cgp;
-    AlignedBuffer x_copy, dy_copy, accumulators;
-    if (!x_copy.allocate(bytes_of<T>({l.slabs, batch, x_slab})) ||
-        !dy_copy.allocate(bytes_of<T>({l.slabs, batch, dy_slab})) ||
-        !accumulators.allocate(bytes_of<T>({acc_size})))
+    // Blocks of (slabs x output rows) whose operands (the dy rows and the
+    // input rows they read) fit in L2 while every accumulator block of those
+    // slabs passes over them: up to kBandRows rows, then as many slabs as fit.
+    const int64_t slab_row_bytes =
+        sizeof(T) * (g.OW * l.dy_channels + g.sh * l.Wp * l.x_channels);
+    const int64_t band = std::min<int64_t>(g.OH, kBandRows);
+    const int64_t slab_group = std::clamp<int64_t>(
+        kBandBytes / std::max<int64_t>(band * slab_row_bytes, 1), 1, l.slabs);
+    const int64_t x_band_rows = (band - 1) * g.sh + (g.R - 1) * g.dh + 1;
+    const int64_t x_band_size = x_band_rows * l.Wp * l.x_channels * slab_group;
+    const int64_t dy_band_size = band * g.OW * l.dy_channels * slab_group;
+    const int workers = static_cast<int>(std::min<int64_t>(threads, l.items));
+    AlignedBuffer accumulators, bands;
+    if (!accumulators.allocate(bytes_of<T>({acc_size})) ||
+        !bands.allocate(bytes_of<T>({workers, x_band_size + dy_band_size})))
         throw std::bad_alloc();
-    T* xr = x_copy.as<T>();
-    T* dyr = dy_copy.as<T>();
 
     const Tensor4 xt{g.C, g.H, g.W, g.layout == GCONV_LAYOUT_NHWC};
     const Tensor4 dyt{g.K, g.OH, g.OW, g.layout == GCONV_LAYOUT_NHWC};
-    parallel_for(l.slabs * batch, threads, [&](int64_t item, int) {
-        const int64_t v = item / batch, n = item % batch;
-        T* xs = xr + item * x_slab;
-        T* ds = dyr + item * dy_slab;
-        if (l.group_lanes) {
-            // Slot q = c * V + lane: channel (v * V + lane) * Cg + c.
-            const auto x_channel = [&](int64_t q) {
-                const int64_t group = v * l.V + q % l.V;
-                return group < g.G ? group * g.Cg + q / l.V : -1;
-            };
-            const auto dy_channel = [&](int64_t q) {
-                const int64_t group = v * l.V + q % l.V;
-                return group < g.G ? group * g.Kg + q / l.V : -1;
-            };
-            copy_slab(xt, x, n, l.x_channels, x_channel, g.pt, g.pl, l.Wp, xs);
-            copy_slab(dyt, dy, n, l.dy_channels, dy_channel, 0, 0, g.OW, ds);
-        } else {
-            const auto x_channel = [&](int64_t q) { return q < g.Cg ? v * g.Cg + q : -1; };
-            const auto dy_channel = [&](int64_t q) { return v * g.Kg + q; };
-            copy_slab(xt, x, n, l.x_channels, x_channel, g.pt, g.pl, l.Wp, xs);
-            copy_slab(dyt, dy, n, l.dy_channels, dy_channel, 0, 0, g.OW, ds);
-        }
-    });
-
-    const int64_t row_bytes = sizeof(T) * (g.OW * l.dy_channels + g.sh * l.Wp * l.x_channels);
-    const int64_t band = std::clamp<int64_t>(kBandBytes / std::max<int64_t>(row_bytes, 1), 1, g.OH);
-    const WgradRun<T> run{g, l, f, batch, xr, dyr, accumulators.as<T>()};
-    const int workers = static_cast<int>(std::min<int64_t>(threads, l.items));
+    const int64_t lanes = l.group_lanes ? l.V : 1;
+    const BandCopy x_copy{g.Cg, lanes, l.x_channels, g.pt, g.pl, l.Wp};
+    const BandCopy dy_copy{g.Kg, lanes, l.dy_channels, 0, 0, g.OW};
+    const WgradRun<T> run{g, l, f, accumulators.as<T>()};
     parallel_for(workers, workers, [&](int64_t t, int) {
+        T* x_band = bands.as<T>() + t * (x_band_size + dy_band_size);
+        T* dy_band = x_band + x_band_size;
         const int64_t first = l.items * t / workers, last = l.items * (t + 1) / workers;
-        for (int64_t n = 0; n < batch; ++n)
-            for (int64_t oh0 = 0; oh0 < g.OH; oh0 += band)
-                for (int64_t item = first; item < last; ++item)
-                    run.pass(item, n, oh0, std::min(oh0 + band, g.OH));
+        const int64_t v_first = run.slab_of(first), v_last = run.slab_of(last - 1) + 1;
+        for (int64_t v0 = v_first; v0 < v_last; v0 += slab_group) {
+            const int64_t slabs = std::min(slab_group, v_last - v0);
+            const int64_t item0 = std::max(first, v0 * (l.items / l.slabs));
+            const int64_t item1 = std::min(last, (v0 + slabs) * (l.items / l.slabs));
+            for (int64_t n = 0; n < batch; ++n)
+                for (int64_t oh0 = 0; oh0 < g.OH; oh0 += band) {
+                    const int64_t rows = std::min(band, g.OH - oh0);
+                    copy_band(xt, x, x_copy, n, v0, slabs, oh0 * g.sh,
+                              (rows - 1) * g.sh + (g.R - 1) * g.dh + 1, x_band);
+                    copy_band(dyt, dy, dy_copy, n, v0, slabs, oh0, rows, dy_band);
+                    for (int64_t item = item0; item < item1; ++item)
+                        run.pass(item, x_band, dy_band, v0, slabs, rows);
+                }
+        }
     });
 
     const T* a = accumulators.as<T>();
