@@ -3,15 +3,18 @@
 //                    dy(n, k, oh, ow) * x(n, c, oh*sh + r*dh - pt, ow*sw + s*dw - pl)
 // with k and c in the same group.
 //
-// Both operands are first copied channels-innermost with the zero padding
-// written out, in whichever of two arrangements fills the vector lanes
-// better (V lanes per vector):
+// The reduction runs over bands: a few output rows of a few "slabs", whose
+// operands each thread first copies into a small reused buffer,
+// channels-innermost with the zero padding written out, in whichever of two
+// arrangements fills the vector lanes better (V lanes per vector):
 //  - lanes over groups (depthwise, narrow groups, e.g. ResNeXt's 4 channels
-//    per group): lane l of slab v holds group v*V + l, copies
-//    x[v][n][hp][wp][c][l] and dy[v][n][oh][ow][k][l];
-//  - lanes over channels (wide groups, dense): slab = group, copies
-//    x[g][n][hp][wp][c rounded up to V] and dy[g][n][oh][ow][k], dy(k)
-//    broadcast against vectors of x's channels.
+//    per group): slab v holds groups v*V .. v*V + V - 1, pixel by pixel
+//    x[c][lane] and dy[k][lane];
+//  - lanes over channels (wide groups, dense): slab = group, pixel by pixel
+//    x[c rounded up to V] and dy[k], dy(k) broadcast against vectors of x.
+// The band stays in L2 while every accumulator block of its slabs passes
+// over it, so the copy reads each input once per thread instead of once per
+// block.
 // The accumulators live in a zeroed buffer in the kernels' order and are
 // transposed into PyTorch's (K, C/G, R, S) at the end.
 //
