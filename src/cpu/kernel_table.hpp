@@ -101,6 +101,12 @@ struct WgradBlock {
 template <typename T>
 using WgradFn = void (*)(const WgradBlock<T>& block);
 
+// out[j * out_stride + i] = rows[i][j] for i < count (<= 8), j < cols: the
+// transposes that put channels side by side in the weight gradient's copies.
+template <typename T>
+using TransposeRowsFn = void (*)(const T* const* rows, int count, int64_t cols, T* out,
+                                 int64_t out_stride);
+
 // Largest blocks the weight-gradient kernels take (kb x jb accumulators).
 constexpr int kWgradLaneMaxK = 4;       // lanes over groups: kb <= 4, kb * jb <= 12
 constexpr int kWgradLaneMaxProduct = 12;
@@ -121,6 +127,7 @@ struct KernelFamily {
     AvgPoolFn<T> avg_pool_nhwc;
     WgradFn<T> wgrad_group_lanes;      // dy and x both vectors over groups
     WgradFn<T> wgrad_channel_lanes;    // dy broadcast, x vectors over channels
+    TransposeRowsFn<T> transpose_rows;
     int vector_lanes;                  // Vec<T>::N of the family
 };
 

@@ -63,7 +63,16 @@ WgradLayout choose_layout(const ConvGeometry& g, int64_t V) {
     l.V = V;
     l.Hp = g.H + g.pt + g.pb;
     l.Wp = g.W + g.pl + g.pr;
-    l.group_lanes = lane_use(g.G, V) > lane_use(g.Cg, V);
+    // Useful lanes times FMAs per load of the register block (loads and FMAs
+    // issue at about the same rate; above 1.5 the FMAs are the limit).
+    const auto score = [&](int64_t groups, int64_t kb, int64_t jb) {
+        return lane_use(groups, V) * std::min(double(kb * jb) / double(kb + jb), 1.5);
+    };
+    const int64_t lane_kb = std::min<int64_t>(g.Kg, kWgradLaneMaxK);
+    const int64_t cast_kb = std::min<int64_t>(g.Kg, kWgradBroadcastMaxK);
+    l.group_lanes =
+        score(g.G, lane_kb, std::min<int64_t>(g.S, kWgradLaneMaxProduct / lane_kb)) >
+        score(g.Cg, cast_kb, std::min<int64_t>((g.Cg + V - 1) / V, kWgradBroadcastMaxJ));
     if (l.group_lanes) {
         l.slabs = (g.G + V - 1) / V;
         l.x_channels = g.Cg * V;
@@ -119,10 +128,11 @@ struct BandCopy {
 
 // Rows [row0, row0 + rows) of the padded image n, slabs [v0, v0 + slabs),
 // into dst (rows x width x slabs x slots values); rows and columns outside
-// the source are zero.
+// the source are zero. Transposes go 8 rows at a time through the family's
+// transpose_rows.
 template <typename T>
-void copy_band(const Tensor4& src, const T* data, const BandCopy& c, int64_t n, int64_t v0,
-               int64_t slabs, int64_t row0, int64_t rows, T* dst) {
+void copy_band(const KernelFamily<T>& f, const Tensor4& src, const T* data, const BandCopy& c,
+               int64_t n, int64_t v0, int64_t slabs, int64_t row0, int64_t rows, T* dst) {
     const int64_t pixel = slabs * c.slots;
     std::memset(dst, 0, sizeof(T) * rows * c.width * pixel);
     const int64_t h0 = std::max<int64_t>(row0 - c.top, 0);
@@ -130,6 +140,7 @@ void copy_band(const Tensor4& src, const T* data, const BandCopy& c, int64_t n, 
     const int64_t first = v0 * c.lanes * c.count;
     // NHWC with slots in source order: each pixel's run is one copy.
     const bool in_order = src.nhwc && c.slots == c.lanes * c.count && (c.lanes == 1 || c.count == 1);
+    const T* in[8];
     for (int64_t h = h0; h < h1; ++h) {
         T* row = dst + ((h + c.top - row0) * c.width + c.left) * pixel;
         if (in_order) {
@@ -143,32 +154,35 @@ void copy_band(const Tensor4& src, const T* data, const BandCopy& c, int64_t n, 
             const int64_t present = std::min(c.lanes, (src.C - base) / c.count);
             T* slab = row + (v - v0) * c.slots;
             if (src.nhwc) {
+                // Per pixel, lanes x count -> count x lanes, 8 lanes at a time.
                 for (int64_t w = 0; w < src.W; ++w) {
                     const T* p = data + src.at(n, base, h, w);
-                    T* q = slab + w * pixel;
-                    for (int64_t lane = 0; lane < present; ++lane)
-                        for (int64_t k = 0; k < c.count; ++k)
-                            q[k * c.lanes + lane] = p[lane * c.count + k];
+                    for (int64_t l0 = 0; l0 < present; l0 += 8) {
+                        const int m = static_cast<int>(std::min<int64_t>(8, present - l0));
+                        for (int i = 0; i < m; ++i) in[i] = p + (l0 + i) * c.count;
+                        f.transpose_rows(in, m, c.count, slab + w * pixel + l0, c.lanes);
+                    }
                 }
                 continue;
             }
-            // Up to kRows source rows at once, so that each pixel's slots are
-            // written as one contiguous run rather than one value per pass.
-            constexpr int64_t kRows = 16;
-            const int64_t total = present * c.count;
-            for (int64_t j0 = 0; j0 < total; j0 += kRows) {
-                const int64_t m = std::min(kRows, total - j0);
-                const T* p[kRows];
-                int64_t slot[kRows];
-                for (int64_t j = 0; j < m; ++j) {
-                    const int64_t lane = (j0 + j) % present, k = (j0 + j) / present;
-                    p[j] = data + src.at(n, base + lane * c.count + k, h, 0);
-                    slot[j] = k * c.lanes + lane;
+            // NCHW: slot s = k * lanes + lane reads its own source row; 8
+            // slots at a time become contiguous runs of each pixel.
+            const int64_t used = c.count * c.lanes;
+            for (int64_t s0 = 0; s0 < used; s0 += 8) {
+                int m = 0;
+                for (int64_t s = s0; s < s0 + 8 && s < used; ++s, ++m) {
+                    const int64_t lane = s % c.lanes, k = s / c.lanes;
+                    in[m] = lane < present ? data + src.at(n, base + lane * c.count + k, h, 0)
+                                           : nullptr;
                 }
-                for (int64_t w = 0; w < src.W; ++w) {
-                    T* q = slab + w * pixel;
-                    for (int64_t j = 0; j < m; ++j) q[slot[j]] = p[j][w];
+                bool complete = true;
+                for (int i = 0; i < m; ++i) complete = complete && in[i] != nullptr;
+                if (complete) {
+                    f.transpose_rows(in, m, src.W, slab + s0, pixel);
+                    continue;
                 }
+                for (int i = 0; i < m; ++i)  // lanes past the last group stay zero
+                    if (in[i] != nullptr) f.transpose_rows(in + i, 1, src.W, slab + s0 + i, pixel);
             }
         }
     }
@@ -273,9 +287,9 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& f, int64_t 
             for (int64_t n = 0; n < batch; ++n)
                 for (int64_t oh0 = 0; oh0 < g.OH; oh0 += band) {
                     const int64_t rows = std::min(band, g.OH - oh0);
-                    copy_band(xt, x, x_copy, n, v0, slabs, oh0 * g.sh,
+                    copy_band(f, xt, x, x_copy, n, v0, slabs, oh0 * g.sh,
                               (rows - 1) * g.sh + (g.R - 1) * g.dh + 1, x_band);
-                    copy_band(dyt, dy, dy_copy, n, v0, slabs, oh0, rows, dy_band);
+                    copy_band(f, dyt, dy, dy_copy, n, v0, slabs, oh0, rows, dy_band);
                     for (int64_t item = item0; item < item1; ++item)
                         run.pass(item, x_band, dy_band, v0, slabs, rows);
                 }

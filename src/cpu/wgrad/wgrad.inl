@@ -91,9 +91,54 @@ void wgrad_channel_lanes(const WgradBlock<T>& b) {
 }
 
 template <typename T>
+void transpose_rows_scalar(const T* const* rows, int count, int64_t cols, int64_t j0, T* out,
+                           int64_t out_stride) {
+    for (int64_t j = j0; j < cols; ++j)
+        for (int i = 0; i < count; ++i) out[j * out_stride + i] = rows[i][j];
+}
+
+template <typename T>
+void transpose_rows(const T* const* rows, int count, int64_t cols, T* out, int64_t out_stride) {
+    transpose_rows_scalar(rows, count, cols, 0, out, out_stride);
+}
+
+#if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
+// 8 x 8 blocks in registers: unpack pairs, then quads, then 128-bit halves.
+template <>
+void transpose_rows<float>(const float* const* rows, int count, int64_t cols, float* out,
+                           int64_t out_stride) {
+    int64_t j = 0;
+    if (count == 8) {
+        for (; j + 8 <= cols; j += 8) {
+            __m256 r[8], t[8];
+            for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(rows[i] + j);
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+                r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+                r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+                r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+            }
+            for (int i = 0; i < 4; ++i) {
+                _mm256_storeu_ps(out + (j + i) * out_stride,
+                                 _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+                _mm256_storeu_ps(out + (j + i + 4) * out_stride,
+                                 _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+            }
+        }
+    }
+    transpose_rows_scalar(rows, count, cols, j, out, out_stride);
+}
+#endif
+
+template <typename T>
 void fill(KernelFamily<T>& f) {
     f.wgrad_group_lanes = wgrad_group_lanes<T>;
     f.wgrad_channel_lanes = wgrad_channel_lanes<T>;
+    f.transpose_rows = transpose_rows<T>;
     f.vector_lanes = Vec<T>::N;
 }
 
