@@ -31,6 +31,9 @@ from ._api import (
     set_num_threads,
     threads,
 )
+from ._blocks import (ParamCount, igc_params, interleaved_group_conv, shuffle_unit,
+                      shuffle_unit_params)
+from ._nd import conv1d, conv3d
 from ._paths import get_cmake_dir, get_include
 from . import cuda, reference
 
@@ -40,11 +43,14 @@ __all__ = [
     "ALGORITHMS",
     "Conv2d",
     "ConvCost",
+    "ParamCount",
     "block_diagonal",
     "build_info",
     "channel_shuffle",
+    "conv1d",
     "conv2d",
     "conv2d_cost",
+    "conv3d",
     "cuda",
     "depthwise_conv2d",
     "get_cmake_dir",
@@ -52,7 +58,11 @@ __all__ = [
     "get_num_threads",
     "global_avg_pool2d",
     "global_depthwise_conv2d",
+    "igc_params",
+    "interleaved_group_conv",
     "reference",
     "set_num_threads",
+    "shuffle_unit",
+    "shuffle_unit_params",
     "threads",
 ]

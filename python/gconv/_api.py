@@ -10,7 +10,7 @@ import contextlib
 
 import numpy as np
 
-from . import _args, _core, cuda
+from . import _args, _core, _padding_mode, cuda
 from ._conv_spec import (ConvParams, ConvSpec, DTYPE_CODES, LAYOUT_CODES, as_float_array, check_out,
                          check_same_dtype, kernel_ready, split_batch)
 
@@ -55,9 +55,12 @@ def _run_plan(plan, x, result, batch):
     return result
 
 
-def _convolve(spec, x, out, force_algorithm=None, plan_cache=None):
+def _convolve(spec, x, out, force_algorithm=None, plan_cache=None, padding_mode="zeros"):
     x = as_float_array(x, "input")
     check_same_dtype(spec.where, input=x, weight=spec.weight, bias=spec.bias)
+    if padding_mode != "zeros":
+        x = _padding_mode.padded_conv2d_input(spec, x, padding_mode)
+        spec = spec.with_padding(0)
     desc, out_shape, _ = spec.descriptor(x.shape)
     result = _result_array(out, out_shape, spec.dtype, spec.where)
     key = desc[1:]
@@ -70,7 +73,7 @@ def _convolve(spec, x, out, force_algorithm=None, plan_cache=None):
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layout="NCHW",
-           activation=None, out=None, force_algorithm=None):
+           activation=None, out=None, force_algorithm=None, padding_mode="zeros"):
     """2-D cross-correlation with groups, exactly ``torch.nn.functional.conv2d``.
 
     Shapes (NCHW): ``x`` (N, C, H, W) or unbatched (C, H, W); ``weight``
@@ -83,6 +86,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, l
     spatial dim, one ``(before, after)`` pair per dim, ``"valid"`` or
     ``"same"`` (output = ceil(input / stride), odd pad after).
     ``activation`` (``None``, ``"relu"``, ``"relu6"``) is fused after the bias.
+    ``padding_mode`` (``"zeros"``, ``"reflect"``, ``"replicate"``,
+    ``"circular"``) fills the padding as ``torch.nn.Conv2d`` does: modes
+    other than zeros pad a copy of the input, then convolve it unpadded.
     ``force_algorithm`` (one of ``gconv.ALGORITHMS``) overrides the planner,
     for tests and benchmarks.
 
@@ -93,21 +99,24 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, l
         >>> gconv.conv2d(x, w, groups=2, padding=1).shape
         (1, 8, 5, 5)
     """
+    padding_mode = _padding_mode.check_padding_mode(padding_mode, "conv2d")
     device = _device_api(x, weight, bias, out)
     if device is not None:
+        _padding_mode.require_zeros_on_device(padding_mode, "conv2d")
         return device.conv2d(x, weight, bias, stride, padding, dilation, groups, layout=layout,
                              activation=activation, out=out)
     spec = ConvSpec(weight, bias, stride, padding, dilation, groups, layout, activation,
                     "conv2d")
-    return _convolve(spec, x, out, force_algorithm)
+    return _convolve(spec, x, out, force_algorithm, padding_mode=padding_mode)
 
 
 def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, layout="NCHW",
-                     activation=None, out=None):
+                     activation=None, out=None, padding_mode="zeros"):
     """Depthwise convolution: ``conv2d(x, weight, groups=C)``.
 
     ``weight`` is (C * m, 1, R, S) for depth multiplier m; the result has
     C * m channels, channel k computed from input channel k // m.
+    ``padding_mode`` as in :func:`conv2d`.
 
     Example:
         >>> import numpy as np, gconv
@@ -116,8 +125,10 @@ def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, l
         >>> gconv.depthwise_conv2d(x, w, padding="same").shape
         (2, 6, 8, 8)
     """
+    padding_mode = _padding_mode.check_padding_mode(padding_mode, "depthwise_conv2d")
     device = _device_api(x, weight, bias, out)
     if device is not None:
+        _padding_mode.require_zeros_on_device(padding_mode, "depthwise_conv2d")
         return device.depthwise_conv2d(x, weight, bias, stride, padding, dilation,
                                        layout=layout, activation=activation, out=out)
     x = as_float_array(x, "input")
@@ -130,7 +141,7 @@ def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, l
         )
     spec = ConvSpec(weight, bias, stride, padding, dilation, channels, layout, activation,
                     "depthwise_conv2d")
-    return _convolve(spec, x, out)
+    return _convolve(spec, x, out, padding_mode=padding_mode)
 
 
 def global_depthwise_conv2d(x, weight, bias=None, *, layout="NCHW", out=None):
@@ -283,8 +294,9 @@ class Conv2d:
     """A reusable convolution: weights validated and packed once, the
     algorithm chosen once per input shape (cuDNN/oneDNN's plan).
 
-    Same arguments and results as :func:`conv2d`. The weights and bias are
-    copied: changing the caller's arrays later does not change the plan.
+    Same arguments and results as :func:`conv2d` (``padding_mode`` included).
+    The weights and bias are copied: changing the caller's arrays later does
+    not change the plan.
 
     Example:
         >>> import numpy as np, gconv
@@ -295,7 +307,8 @@ class Conv2d:
     """
 
     def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-                 layout="NCHW", activation=None, force_algorithm=None):
+                 layout="NCHW", activation=None, force_algorithm=None, padding_mode="zeros"):
+        self._padding_mode = _padding_mode.check_padding_mode(padding_mode, "Conv2d")
         self._spec = ConvSpec(weight, bias, stride, padding, dilation, groups, layout,
                               activation, "Conv2d", copy=True)
         if force_algorithm is not None and force_algorithm not in ALGORITHMS:
@@ -306,12 +319,16 @@ class Conv2d:
         self._plans = {}
 
     def __call__(self, x, out=None):
-        return _convolve(self._spec, x, out, self._force, self._plans)
+        return _convolve(self._spec, x, out, self._force, self._plans, self._padding_mode)
 
     def algorithm(self, x_shape):
         """Name of the algorithm an input of ``x_shape`` runs with."""
         shape = tuple(_args.as_int(v, "x_shape") for v in x_shape)
-        desc, _, _ = self._spec.descriptor(shape)
+        spec = self._spec
+        if self._padding_mode != "zeros":
+            shape = _padding_mode.padded_conv2d_shape(spec, shape, self._padding_mode)
+            spec = spec.with_padding(0)
+        desc, _, _ = spec.descriptor(shape)
         return _core.choose_algorithm(desc, self._force)
 
     @property
@@ -325,7 +342,8 @@ class Conv2d:
         p = self._spec.params
         return (f"Conv2d(weight={p.weight_shape}, groups={p.groups}, stride={p.stride}, "
                 f"padding={p.padding!r}, dilation={p.dilation}, layout={p.layout!r}, "
-                f"activation={p.activation!r}, dtype={self._spec.dtype})")
+                f"activation={p.activation!r}, padding_mode={self._padding_mode!r}, "
+                f"dtype={self._spec.dtype})")
 
 
 def get_num_threads():

@@ -242,6 +242,15 @@ class ConvSpec:
     def descriptor(self, x_shape):
         return self.params.descriptor(x_shape, self.weight.dtype, self.bias is not None)
 
+    def with_padding(self, padding):
+        """The same convolution with another ``padding``, sharing the arrays."""
+        p = self.params
+        spec = ConvSpec.__new__(ConvSpec)
+        spec.params = conv_params(p.weight_shape, p.stride, padding, p.dilation, p.groups,
+                                  p.layout, p.activation, p.where)
+        spec.weight, spec.bias = self.weight, self.bias
+        return spec
+
 
 class _ShapeOnly:
     """Just enough of an array for split_batch() to read a shape."""
