@@ -33,6 +33,7 @@ from ._api import (
 )
 from ._blocks import (ParamCount, igc_params, interleaved_group_conv, shuffle_unit,
                       shuffle_unit_params)
+from ._grad import conv2d_backward, conv2d_input_grad, conv2d_weight_grad, conv_transpose2d
 from ._nd import conv1d, conv3d
 from ._paths import get_cmake_dir, get_include
 from . import cuda, reference
@@ -49,8 +50,12 @@ __all__ = [
     "channel_shuffle",
     "conv1d",
     "conv2d",
+    "conv2d_backward",
     "conv2d_cost",
+    "conv2d_input_grad",
+    "conv2d_weight_grad",
     "conv3d",
+    "conv_transpose2d",
     "cuda",
     "depthwise_conv2d",
     "get_cmake_dir",

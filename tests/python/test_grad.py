@@ -1,0 +1,335 @@
+"""conv2d gradients and conv_transpose2d against the float64 reference,
+torch autograd, and the adjoint identity; determinism; errors."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import gconv
+from gconv import reference
+from conftest import (CHANNEL_CONFIGS, PADDINGS, ConvCase, assert_close, assert_same_bits,
+                      covering_array, fit_spatial, message_names, random_array)
+
+
+def _torch():
+    try:
+        import torch as module
+    except ImportError:
+        pytest.skip("torch not installed")
+    return module
+
+
+def _grad_cases():
+    """Pairwise grid over channels/groups, kernel, stride, dilation, padding,
+    layout, dtype and batch (None = unbatched)."""
+    rows = covering_array({
+        "channels": CHANNEL_CONFIGS,
+        "kernel": [(1, 1), (3, 3), (2, 3), (5, 5), (3, 1)],
+        "stride": [1, 2, 3, (2, 1)],
+        "dilation": [1, 2],
+        "padding": PADDINGS,
+        "layout": ["NCHW", "NHWC"],
+        "dtype": ["float32", "float64"],
+        "n": [1, 2, None],
+    }, seed=4)
+    cases = []
+    for row in rows:
+        c, g, k = row.pop("channels")
+        case = fit_spatial(ConvCase(c=c, g=g, k=k, h=7, w=6, **row))
+        cases.append(case)
+    return cases
+
+
+GRAD_CASES = _grad_cases()
+
+
+def _kwargs(case):
+    kwargs = case.kwargs()
+    del kwargs["activation"]  # gradients are of the pre-activation output
+    return kwargs
+
+
+def _data(case):
+    x, w, _ = case.arrays()
+    y_ref = reference.conv2d(x.astype(np.float64), w.astype(np.float64), None, **_kwargs(case))
+    dy = random_array(y_ref.shape, case.dtype, case.seed + 7)
+    return x, w, dy
+
+
+@pytest.mark.parametrize("case", GRAD_CASES, ids=lambda c: c.id())
+def test_gradients_match_reference(case):
+    x, w, dy = _data(case)
+    kwargs = _kwargs(case)
+    gi, gw, gb = gconv.conv2d_backward(x, w, dy, **kwargs)
+    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    ri, rw, rb = reference.conv2d_backward(x64, w64, dy64, **kwargs)
+    assert_close(gi, ri, case.dtype, f"grad_input {case.descriptor()}")
+    assert_close(gw, rw, case.dtype, f"grad_weight {case.descriptor()}")
+    assert_close(gb, rb, case.dtype, f"grad_bias {case.descriptor()}")
+    # The separate functions give the same bits as conv2d_backward.
+    assert_same_bits(gconv.conv2d_input_grad(x.shape, w, dy, **kwargs), gi, "input_grad")
+    assert_same_bits(gconv.conv2d_weight_grad(x, w.shape, dy, **kwargs), gw, "weight_grad")
+
+
+@pytest.mark.parametrize("case", GRAD_CASES[::3], ids=lambda c: c.id())
+def test_gradients_satisfy_the_adjoint_identity(case):
+    """<conv(x), dy> == <x, input_grad(dy)> == <w, weight_grad(x, dy)>, in
+    float64, whatever the geometry: gradients that are transposes of the
+    forward pass and not of some other convolution."""
+    case = replace(case, dtype="float64")
+    x, w, dy = _data(case)
+    kwargs = _kwargs(case)
+    y = gconv.conv2d(x, w, **kwargs)
+    forward = float((y * dy).sum())
+    via_input = float((x * gconv.conv2d_input_grad(x.shape, w, dy, **kwargs)).sum())
+    via_weight = float((w * gconv.conv2d_weight_grad(x, w.shape, dy, **kwargs)).sum())
+    scale = max(1.0, float(np.abs(y).sum() * np.abs(dy).max()))
+    assert abs(forward - via_input) <= 1e-12 * scale
+    assert abs(forward - via_weight) <= 1e-12 * scale
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("c,g,k,kernel,stride,padding,dilation", [
+    (8, 8, 8, 3, 1, 1, 1),        # depthwise
+    (8, 8, 16, 3, 2, 1, 1),       # depthwise, multiplier 2, stride 2
+    (16, 4, 16, 3, 1, 1, 1),      # narrow groups
+    (32, 32, 32, 7, 1, 3, 1),     # ConvNeXt 7x7
+    (48, 2, 64, 5, 2, 2, 1),      # AlexNet-like wide groups
+    (24, 1, 16, 3, 2, 1, 2),      # dense, dilated
+    (12, 12, 12, 5, 1, 0, 1),     # GDC: kernel == input
+])
+def test_gradients_match_torch_autograd(layout, c, g, k, kernel, stride, padding, dilation):
+    torch = _torch()
+    h = 5 if kernel == 5 and padding == 0 else 9
+    x = random_array((2, c, h, h), np.float32, 1)
+    w = random_array((k, c // g, kernel, kernel), np.float32, 2)
+    xt = torch.tensor(x, requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+    bt = torch.zeros(k, requires_grad=True)
+    y = torch.nn.functional.conv2d(xt, wt, bt, stride, padding, dilation, g)
+    dy = random_array(tuple(y.shape), np.float32, 3)
+    y.backward(torch.tensor(dy))
+    to_layout = (lambda a: a) if layout == "NCHW" else (lambda a: a.transpose(0, 2, 3, 1))
+    gi, gw, gb = gconv.conv2d_backward(to_layout(x), w, to_layout(dy), stride, padding, dilation, g,
+                                       layout=layout)
+    np.testing.assert_allclose(gi, to_layout(xt.grad.numpy()), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gw, wt.grad.numpy(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(gb, bt.grad.numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_gradients_pass_finite_differences():
+    """Central differences of L = sum(conv2d(x, w) * dy) in float64, on a
+    shape small enough to perturb every element."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 4, 5, 6))
+    w = rng.standard_normal((6, 2, 3, 2))
+    kwargs = dict(stride=(2, 1), padding=((1, 0), (0, 1)), dilation=(1, 2), groups=2)
+    dy = rng.standard_normal(gconv.conv2d(x, w, **kwargs).shape)
+
+    def loss(xv, wv):
+        return float((gconv.conv2d(xv, wv, **kwargs) * dy).sum())
+
+    gi, gw, _ = gconv.conv2d_backward(x, w, dy, **kwargs)
+    eps = 1e-6
+    for array, grad, which in ((x, gi, 0), (w, gw, 1)):
+        numeric = np.empty_like(array)
+        for idx in np.ndindex(array.shape):
+            plus, minus = array.copy(), array.copy()
+            plus[idx] += eps
+            minus[idx] -= eps
+            args_plus = (plus, w) if which == 0 else (x, plus)
+            args_minus = (minus, w) if which == 0 else (x, minus)
+            numeric[idx] = (loss(*args_plus) - loss(*args_minus)) / (2 * eps)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("c,g,k,stride", [(64, 64, 64, 1), (32, 8, 32, 2), (64, 1, 48, 1)])
+def test_weight_grad_is_bitwise_the_same_for_any_thread_count(layout, c, g, k, stride):
+    x = random_array((3, c, 13, 11) if layout == "NCHW" else (3, 13, 11, c), np.float32, 1)
+    ref_y = gconv.conv2d(x, random_array((k, c // g, 3, 3), np.float32, 2), stride=stride,
+                         padding=1, groups=g, layout=layout)
+    dy = random_array(ref_y.shape, np.float32, 3)
+    results = []
+    for n in (1, 2, 3, 8):
+        with gconv.threads(n):
+            results.append(gconv.conv2d_weight_grad(x, (k, c // g, 3, 3), dy, stride, 1, 1, g,
+                                                    layout=layout))
+    for r in results[1:]:
+        assert_same_bits(r, results[0], "weight_grad across thread counts")
+
+
+def test_nan_in_input_reaches_only_the_weights_that_saw_it():
+    x = np.zeros((1, 2, 6, 6), np.float32)
+    x[0, 1, 0, 0] = np.nan
+    w = np.ones((2, 1, 3, 3), np.float32)
+    dy = np.ones((1, 2, 4, 4), np.float32)
+    gw = gconv.conv2d_weight_grad(x, w.shape, dy, groups=2)
+    assert not np.isnan(gw[0]).any()               # channel 0 never sees the NaN
+    assert np.isnan(gw[1, 0, 0, 0])                # tap (0, 0) reads x[0, 1, 0, 0]
+    assert not np.isnan(gw[1, 0, 1:, :]).any()     # other rows of taps never do
+
+
+
+def test_nan_in_grad_output_reaches_exactly_its_window_of_inputs():
+    x_shape = (1, 2, 9, 9)
+    w = np.ones((2, 1, 3, 3), np.float32)
+    dy = np.ones((1, 2, 4, 4), np.float32)
+    dy[0, 1, 1, 2] = np.nan  # output (1, 2) of channel 1, stride 2: inputs rows 2-4, cols 4-6
+    gi = gconv.conv2d_input_grad(x_shape, w, dy, stride=2, groups=2)
+    expected = np.zeros(x_shape, bool)
+    expected[0, 1, 2:5, 4:7] = True
+    np.testing.assert_array_equal(np.isnan(gi), expected)
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_empty_batch_gives_zero_weight_grad_and_empty_input_grad(n):
+    x = np.zeros((n, 4, 5, 5), np.float32)
+    w = np.ones((4, 2, 3, 3), np.float32)
+    dy = np.zeros((n, 4, 3, 3), np.float32)
+    gi, gw, gb = gconv.conv2d_backward(x, w, dy, groups=2)
+    assert gi.shape == x.shape and gw.shape == w.shape and gb.shape == (4,)
+    assert not gw.any() and not gb.any()
+
+
+def test_backward_returns_only_what_needs_names():
+    x = random_array((1, 4, 5, 5), np.float64, 0)
+    w = random_array((4, 1, 3, 3), np.float64, 1)
+    dy = random_array((1, 4, 3, 3), np.float64, 2)
+    gi, gw, gb = gconv.conv2d_backward(x, w, dy, groups=4, needs=("weight",))
+    assert gi is None and gb is None and gw.shape == w.shape
+    gi, gw, gb = gconv.conv2d_backward(x, w, dy, groups=4, needs=("input", "bias"))
+    assert gw is None and gi.shape == x.shape and gb.shape == (4,)
+
+
+@pytest.mark.parametrize("call,patterns", [
+    (lambda x, w, dy: gconv.conv2d_backward(x, w, dy, groups=4, needs=("inputs",)), ["needs", "inputs"]),
+    (lambda x, w, dy: gconv.conv2d_input_grad((1, 4, 5, 5), w, dy[:, :, :2], groups=4),
+     ["grad_output", r"\(1, 4, 2, 3\)", r"\(1, 4, 3, 3\)"]),
+    (lambda x, w, dy: gconv.conv2d_weight_grad(x, (4, 2, 3, 3), dy, groups=4),
+     ["in_channels|channels", "8|4"]),
+    (lambda x, w, dy: gconv.conv2d_weight_grad(x, (3, 1, 3, 3), dy, groups=4),
+     ["out_channels", "3", "groups"]),
+    (lambda x, w, dy: gconv.conv2d_input_grad((1, 6, 5, 5), w, dy, groups=4),
+     ["in_channels", "6", "groups"]),
+])
+def test_bad_gradient_arguments_raise_value_error_naming_them(call, patterns):
+    x = random_array((1, 4, 5, 5), np.float32, 0)
+    w = random_array((4, 1, 3, 3), np.float32, 1)
+    dy = random_array((1, 4, 3, 3), np.float32, 2)
+    with pytest.raises(ValueError) as excinfo:
+        call(x, w, dy)
+    message_names(excinfo, *patterns)
+
+
+def test_mixed_gradient_dtypes_raise_type_error():
+    x = np.zeros((1, 4, 5, 5), np.float32)
+    dy = np.zeros((1, 4, 3, 3), np.float64)
+    with pytest.raises(TypeError) as excinfo:
+        gconv.conv2d_weight_grad(x, (4, 1, 3, 3), dy, groups=4)
+    message_names(excinfo, "float32", "float64")
+    with pytest.raises(TypeError):
+        gconv.conv2d_input_grad((1, 4, 5, 5), np.zeros((4, 1, 3, 3), np.int32), dy, groups=4)
+
+
+# --------------------------------------------------------------------------- conv_transpose2d
+
+def _transpose_cases():
+    rows = covering_array({
+        "channels": [(4, 1, 6), (6, 3, 9), (8, 8, 8), (5, 5, 10), (16, 4, 8)],  # (C_in, G, C_out)
+        "kernel": [(1, 1), (3, 3), (2, 4), (5, 5)],
+        "stride": [1, 2, 3, (1, 2)],
+        "dilation": [1, 2],
+        "padding": [0, 1, (2, 0), ((0, 2), (1, 0))],
+        "output_padding": [0, 1],
+        "layout": ["NCHW", "NHWC"],
+        "dtype": ["float32", "float64"],
+        "bias": [False, True],
+    }, seed=9)
+    cases = []
+    for row in rows:
+        stride = row["stride"] if isinstance(row["stride"], tuple) else (row["stride"],) * 2
+        dilation = (row["dilation"],) * 2
+        if any(row["output_padding"] >= max(s, d) for s, d in zip(stride, dilation)):
+            row["output_padding"] = 0
+        cases.append(row)
+    return cases
+
+
+def _transpose_id(row):
+    return "-".join(f"{k}={v}" for k, v in row.items()).replace(" ", "")
+
+
+@pytest.mark.parametrize("row", _transpose_cases(), ids=_transpose_id)
+def test_conv_transpose2d_matches_reference(row):
+    c_in, g, c_out = row["channels"]
+    x = random_array((2, c_in, 4, 5), row["dtype"], 0)
+    w = random_array((c_in, c_out // g, *row["kernel"]), row["dtype"], 1)
+    b = random_array((c_out,), row["dtype"], 2) if row["bias"] else None
+    args = (row["stride"], row["padding"], row["output_padding"], g, row["dilation"])
+    try:
+        ref = reference.conv_transpose2d(x.astype(np.float64), w.astype(np.float64),
+                                         None if b is None else b.astype(np.float64), *args)
+    except ValueError:
+        with pytest.raises(ValueError):
+            gconv.conv_transpose2d(x, w, b, *args)
+        return
+    xa = x if row["layout"] == "NCHW" else x.transpose(0, 2, 3, 1)
+    got = gconv.conv_transpose2d(xa, w, b, *args, layout=row["layout"])
+    if row["layout"] == "NHWC":
+        got = got.transpose(0, 3, 1, 2)
+    assert_close(got, ref, row["dtype"], f"conv_transpose2d {row}")
+
+
+@pytest.mark.parametrize("stride,padding,output_padding,groups,dilation", [
+    (2, 1, 1, 1, 1), (3, 0, 2, 2, 1), (1, 2, 0, 4, 2), (2, 0, 1, 4, 3), ((2, 3), (1, 0), (1, 2), 2, 1),
+])
+def test_conv_transpose2d_matches_torch(stride, padding, output_padding, groups, dilation):
+    torch = _torch()
+    x = random_array((2, 8, 5, 6), np.float32, 0)
+    w = random_array((8, 12 // groups, 3, 3), np.float32, 1)
+    b = random_array((12,), np.float32, 2)
+    ref = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(w), torch.tensor(b),
+                                               stride, padding, output_padding, groups, dilation)
+    got = gconv.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation)
+    np.testing.assert_allclose(got, ref.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_conv_transpose2d_is_the_input_gradient():
+    x = random_array((2, 6, 9, 8), np.float64, 0)
+    w = random_array((6, 2, 3, 3), np.float64, 1)
+    dy = random_array(gconv.conv2d(x, w, stride=2, padding=1, groups=3).shape, np.float64, 2)
+    gi = gconv.conv2d_input_grad(x.shape, w, dy, stride=2, padding=1, groups=3)
+    # 9 = (5 - 1) * 2 - 2 + 3 + 0, 8 = (4 - 1) * 2 - 2 + 3 + 1.
+    ct = gconv.conv_transpose2d(dy, w, stride=2, padding=1, output_padding=(0, 1), groups=3)
+    assert_same_bits(ct, gi, "conv_transpose2d vs conv2d_input_grad")
+
+
+def test_conv_transpose2d_writes_out_and_handles_unbatched_input():
+    x = random_array((4, 3, 3), np.float32, 0)
+    w = random_array((4, 2, 3, 3), np.float32, 1)
+    out = np.full((2, 7, 7), np.nan, np.float32)
+    got = gconv.conv_transpose2d(x, w, stride=2, padding=0, groups=1, out=out)
+    assert got is out
+    ref = reference.conv_transpose2d(x[None].astype(np.float64), w.astype(np.float64), stride=2)[0]
+    assert_close(out, ref, np.float32, "conv_transpose2d unbatched out=")
+    bad = np.zeros((2, 7, 6), np.float32)
+    with pytest.raises(ValueError) as excinfo:
+        gconv.conv_transpose2d(x, w, stride=2, out=bad)
+    message_names(excinfo, "out", r"\(2, 7, 7\)")
+    assert not bad.any()
+
+
+@pytest.mark.parametrize("kwargs,patterns", [
+    (dict(output_padding=2, stride=2), ["output_padding", "stride"]),
+    (dict(groups=3), ["in_channels", "4", "groups", "3"]),
+    (dict(padding="same"), ["padding", "same"]),
+    (dict(padding=5), ["output size", "must be >= 1"]),
+])
+def test_conv_transpose2d_bad_arguments_raise_value_error(kwargs, patterns):
+    x = random_array((1, 4, 3, 3), np.float32, 0)
+    w = random_array((4, 2, 3, 3), np.float32, 1)
+    with pytest.raises(ValueError) as excinfo:
+        gconv.conv_transpose2d(x, w, **kwargs)
+    message_names(excinfo, *patterns)
