@@ -769,8 +769,8 @@ def add_arguments(parser):
     parser.add_argument("--layout", type=_layouts, default=list(suite.LAYOUTS),
                         metavar="LIST", help="gconv's layouts (default NCHW,NHWC); the peers "
                                              "always run in every form they have")
-    parser.add_argument("--batch", type=_batches, default=list(DEFAULT_BATCHES),
-                        metavar="LIST", help="batch sizes (default 1,16)")
+    parser.add_argument("--batch", type=_batches, default=DEFAULT_BATCHES,
+                        metavar="LIST", help="batch sizes (default 1,16; 16 with --backward)")
     parser.add_argument("--layers", type=_csv, default=None, metavar="NAME,...",
                         help="only layers whose name contains one of these")
     parser.add_argument("--dtype", type=_dtypes, default=list(suite.DTYPES), metavar="LIST",
@@ -783,6 +783,10 @@ def add_arguments(parser):
     parser.add_argument("--plot", metavar="FILE.png", help="write a roofline plot (matplotlib)")
     parser.add_argument("--markdown", metavar="FILE",
                         help="write the results as Markdown (bench/RESULTS.md)")
+    parser.add_argument("--backward", action="store_true",
+                        help="time the input + weight gradients (conv2d_backward) against "
+                             "torch autograd's (NCHW and channels_last) at N=16, and "
+                             "conv_transpose2d against the forward conv2d on gconv's kernels")
     return parser
 
 
@@ -813,6 +817,10 @@ def command_line(args):
 def run(args, log=None):
     """Runs the bench for parsed ``args``; returns the report (a JSON-ready dict)."""
     from gconv.__main__ import cpu_description
+
+    if getattr(args, "backward", False):
+        from gconv import _bench_backward
+        return _bench_backward.run(args, log)
 
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     if args.threads is not None:
@@ -856,6 +864,9 @@ def run(args, log=None):
 
 def main(args):
     """``python -m gconv bench``: runs, prints the table, writes the files asked for."""
+    if getattr(args, "backward", False):
+        from gconv import _bench_backward
+        return _bench_backward.main(args)
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     try:
         report = run(args, log)
