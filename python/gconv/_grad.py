@@ -89,8 +89,11 @@ def _transposed_conv(dy, weight, groups, stride, pad_before, dilation, in_sizes,
     With stride > 1 every phase is computed ceil(size / stride) rows and
     columns tall into one buffer (rows past the input are computed and
     dropped) and the phases are interleaved into ``result`` in one pass."""
-    wt = _transposed_weights(weight, groups)
     axes = _spatial_axes(layout)
+    if (dy.shape[axes[0]], dy.shape[axes[1]]) == (1, 1) and dilation == (1, 1):
+        return _transposed_from_one_pixel(dy, weight, groups, pad_before, in_sizes, layout, bias,
+                                          result)
+    wt = _transposed_weights(weight, groups)
     channel_axis = 1 if layout == "NCHW" else 3
     out_sizes = (dy.shape[axes[0]], dy.shape[axes[1]])
     kernel = weight.shape[2:]
@@ -125,6 +128,40 @@ def _transposed_conv(dy, weight, groups, stride, pad_before, dilation, in_sizes,
         n, channels = result.shape[0], result.shape[channel_axis]
         _core.interleave_phases(DTYPE_CODES[result.dtype], LAYOUT_CODES[layout], n, channels,
                                 in_sizes[0], in_sizes[1], stride[0], stride[1], phases, result)
+    return result
+
+
+def _transposed_from_one_pixel(dy, weight, groups, pad_before, in_sizes, layout, bias, result):
+    """The transposed convolution of a 1 x 1 gradient (global convolutions,
+    e.g. GDC): input pixel (i, j) gets dy * w[..., i + pt, j + pl] alone,
+    which is a grouped 1x1 convolution with (C/G * H * W) outputs per group
+    rather than a depthwise convolution whose taps are almost all padding."""
+    k, cg, r, s = weight.shape
+    n, (h, w) = dy.shape[0], in_sizes
+    kg, pt, pl = k // groups, pad_before[0], pad_before[1]
+    window = np.zeros((k, cg, h, w), weight.dtype)  # taps past the kernel: zero
+    rows, cols = min(h, r - pt), min(w, s - pl)
+    if rows > 0 and cols > 0:
+        window[:, :, :rows, :cols] = weight[:, :, pt:pt + rows, pl:pl + cols]
+    if kg == 1 and cg == 1:
+        # One product per input element (GDC): NumPy's broadcast multiply is
+        # that product, at memory speed.
+        planes = dy.reshape(n, k, 1, 1) * window[None, :, 0]
+        if bias is not None:
+            planes += bias.reshape(1, k, 1, 1)
+        result[...] = planes if layout == "NCHW" else planes.transpose(0, 2, 3, 1)
+        return result
+    # Output channel (g, c, i, j) of group g reads that group's kg gradients.
+    wt = window.reshape(groups, kg, cg * h * w).transpose(0, 2, 1).reshape(
+        groups * cg * h * w, kg, 1, 1)
+    pixel_bias = None if bias is None else np.repeat(bias, h * w)
+    flat = dy.reshape(n, k, 1, 1)  # NCHW and NHWC agree on a 1 x 1 image
+    y = conv2d(flat, np.ascontiguousarray(wt), pixel_bias, groups=groups)
+    planes = y.reshape(n, groups * cg, h, w)
+    if layout == "NCHW":
+        result[...] = planes
+    else:
+        result[...] = planes.transpose(0, 2, 3, 1)
     return result
 
 
