@@ -333,3 +333,21 @@ def test_conv_transpose2d_bad_arguments_raise_value_error(kwargs, patterns):
     with pytest.raises(ValueError) as excinfo:
         gconv.conv_transpose2d(x, w, **kwargs)
     message_names(excinfo, *patterns)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("c_in,groups,c_out,padding", [
+    (6, 6, 6, 0),    # GDC's input gradient: one product per element
+    (6, 3, 12, 1),   # grouped, cropped: a grouped 1x1 conv
+    (4, 1, 2, 0),
+])
+def test_transposed_conv_of_a_single_pixel_matches_reference(layout, c_in, groups, c_out, padding):
+    x = random_array((2, c_in, 1, 1), np.float64, 0)
+    w = random_array((c_in, c_out // groups, 5, 4), np.float64, 1)
+    b = random_array((c_out,), np.float64, 2)
+    ref = reference.conv_transpose2d(x, w, b, padding=padding, groups=groups)
+    xa = x if layout == "NCHW" else x.transpose(0, 2, 3, 1)
+    got = gconv.conv_transpose2d(xa, w, b, padding=padding, groups=groups, layout=layout)
+    if layout == "NHWC":
+        got = got.transpose(0, 3, 1, 2)
+    assert_close(got, ref, np.float64, f"conv_transpose2d 1x1 input {layout}")
