@@ -37,6 +37,7 @@ from ._grad import conv2d_backward, conv2d_input_grad, conv2d_weight_grad, conv_
 from ._nd import conv1d, conv3d
 from ._paths import get_cmake_dir, get_include
 from . import cuda, reference
+from . import _threadpoolctl  # noqa: F401  (lists gconv's thread pool in threadpoolctl, if installed)
 
 __version__ = build_info()["version"]
 
