@@ -115,75 +115,100 @@ struct Tensor4 {
     }
 };
 
-// A band of a few slabs: rows of one image, channels-innermost with the
-// zero padding written out. Each pixel holds `slabs` runs of `slots` values;
-// in slab v, source channel (v * lanes + lane) * count + k goes to slot
-// k * lanes + lane (channels >= C leave their slots zero). lanes = 1 keeps a
-// group's channels in order, lanes = V puts V groups' channel k side by side.
-struct BandCopy {
-    int64_t count, lanes, slots;
+// A band: rows of one image for a few slabs, each slab a set of planes of
+// rows x width x q values (the zero padding written out), so that every
+// accumulator block streams contiguous memory. Plane p, slot q of slab v
+// holds source channel
+//   lanes over groups:   (v * q_size + q) * count + p   (group v * V + q)
+//   lanes over channels: v * count + p * q_size + q     (within group v)
+// and zero where that channel does not exist.
+struct PlaneCopy {
+    bool group_lanes;
+    int64_t count;       // channels per group in the source (Cg or Kg)
+    int64_t groups;      // G
+    int64_t planes, q_size;
     int64_t top, left;   // padding before the first row / column
-    int64_t width;       // pixels per row of the band (padded)
+    int64_t width;       // pixels per row (padded)
+
+    // Source channel of (v, p, q), or -1.
+    int64_t channel(int64_t v, int64_t p, int64_t q) const {
+        if (group_lanes) {
+            const int64_t group = v * q_size + q;
+            return group < groups ? group * count + p : -1;
+        }
+        const int64_t c = p * q_size + q;
+        return c < count ? v * count + c : -1;
+    }
 };
 
 // Rows [row0, row0 + rows) of the padded image n, slabs [v0, v0 + slabs),
-// into dst (rows x width x slabs x slots values); rows and columns outside
-// the source are zero. Transposes go 8 rows at a time through the family's
+// into dst ([slab][plane][row][width][q]); rows and columns outside the
+// source are zero. Transposes go 8 rows at a time through the family's
 // transpose_rows.
 template <typename T>
-void copy_band(const KernelFamily<T>& f, const Tensor4& src, const T* data, const BandCopy& c,
-               int64_t n, int64_t v0, int64_t slabs, int64_t row0, int64_t rows, T* dst) {
-    const int64_t pixel = slabs * c.slots;
-    std::memset(dst, 0, sizeof(T) * rows * c.width * pixel);
+void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, const PlaneCopy& c,
+                 int64_t n, int64_t v0, int64_t slabs, int64_t row0, int64_t rows, T* dst) {
+    const int64_t plane = rows * c.width * c.q_size;
+    std::memset(dst, 0, sizeof(T) * slabs * c.planes * plane);
     const int64_t h0 = std::max<int64_t>(row0 - c.top, 0);
     const int64_t h1 = std::min<int64_t>(row0 + rows - c.top, src.H);
-    const int64_t first = v0 * c.lanes * c.count;
-    // NHWC with slots in source order: each pixel's run is one copy.
-    const bool in_order = src.nhwc && c.slots == c.lanes * c.count && (c.lanes == 1 || c.count == 1);
     const T* in[8];
     for (int64_t h = h0; h < h1; ++h) {
-        T* row = dst + ((h + c.top - row0) * c.width + c.left) * pixel;
-        if (in_order) {
-            const int64_t m = std::min(pixel, src.C - first);
-            for (int64_t w = 0; w < src.W; ++w)
-                std::memcpy(row + w * pixel, data + src.at(n, first, h, w), sizeof(T) * m);
+        const int64_t row = ((h + c.top - row0) * c.width + c.left) * c.q_size;
+        if (src.nhwc && c.group_lanes && c.count == 1) {
+            // Depthwise: each slab's V channels are already side by side; one
+            // pass over the row's pixels feeds every slab.
+            for (int64_t w = 0; w < src.W; ++w) {
+                const T* p = data + src.at(n, v0 * c.q_size, h, w);
+                for (int64_t v = v0; v < v0 + slabs; ++v) {
+                    const int64_t present = std::min(c.q_size, c.groups - v * c.q_size);
+                    T* q = dst + (v - v0) * c.planes * plane + row + w * c.q_size;
+                    if (present == 8 && c.q_size == 8)  // AVX2 floats: a fixed-size copy
+                        std::memcpy(q, p + (v - v0) * 8, 8 * sizeof(T));
+                    else
+                        std::memcpy(q, p + (v - v0) * c.q_size, present * sizeof(T));
+                }
+            }
             continue;
         }
         for (int64_t v = v0; v < v0 + slabs; ++v) {
-            const int64_t base = v * c.lanes * c.count;
-            const int64_t present = std::min(c.lanes, (src.C - base) / c.count);
-            T* slab = row + (v - v0) * c.slots;
-            if (src.nhwc) {
-                // Per pixel, lanes x count -> count x lanes, 8 lanes at a time.
+            T* slab = dst + (v - v0) * c.planes * plane;
+            if (src.nhwc && c.group_lanes) {
+                // Per pixel, V groups x count channels -> one value per plane.
+                const int64_t present = std::min(c.q_size, c.groups - v * c.q_size);
                 for (int64_t w = 0; w < src.W; ++w) {
-                    const T* p = data + src.at(n, base, h, w);
+                    const T* p = data + src.at(n, v * c.q_size * c.count, h, w);
                     for (int64_t l0 = 0; l0 < present; l0 += 8) {
                         const int m = static_cast<int>(std::min<int64_t>(8, present - l0));
                         for (int i = 0; i < m; ++i) in[i] = p + (l0 + i) * c.count;
-                        f.transpose_rows(in, m, c.count, slab + w * pixel + l0, c.lanes);
+                        f.transpose_rows(in, m, c.count, slab + row + w * c.q_size + l0, plane);
                     }
                 }
                 continue;
             }
-            // NCHW: slot s = k * lanes + lane reads its own source row; 8
-            // slots at a time become contiguous runs of each pixel.
-            const int64_t used = c.count * c.lanes;
-            for (int64_t s0 = 0; s0 < used; s0 += 8) {
-                int m = 0;
-                for (int64_t s = s0; s < s0 + 8 && s < used; ++s, ++m) {
-                    const int64_t lane = s % c.lanes, k = s / c.lanes;
-                    in[m] = lane < present ? data + src.at(n, base + lane * c.count + k, h, 0)
-                                           : nullptr;
+            if (src.nhwc) {
+                // Channels in order: plane p takes the next q_size of each pixel.
+                for (int64_t p = 0; p < c.planes; ++p) {
+                    const int64_t m = std::min(c.q_size, c.count - p * c.q_size);
+                    T* q = slab + p * plane + row;
+                    const T* s = data + src.at(n, v * c.count + p * c.q_size, h, 0);
+                    for (int64_t w = 0; w < src.W; ++w)
+                        for (int64_t i = 0; i < m; ++i) q[w * c.q_size + i] = s[w * src.C + i];
                 }
-                bool complete = true;
-                for (int i = 0; i < m; ++i) complete = complete && in[i] != nullptr;
-                if (complete) {
-                    f.transpose_rows(in, m, src.W, slab + s0, pixel);
-                    continue;
-                }
-                for (int i = 0; i < m; ++i)  // lanes past the last group stay zero
-                    if (in[i] != nullptr) f.transpose_rows(in + i, 1, src.W, slab + s0 + i, pixel);
+                continue;
             }
+            // NCHW: each slot reads its own source row; 8 slots of a plane
+            // at a time become contiguous runs of each pixel.
+            for (int64_t p = 0; p < c.planes; ++p)
+                for (int64_t q0 = 0; q0 < c.q_size; q0 += 8) {
+                    int m = 0;
+                    for (int64_t q = q0; q < std::min(q0 + 8, c.q_size); ++q) {
+                        const int64_t ch = c.channel(v, p, q);
+                        if (ch < 0) break;  // missing channels come last
+                        in[m++] = data + src.at(n, ch, h, 0);
+                    }
+                    if (m > 0) f.transpose_rows(in, m, src.W, slab + p * plane + row + q0, c.q_size);
+                }
         }
     }
 }
@@ -194,51 +219,53 @@ struct WgradRun {
     const WgradLayout& l;
     const KernelFamily<T>& f;
     T* acc;
+    int64_t x_planes, dy_planes, dy_q;  // per slab
 
     int64_t slab_of(int64_t item) const { return item / (l.items / l.slabs); }  // slab-major
 
     // Accumulator block `item` over `rows` output rows; the bands hold
     // slabs [v0, v0 + slabs) of those rows' dy values and of the input rows
     // they read.
-    void pass(int64_t item, const T* x_band, const T* dy_band, int64_t v0, int64_t slabs,
-              int64_t rows) const {
+    void pass(int64_t item, const T* x_band, const T* dy_band, int64_t v0, int64_t rows) const {
+        const int64_t x_rows = (rows - 1) * g.sh + (g.R - 1) * g.dh + 1;
+        const int64_t x_plane = x_rows * l.Wp * l.V, dy_plane = rows * g.OW * dy_q;
         WgradBlock<T> b;
         b.sh = g.sh;
         b.sw = g.sw;
         b.oh0 = 0;
         b.oh1 = rows;
         b.OW = g.OW;
-        b.x_pixel = slabs * l.x_channels;
-        b.x_row = l.Wp * b.x_pixel;
-        b.dy_pixel = slabs * l.dy_channels;
+        b.x_pixel = l.V;
+        b.x_row = l.Wp * l.V;
+        b.dy_pixel = dy_q;
         const int64_t j_chunk = item % l.j_chunks;
         int64_t rest = item / l.j_chunks;
-        const int64_t k0 = rest % l.k_chunks * l.kb;
+        const int64_t k_chunk = rest % l.k_chunks, k0 = k_chunk * l.kb;
         rest /= l.k_chunks;
         b.kb = static_cast<int>(std::min(l.kb, g.Kg - k0));
         if (l.group_lanes) {
             const int64_t r = rest % g.R, c = rest / g.R % g.Cg, v = rest / g.R / g.Cg;
             const int64_t s0 = j_chunk * l.jb, Gp = l.slabs * l.V;
             b.jb = static_cast<int>(std::min(l.jb, g.S - s0));
-            b.x = x_band + r * g.dh * b.x_row + s0 * g.dw * b.x_pixel + (v - v0) * l.x_channels +
-                  c * l.V;
+            b.x = x_band + ((v - v0) * x_planes + c) * x_plane + r * g.dh * b.x_row +
+                  s0 * g.dw * b.x_pixel;
             b.x_step = g.dw * b.x_pixel;
-            b.dy = dy_band + (v - v0) * l.dy_channels + k0 * l.V;
-            b.dy_k = l.V;
+            b.dy = dy_band + ((v - v0) * dy_planes + k0) * dy_plane;
+            b.dy_k = dy_plane;
             b.acc = acc + (((k0 * g.Cg + c) * g.R + r) * g.S + s0) * Gp + v * l.V;
             b.acc_k = g.Cg * g.R * g.S * Gp;
             b.acc_j = Gp;
             f.wgrad_group_lanes(b);
         } else {
             const int64_t s = rest % g.S, r = rest / g.S % g.R, gi = rest / g.S / g.R;
-            const int64_t c0 = j_chunk * l.jb * l.V;
-            b.jb = static_cast<int>(std::min(l.jb, (l.Cgp - c0) / l.V));
-            b.x = x_band + r * g.dh * b.x_row + s * g.dw * b.x_pixel + (gi - v0) * l.x_channels +
-                  c0;
-            b.x_step = l.V;
-            b.dy = dy_band + (gi - v0) * l.dy_channels + k0;
+            const int64_t cv = j_chunk * l.jb;  // first vector of channels
+            b.jb = static_cast<int>(std::min(l.jb, l.Cgp / l.V - cv));
+            b.x = x_band + ((gi - v0) * x_planes + cv) * x_plane + r * g.dh * b.x_row +
+                  s * g.dw * b.x_pixel;
+            b.x_step = x_plane;
+            b.dy = dy_band + ((gi - v0) * dy_planes + k_chunk) * dy_plane;
             b.dy_k = 1;
-            b.acc = acc + (((gi * g.R + r) * g.S + s) * g.Kg + k0) * l.Cgp + c0;
+            b.acc = acc + (((gi * g.R + r) * g.S + s) * g.Kg + k0) * l.Cgp + cv * l.V;
             b.acc_k = l.Cgp;
             b.acc_j = l.V;
             f.wgrad_channel_lanes(b);
@@ -252,17 +279,21 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& f, int64_t 
     const WgradLayout l = choose_layout(g, f.vector_lanes);
     const int64_t acc_size =
         l.group_lanes ? g.Kg * g.Cg * g.R * g.S * l.slabs * l.V : g.G * g.R * g.S * g.Kg * l.Cgp;
+    // Planes per slab and values per pixel of a plane.
+    const int64_t x_planes = l.group_lanes ? g.Cg : l.Cgp / l.V;
+    const int64_t dy_planes = l.group_lanes ? g.Kg : l.k_chunks;
+    const int64_t dy_q = l.group_lanes ? l.V : l.kb;
     // Blocks of (slabs x output rows) whose operands (the dy rows and the
     // input rows they read) fit in L2 while every accumulator block of those
     // slabs passes over them: up to kBandRows rows, then as many slabs as fit.
     const int64_t slab_row_bytes =
-        sizeof(T) * (g.OW * l.dy_channels + g.sh * l.Wp * l.x_channels);
+        sizeof(T) * (g.OW * dy_planes * dy_q + g.sh * l.Wp * x_planes * l.V);
     const int64_t band = std::min<int64_t>(g.OH, kBandRows);
     const int64_t slab_group = std::clamp<int64_t>(
         kBandBytes / std::max<int64_t>(band * slab_row_bytes, 1), 1, l.slabs);
     const int64_t x_band_rows = (band - 1) * g.sh + (g.R - 1) * g.dh + 1;
-    const int64_t x_band_size = x_band_rows * l.Wp * l.x_channels * slab_group;
-    const int64_t dy_band_size = band * g.OW * l.dy_channels * slab_group;
+    const int64_t x_band_size = x_band_rows * l.Wp * x_planes * l.V * slab_group;
+    const int64_t dy_band_size = band * g.OW * dy_planes * dy_q * slab_group;
     const int workers = static_cast<int>(std::min<int64_t>(threads, l.items));
     AlignedBuffer accumulators, bands;
     if (!accumulators.allocate(bytes_of<T>({acc_size})) ||
@@ -271,10 +302,9 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& f, int64_t 
 
     const Tensor4 xt{g.C, g.H, g.W, g.layout == GCONV_LAYOUT_NHWC};
     const Tensor4 dyt{g.K, g.OH, g.OW, g.layout == GCONV_LAYOUT_NHWC};
-    const int64_t lanes = l.group_lanes ? l.V : 1;
-    const BandCopy x_copy{g.Cg, lanes, l.x_channels, g.pt, g.pl, l.Wp};
-    const BandCopy dy_copy{g.Kg, lanes, l.dy_channels, 0, 0, g.OW};
-    const WgradRun<T> run{g, l, f, accumulators.as<T>()};
+    const PlaneCopy x_copy{l.group_lanes, g.Cg, g.G, x_planes, l.V, g.pt, g.pl, l.Wp};
+    const PlaneCopy dy_copy{l.group_lanes, g.Kg, g.G, dy_planes, dy_q, 0, 0, g.OW};
+    const WgradRun<T> run{g, l, f, accumulators.as<T>(), x_planes, dy_planes, dy_q};
     parallel_for(workers, workers, [&](int64_t t, int) {
         T* x_band = bands.as<T>() + t * (x_band_size + dy_band_size);
         T* dy_band = x_band + x_band_size;
@@ -287,11 +317,11 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& f, int64_t 
             for (int64_t n = 0; n < batch; ++n)
                 for (int64_t oh0 = 0; oh0 < g.OH; oh0 += band) {
                     const int64_t rows = std::min(band, g.OH - oh0);
-                    copy_band(f, xt, x, x_copy, n, v0, slabs, oh0 * g.sh,
-                              (rows - 1) * g.sh + (g.R - 1) * g.dh + 1, x_band);
-                    copy_band(f, dyt, dy, dy_copy, n, v0, slabs, oh0, rows, dy_band);
+                    copy_planes(f, xt, x, x_copy, n, v0, slabs, oh0 * g.sh,
+                                (rows - 1) * g.sh + (g.R - 1) * g.dh + 1, x_band);
+                    copy_planes(f, dyt, dy, dy_copy, n, v0, slabs, oh0, rows, dy_band);
                     for (int64_t item = item0; item < item1; ++item)
-                        run.pass(item, x_band, dy_band, v0, slabs, rows);
+                        run.pass(item, x_band, dy_band, v0, rows);
                 }
         }
     });
