@@ -179,7 +179,10 @@ def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     As ``torch.nn.grad.conv2d_input``: ``grad_output`` is the gradient with
     respect to the convolution's (pre-activation) output, ``input_shape``
     the shape of its input, in ``layout`` (unbatched shapes work). Runs as a
-    transposed convolution through gconv's forward planner and kernels.
+    transposed convolution through gconv's forward planner and kernels;
+    where a window reaches past the borders the zero padding of
+    ``grad_output`` meets the weights (as padding does in the forward pass),
+    so an infinite weight gives NaN there rather than Inf.
 
     Example:
         >>> import numpy as np, gconv
