@@ -188,7 +188,7 @@ def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
         >>> import numpy as np, gconv
         >>> w = np.ones((4, 1, 3, 3), np.float32)                 # depthwise, 4 channels
         >>> dy = np.ones((2, 4, 5, 5), np.float32)
-        >>> gconv.conv2d_input_grad((2, 4, 5, 5), w, dy, padding=1, groups=4)[0, 0, 2, 2]
+        >>> float(gconv.conv2d_input_grad((2, 4, 5, 5), w, dy, padding=1, groups=4)[0, 0, 2, 2])
         9.0
     """
     where = "conv2d_input_grad"

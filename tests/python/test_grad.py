@@ -351,3 +351,13 @@ def test_transposed_conv_of_a_single_pixel_matches_reference(layout, c_in, group
     if layout == "NHWC":
         got = got.transpose(0, 3, 1, 2)
     assert_close(got, ref, np.float64, f"conv_transpose2d 1x1 input {layout}")
+
+
+@pytest.mark.parametrize("module", ["_grad", "_api"])
+def test_docstring_examples_run_as_written(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"gconv.{module}"),
+                             optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
