@@ -92,6 +92,74 @@ void dw_nhwc_tail(const ConvGeometry& g, const T* x, const T* w, const T* bias, 
     }
 }
 
+// Stride 1, dilation 1: a run of PW output pixels (the first `count` of
+// them stored) for channels [0, c_end), a vector at a time. Each input vector
+// of a kernel row is loaded once and used by every pixel whose window covers
+// it (PW + S - 1 loads for PW * S FMAs, instead of PW * S). kChecked: the
+// run's windows reach past the columns, whose padding (like the rows')
+// multiplies zeros, as in the reference.
+template <typename T, int S, int PW, bool kChecked>
+void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int64_t oh,
+                 int64_t ow, int count, int64_t j, int64_t c_end) {
+    using V = Vec<T>;
+    const int64_t C = g.C, m = g.Kg;
+    const int64_t ih0 = oh - g.pt, iw0 = ow - g.pl;
+    bool column[PW + S - 1];
+    for (int q = 0; q < PW + S - 1; ++q) column[q] = !kChecked || (iw0 + q >= 0 && iw0 + q < g.W);
+    for (int64_t c0 = 0; c0 < c_end; c0 += V::N) {
+        V acc[PW];
+        for (int p = 0; p < PW; ++p) acc[p] = V::zero();
+        for (int64_t r = 0; r < g.R; ++r) {
+            const int64_t ih = ih0 + r;
+            V wv[S];
+            for (int s = 0; s < S; ++s) wv[s] = V::load(w + ((r * S + s) * m + j) * C + c0);
+            if (ih < 0 || ih >= g.H) {
+                for (int s = 0; s < S; ++s)
+                    for (int p = 0; p < PW; ++p) acc[p] = fmadd(wv[s], V::zero(), acc[p]);
+                continue;
+            }
+            const T* xp = x + (ih * g.W + iw0) * C + c0;
+            for (int q = 0; q < PW + S - 1; ++q) {
+                const V xv = !kChecked || column[q] ? V::load(xp + q * C) : V::zero();
+                for (int s = 0; s < S; ++s) {
+                    const int p = q - s;
+                    if (p >= 0 && p < PW) acc[p] = fmadd(wv[s], xv, acc[p]);
+                }
+            }
+        }
+        for (int p = 0; p < count; ++p) {
+            T* yp = y + (oh * g.OW + ow + p) * g.K;
+            if (m == 1) {
+                const V b = bias ? V::load(bias + c0) : V::zero();
+                activate_vec(acc[p] + b, g.act).store(yp + c0);
+                continue;
+            }
+            alignas(64) T lanes[V::N];
+            acc[p].store(lanes);
+            for (int64_t l = 0; l < V::N; ++l) {
+                const int64_t k = (c0 + l) * m + j;
+                yp[k] = activate(lanes[l] + (bias ? bias[k] : T(0)), g.act);
+            }
+        }
+    }
+}
+
+// Row oh, pixels [ow_begin, ow_end) in runs of PW, each over every full
+// vector of channels [0, c_end) (neighbouring vectors share cache lines:
+// sweeping the channels inside a run keeps the run's input rows in L1).
+template <typename T, int S, int PW>
+void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                      int64_t oh, int64_t ow_begin, int64_t ow_end, int64_t j, int64_t c_end) {
+    for (int64_t ow = ow_begin; ow < ow_end; ow += PW) {
+        const int count = static_cast<int>(ow_end - ow < PW ? ow_end - ow : PW);
+        const int64_t iw0 = ow - g.pl;
+        if (iw0 >= 0 && iw0 + PW + S - 1 <= g.W)
+            dw_nhwc_run<T, S, PW, false>(g, x, w, bias, y, oh, ow, count, j, c_end);
+        else
+            dw_nhwc_run<T, S, PW, true>(g, x, w, bias, y, oh, ow, count, j, c_end);
+    }
+}
+
 // Pixels two at a time (weights loaded once for both), channels four
 // vectors at a time (independent FMA chains), then the channel tail.
 template <typename T>
@@ -100,6 +168,30 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
     constexpr int64_t N = Vec<T>::N, kWide = 4;
     const int64_t C = g.C, m = g.Kg;
     const int64_t ih0 = oh * g.sh - g.pt;
+    // Stride 1, undilated 3x3/5x5/7x7 with many channels: input vectors
+    // shared by neighbouring pixels (PW pixels per run, as many as 16
+    // registers allow). Measured (AVX2, 1 thread, N=16): 1.2-1.8x faster
+    // from 96 to 240 channels, 1.4-3.6x on 14x14 and 7x7 maps with 384-960;
+    // with 32 channels the pixel pairs below, which cover all of them at
+    // once, stay 1.4x faster.
+    const bool unit = g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.R == g.S;
+    if (unit && (g.S == 3 || g.S == 5 || g.S == 7) && C >= 2 * kWide * N) {
+        for (int64_t j = 0; j < m; ++j) {
+            const int64_t c0 = C / N * N;  // the full vectors; the tail below
+            if (g.S == 3)
+                dw_nhwc_row_runs<T, 3, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
+            else if (g.S == 5)
+                dw_nhwc_row_runs<T, 5, 6>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
+            else
+                dw_nhwc_row_runs<T, 7, 4>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
+            if (c0 < C)
+                for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+                    T* yp = y + (oh * g.OW + ow) * g.K;
+                    dw_nhwc_tail(g, x, w, bias, yp, ih0, ow * g.sw - g.pl, j, c0);
+                }
+        }
+        return;
+    }
     for (int64_t j = 0; j < m; ++j) {
         int64_t c0 = 0;
         for (; c0 + kWide * N <= C; c0 += kWide * N) {
