@@ -146,10 +146,12 @@ def _transposed_from_one_pixel(dy, weight, groups, pad_before, in_sizes, layout,
     if kg == 1 and cg == 1:
         # One product per input element (GDC): NumPy's broadcast multiply is
         # that product, at memory speed.
-        planes = dy.reshape(n, k, 1, 1) * window[None, :, 0]
+        if layout == "NCHW":
+            np.multiply(dy.reshape(n, k, 1, 1), window[None, :, 0], out=result)
+        else:
+            np.multiply(dy.reshape(n, 1, 1, k), window[:, 0].transpose(1, 2, 0)[None], out=result)
         if bias is not None:
-            planes += bias.reshape(1, k, 1, 1)
-        result[...] = planes if layout == "NCHW" else planes.transpose(0, 2, 3, 1)
+            result += bias.reshape((1, k, 1, 1) if layout == "NCHW" else (1, 1, 1, k))
         return result
     # Output channel (g, c, i, j) of group g reads that group's kg gradients.
     wt = window.reshape(groups, kg, cg * h * w).transpose(0, 2, 1).reshape(
