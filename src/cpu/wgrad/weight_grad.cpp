@@ -220,13 +220,17 @@ struct WgradRun {
     const KernelFamily<T>& f;
     T* acc;
     int64_t x_planes, dy_planes, dy_q;  // per slab
+    // Depthwise (multiplier 1) NHWC with whole lane blocks: dy is read in
+    // place, V channels per pixel, instead of copied (null otherwise).
+    const T* dy_in_place;
 
     int64_t slab_of(int64_t item) const { return item / (l.items / l.slabs); }  // slab-major
 
     // Accumulator block `item` over `rows` output rows; the bands hold
     // slabs [v0, v0 + slabs) of those rows' dy values and of the input rows
     // they read.
-    void pass(int64_t item, const T* x_band, const T* dy_band, int64_t v0, int64_t rows) const {
+    void pass(int64_t item, const T* x_band, const T* dy_band, int64_t v0, int64_t rows,
+              int64_t n, int64_t oh0) const {
         const int64_t x_rows = (rows - 1) * g.sh + (g.R - 1) * g.dh + 1;
         const int64_t x_plane = x_rows * l.Wp * l.V, dy_plane = rows * g.OW * dy_q;
         WgradBlock<T> b;
@@ -252,6 +256,10 @@ struct WgradRun {
             b.x_step = g.dw * b.x_pixel;
             b.dy = dy_band + ((v - v0) * dy_planes + k0) * dy_plane;
             b.dy_k = dy_plane;
+            if (dy_in_place) {
+                b.dy = dy_in_place + (n * g.OH + oh0) * g.OW * g.K + v * l.V;
+                b.dy_pixel = g.K;
+            }
             b.acc = acc + (((k0 * g.Cg + c) * g.R + r) * g.S + s0) * Gp + v * l.V;
             b.acc_k = g.Cg * g.R * g.S * Gp;
             b.acc_j = Gp;
@@ -304,7 +312,10 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& f, int64_t 
     const Tensor4 dyt{g.K, g.OH, g.OW, g.layout == GCONV_LAYOUT_NHWC};
     const PlaneCopy x_copy{l.group_lanes, g.Cg, g.G, x_planes, l.V, g.pt, g.pl, l.Wp};
     const PlaneCopy dy_copy{l.group_lanes, g.Kg, g.G, dy_planes, dy_q, 0, 0, g.OW};
-    const WgradRun<T> run{g, l, f, accumulators.as<T>(), x_planes, dy_planes, dy_q};
+    const bool dy_in_place =
+        l.group_lanes && g.Kg == 1 && dyt.nhwc && g.G % l.V == 0;
+    const WgradRun<T> run{g, l, f, accumulators.as<T>(), x_planes, dy_planes, dy_q,
+                          dy_in_place ? dy : nullptr};
     parallel_for(workers, workers, [&](int64_t t, int) {
         T* x_band = bands.as<T>() + t * (x_band_size + dy_band_size);
         T* dy_band = x_band + x_band_size;
@@ -319,9 +330,10 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& f, int64_t 
                     const int64_t rows = std::min(band, g.OH - oh0);
                     copy_planes(f, xt, x, x_copy, n, v0, slabs, oh0 * g.sh,
                                 (rows - 1) * g.sh + (g.R - 1) * g.dh + 1, x_band);
-                    copy_planes(f, dyt, dy, dy_copy, n, v0, slabs, oh0, rows, dy_band);
+                    if (!dy_in_place)
+                        copy_planes(f, dyt, dy, dy_copy, n, v0, slabs, oh0, rows, dy_band);
                     for (int64_t item = item0; item < item1; ++item)
-                        run.pass(item, x_band, dy_band, v0, rows);
+                        run.pass(item, x_band, dy_band, v0, rows, n, oh0);
                 }
         }
     });
