@@ -862,6 +862,14 @@ def run(args, log=None):
     }
 
 
+def write_json(report, path, log):
+    """The report as JSON at ``path`` (nothing when ``path`` is empty)."""
+    if path:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=1)
+        log(f"bench: wrote {path}")
+
+
 def main(args):
     """``python -m gconv bench``: runs, prints the table, writes the files asked for."""
     if getattr(args, "backward", False):
@@ -874,10 +882,7 @@ def main(args):
         print(f"gconv bench: {error}", file=sys.stderr)
         return 2
     print_text(report)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=1)
-        log(f"bench: wrote {args.json}")
+    write_json(report, args.json, log)
     plot_written = bool(args.plot) and write_plot(report, args.plot, log)
     if plot_written:
         log(f"bench: wrote {args.plot}")

@@ -22,7 +22,6 @@ forward time <= 1.5x on every layer.
 """
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -502,10 +501,7 @@ def main(args):
         print(f"gconv bench: {error}", file=sys.stderr)
         return 2
     print_text(report)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=1)
-        log(f"bench: wrote {args.json}")
+    _bench.write_json(report, args.json, log)
     if args.markdown:
         write_markdown(report, args.markdown)
         log(f"bench: wrote {args.markdown}")

@@ -52,6 +52,20 @@ def check_bias_shape(where, bias, out_channels):
         )
 
 
+def check_group_channels(where, channels, groups, weight_shape, x_shape):
+    """The input's channels split into ``groups`` groups of weight_shape[1]."""
+    if channels % groups:
+        raise ValueError(
+            f"{where}: in_channels ({channels}) must be divisible by groups ({groups})")
+    cg = weight_shape[1]
+    if cg * groups != channels:
+        raise ValueError(
+            f"{where}: Given groups={groups}, weight of size {list(weight_shape)}, expected "
+            f"input{list(x_shape)} to have {cg * groups} channels, but got {channels} "
+            f"channels instead"
+        )
+
+
 def kernel_ready(array):
     """A C-contiguous, aligned, native-order array the kernels can read."""
     if array.flags.c_contiguous and array.flags.aligned:
@@ -154,13 +168,7 @@ class ConvParams:
         n, c, (h, wd), unbatched = split_batch(_ShapeOnly(x_shape), self.layout, where)
         g = self.groups
         k, cg, kh, kw = self.weight_shape
-        if c % g:
-            raise ValueError(f"{where}: in_channels ({c}) must be divisible by groups ({g})")
-        if cg * g != c:
-            raise ValueError(
-                f"{where}: Given groups={g}, weight of size {list(self.weight_shape)}, expected "
-                f"input{list(x_shape)} to have {cg * g} channels, but got {c} channels instead"
-            )
+        check_group_channels(where, c, g, self.weight_shape, x_shape)
         pads = self.padding
         if isinstance(pads, str):
             pads = _args.resolve_padding(pads, (h, wd), (kh, kw), self.stride, self.dilation)

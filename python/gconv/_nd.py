@@ -31,8 +31,8 @@ import numpy as np
 
 from . import _args
 from ._api import _convolve, _result_array
-from ._conv_spec import (ConvSpec, as_float_array, check_bias_shape, check_same_dtype,
-                         split_batch)
+from ._conv_spec import (ConvSpec, as_float_array, check_bias_shape, check_group_channels,
+                         check_same_dtype, split_batch)
 from ._padding_mode import check_padding_mode, pad_input
 
 # The stacked depth taps of one block; a block is at least one output slice.
@@ -81,13 +81,7 @@ class _Call:
         x = as_float_array(x, "input")
         check_same_dtype(where, input=x, weight=weight, bias=bias)
         n, c, spatial, self.unbatched = split_batch(x, self.layout, where, nd)
-        if c % g:
-            raise ValueError(f"{where}: in_channels ({c}) must be divisible by groups ({g})")
-        if cg * g != c:
-            raise ValueError(
-                f"{where}: Given groups={g}, weight of size {list(weight.shape)}, expected "
-                f"input{list(x.shape)} to have {cg * g} channels, but got {c} channels instead"
-            )
+        check_group_channels(where, c, g, weight.shape, x.shape)
         pads = _args.resolve_padding(padding, spatial, kernel, self.stride, self.dilation)
         self.out_spatial = tuple(
             _args.output_size(size, kk, s, pad, d, f"{where}: {name}")
