@@ -15,14 +15,15 @@ namespace gconv {
 namespace {
 
 // Every fill_* of one family, in the order the table is documented.
-#define GCONV_FILL_FAMILY(isa_namespace, table)      \
-    do {                                             \
-        isa_namespace::fill_gemm(table);             \
-        isa_namespace::fill_direct_nchw(table);      \
-        isa_namespace::fill_depthwise(table);        \
-        isa_namespace::fill_global(table);           \
-        isa_namespace::fill_peak(table);             \
-        isa_namespace::fill_wgrad(table);            \
+#define GCONV_FILL_FAMILY(isa_namespace, table)          \
+    do {                                                 \
+        isa_namespace::fill_gemm(table);                 \
+        isa_namespace::fill_direct_nchw(table);          \
+        isa_namespace::fill_grouped_channel_lanes(table); \
+        isa_namespace::fill_depthwise(table);            \
+        isa_namespace::fill_global(table);               \
+        isa_namespace::fill_peak(table);                 \
+        isa_namespace::fill_wgrad(table);                \
     } while (0)
 
 KernelTable make_table(gconv_isa isa) {

@@ -118,6 +118,9 @@ struct KernelFamily {
     GemmUkernel<T> gemm_rows;  // vector lanes along a row of C: NCHW outputs
     GemmUkernel<T> gemm_cols;  // vector lanes along a column of C: NHWC outputs
     PlaneKernelFn<T> grouped_direct;  // both layouts
+    // Lanes over a group's output channels (Kg % vector_lanes == 0), both
+    // layouts; weights packed [G][R][S][Cg][Kg], `w` at the first group's.
+    PlaneKernelFn<T> grouped_channel_lanes;
     PlaneKernelFn<T> dwconv_nchw;
     SmallPlaneFn<T> dwconv_nchw_small;
     PixelKernelFn<T> dwconv_nhwc;
@@ -145,14 +148,15 @@ template <> inline const KernelFamily<float>& family<float>(const KernelTable& t
 template <> inline const KernelFamily<double>& family<double>(const KernelTable& t) { return t.f64; }
 
 // Each family's translation units define these in namespace gconv::<isa>.
-#define GCONV_DECLARE_ISA_FAMILY(isa_namespace)         \
-    namespace isa_namespace {                           \
-    void fill_gemm(KernelTable& table);                 \
-    void fill_direct_nchw(KernelTable& table);          \
-    void fill_depthwise(KernelTable& table);            \
-    void fill_global(KernelTable& table);               \
-    void fill_peak(KernelTable& table);                 \
-    void fill_wgrad(KernelTable& table);                \
+#define GCONV_DECLARE_ISA_FAMILY(isa_namespace)          \
+    namespace isa_namespace {                            \
+    void fill_gemm(KernelTable& table);                  \
+    void fill_direct_nchw(KernelTable& table);           \
+    void fill_grouped_channel_lanes(KernelTable& table); \
+    void fill_depthwise(KernelTable& table);             \
+    void fill_global(KernelTable& table);                \
+    void fill_peak(KernelTable& table);                  \
+    void fill_wgrad(KernelTable& table);                 \
     }
 
 GCONV_DECLARE_ISA_FAMILY(scalar)

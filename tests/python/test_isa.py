@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gconv
-from conftest import ALL_ISAS, GRID, ISA_RANK, ConvCase, accepts
+from conftest import ALL_ISAS, GRID, ISA_RANK, ConvCase, accepts, covering_array, fit_spatial
 
 # Cases that reach every algorithm, both dtypes and layouts, with tails.
 ISA_CASES = (
@@ -32,6 +32,41 @@ ISA_CASES = (
     + [("global_depthwise", ConvCase(c=c, g=c, k=c * m, h=5, w=6, kernel=(5, 6), layout=lay, dtype=dt, seed=5300))
        for (c, m) in ((19, 1), (8, 2)) for lay in ("NCHW", "NHWC") for dt in ("float32", "float64")]
 )
+
+# grouped_direct with whole vectors of output channels per group (Kg a
+# multiple of 4, 8 or 16 lanes; NCHW from two vectors): the channel-lane
+# kernel, its 1- and 2-vector passes, pixel blocks of 3..12 (widths 1..29),
+# strides, dilation, asymmetric padding and non-3x3 kernels (the untabled
+# tap loop).
+CHANNEL_LANE_CASES = [
+    fit_spatial(ConvCase(c=r["channels"][0], g=r["channels"][1], k=r["channels"][2], h=5,
+                         w=r["width"], kernel=r["kernel"], stride=r["stride"],
+                         dilation=r["dilation"], padding=r["padding"], layout=r["layout"],
+                         dtype=r["dtype"], bias=r["epilogue"][0], activation=r["epilogue"][1],
+                         seed=5400 + i))
+    for i, r in enumerate(covering_array({
+        "channels": ((16, 2, 16), (64, 4, 64), (24, 3, 48), (8, 1, 32), (12, 4, 32), (32, 1, 16),
+                     (6, 2, 48), (8, 2, 8), (64, 2, 64)),
+        "width": (1, 2, 3, 7, 13, 14, 25, 29),
+        "kernel": ((3, 3), (1, 1), (5, 3), (2, 2)),
+        "stride": (1, 2, 3, (2, 1)),
+        "dilation": (1, 2),
+        "padding": (0, 1, "same", ((2, 0), (0, 1))),
+        "layout": ("NHWC", "NCHW"),
+        "dtype": ("float32", "float64"),
+        "epilogue": ((False, None), (True, "relu"), (True, "relu6")),
+    }, seed=54))
+    if not (r["padding"] == "same" and r["stride"] != 1)
+]
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("case", CHANNEL_LANE_CASES, ids=lambda c: c.id())
+def test_grouped_direct_channel_lanes_match_reference(isa, case, restore_isa):
+    if isa not in _supported():
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    case.check(force_algorithm="grouped_direct")
 
 
 def _supported():

@@ -66,14 +66,16 @@ void run_pixels(const gconv_plan& plan, int64_t batch, const T* x, T* y, int thr
 // Sizes the direct kernels' per-thread scratch: as many groups (NHWC) and
 // output rows per item as keep the padded input rows within about half an
 // L2 cache, preferring at least four rows (a block of rows re-reads R - 1
-// input rows at each edge) over more groups.
-inline gconv_status size_direct_nchw_scratch(gconv_plan& plan, int64_t element_size) {
+// input rows at each edge) over more groups. `phase_width` is the widest
+// phase row the kernel reads.
+inline gconv_status size_direct_nchw_scratch(gconv_plan& plan, int64_t element_size,
+                                             int64_t phase_width) {
     const ConvGeometry& g = plan.geom;
     constexpr int64_t kBudgetBytes = 256 * 1024;
     constexpr int64_t kPreferredRows = 4;
     // Bytes of one channel's kept input rows for `out_rows` output rows (the
     // kernel may round a block up by kDirectExtraRows rows).
-    const int64_t row_bytes = phase_rows(g) * padded_phase_width(g) * element_size;
+    const int64_t row_bytes = phase_rows(g) * phase_width * element_size;
     const auto channel_bytes = [&](int64_t out_rows) {
         return padded_rows(g, out_rows + kDirectExtraRows) * row_bytes;
     };
@@ -104,6 +106,24 @@ void pack_weights_tap_major(const ConvGeometry& g, const T* weight, T* packed) {
         for (int64_t c = 0; c < g.Cg; ++c)
             for (int64_t t = 0; t < g.R * g.S; ++t)
                 packed[(t * g.Cg + c) * g.K + k] = weight[(k * g.Cg + c) * g.R * g.S + t];
+}
+
+inline int64_t element_size(const ConvGeometry& g) { return g.dtype == GCONV_FLOAT64 ? 8 : 4; }
+
+// Copies PyTorch's (K, Cg, R, S) weights into [G][R][S][Cg][Kg] for the
+// grouped NHWC kernel: each (tap, channel) reads a contiguous run of its
+// group's Kg weights, and a group's weights are contiguous (taps Cg * K
+// apart would alias to the same L1 sets).
+template <typename T>
+void pack_weights_group_tap_major(const ConvGeometry& g, const T* weight, T* packed) {
+    const int64_t taps = g.R * g.S;
+    for (int64_t k = 0; k < g.K; ++k) {
+        const int64_t group = k / g.Kg, kk = k % g.Kg;
+        for (int64_t c = 0; c < g.Cg; ++c)
+            for (int64_t t = 0; t < taps; ++t)
+                packed[((group * taps + t) * g.Cg + c) * g.Kg + kk] =
+                    weight[(k * g.Cg + c) * taps + t];
+    }
 }
 
 // Calls fn(T()) with T the element type of `dtype`.
@@ -146,7 +166,8 @@ inline gconv_status prepare_direct_weights(gconv_plan& plan, const void* weight)
 // Plane kernels keep PyTorch's weight layout in either data layout, and need
 // their padded-rows scratch.
 inline gconv_status prepare_plane_kernel(gconv_plan& plan, const void* weight) {
-    if (gconv_status s = size_direct_nchw_scratch(plan, plan.geom.dtype == GCONV_FLOAT64 ? 8 : 4))
+    if (gconv_status s = size_direct_nchw_scratch(plan, element_size(plan.geom),
+                                                  padded_phase_width(plan.geom)))
         return s;
     return prepare_plane_weights(plan, weight);
 }

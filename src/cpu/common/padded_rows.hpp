@@ -21,6 +21,29 @@ static inline int64_t padded_phase_width(const ConvGeometry& g) {
            (g.S - 1) * g.dw / g.sw + 1;
 }
 
+// The channel-lane grouped kernel (grouped_channel_lanes.inl) computes blocks
+// of output pixels x one or two vectors of a group's output channels, with
+// one accumulator per pixel and vector: at most 12 (16 vector registers less
+// the weights and a broadcast). Rows are cut into equal blocks, so a 7- or
+// 14-wide map wastes no lanes; a block has at least kChannelLanesMinPixels.
+constexpr int64_t kChannelLanesAccumulators = 12;
+constexpr int64_t kChannelLanesMinPixels = 3;
+static inline int64_t channel_lanes_vectors(const ConvGeometry& g, int64_t lanes) {
+    return g.Kg % (2 * lanes) == 0 ? 2 : 1;
+}
+static inline int64_t channel_lanes_pixels(const ConvGeometry& g, int64_t lanes) {
+    const int64_t most = kChannelLanesAccumulators / channel_lanes_vectors(g, lanes);
+    if (g.OW <= most) return g.OW < kChannelLanesMinPixels ? kChannelLanesMinPixels : g.OW;
+    const int64_t blocks = (g.OW + most - 1) / most;
+    const int64_t pixels = (g.OW + blocks - 1) / blocks;
+    return pixels < kChannelLanesMinPixels ? kChannelLanesMinPixels : pixels;
+}
+// Phase-row width it reads: whole blocks plus the largest tap offset.
+static inline int64_t channel_lanes_phase_width(const ConvGeometry& g, int64_t lanes) {
+    const int64_t block = channel_lanes_pixels(g, lanes);
+    return (g.OW + block - 1) / block * block + (g.S - 1) * g.dw / g.sw + 1;
+}
+
 // Phase rows kept per input row. Normally one per column phase: tap s reads
 // phase (s * dw) % sw at column ow + (s * dw) / sw. When the stride is wider
 // than the kernel, most phases are never read: then one row per tap, holding

@@ -25,6 +25,8 @@ namespace GCONV_ISA {
 
 #include "cpu/common/kernel_common.inl"
 #include "cpu/common/simd.inl"
+#include "cpu/common/transpose.inl"
+#include "cpu/common/padded_rows_fill.inl"
 
 namespace {
 
@@ -64,118 +66,6 @@ template <typename T>
 int64_t phase_width_for(const ConvGeometry& g) {
     const int64_t block = row_vectors<T>(g) * Vec<T>::N;
     return (g.OW + block - 1) / block * block + (g.S - 1) * g.dw / g.sw + 1;
-}
-
-// NHWC input: a pixel's channels are contiguous, so each phase row is filled
-// pixel by pixel (for stride 1, one sequential pass over the input row),
-// each channel scattered to its own row.
-template <typename T>
-void fill_padded_rows_nhwc(const ConvGeometry& g, const T* x, int64_t oh_begin, bool gathered,
-                           int64_t rows, int64_t phase_width, int64_t channels, T* scratch) {
-    const int64_t row_stride = phase_rows(g) * phase_width, channel_stride = rows * row_stride;
-    for (int64_t row = 0; row < rows; ++row) {
-        for (int64_t c = 0; c < channels; ++c) {
-            T* dst = scratch + c * channel_stride + row * row_stride;
-            for (int64_t q = 0; q < row_stride; ++q) dst[q] = T(0);
-        }
-        const int64_t ih = kept_row_input(g, oh_begin, gathered, row);
-        if (ih < 0 || ih >= g.H) continue;
-        for (int64_t j = 0; j < phase_rows(g); ++j) {
-            // Phase row j, column q, reads input column q * sw + offset - pl.
-            const int64_t offset = phase_offset(g, j) - g.pl;
-            int64_t lo, hi;
-            valid_output_range(g.W, phase_width, g.sw, offset, &lo, &hi);
-            T* dst = scratch + row * row_stride + j * phase_width;
-            for (int64_t q = lo; q < hi; ++q) {
-                const T* src = x + (ih * g.W + q * g.sw + offset) * g.C;
-                for (int64_t c = 0; c < channels; ++c) dst[c * channel_stride + q] = src[c];
-            }
-        }
-    }
-}
-
-// NCHW input, one phase at a time: each phase row is a strided slice of an
-// input row, zeros where it falls in the padding.
-template <typename T>
-void fill_padded_rows_nchw(const ConvGeometry& g, const T* x, int64_t oh_begin, bool gathered,
-                           int64_t rows,
-                           int64_t phase_width, T* scratch) {
-    const int64_t row_stride = phase_rows(g) * phase_width, plane = g.H * g.W;
-    for (int64_t phase = 0; phase < phase_rows(g); ++phase) {
-        // Phase row column q reads input column q * sw + offset - pl: columns
-        // [lo, hi) are inside the input (the same for every row).
-        const int64_t offset = phase_offset(g, phase);
-        int64_t lo, hi;
-        valid_output_range(g.W, phase_width, g.sw, offset - g.pl, &lo, &hi);
-        for (int64_t c = 0; c < g.Cg; ++c) {
-            for (int64_t row = 0; row < rows; ++row) {
-                T* dst = scratch + (c * rows + row) * row_stride + phase * phase_width;
-                const int64_t ih = kept_row_input(g, oh_begin, gathered, row);
-                const int64_t end = ih >= 0 && ih < g.H ? hi : lo;  // outside rows: all zero
-                for (int64_t q = 0; q < lo; ++q) dst[q] = T(0);
-                if (end > lo) {
-                    const T* src = x + c * plane + ih * g.W + lo * g.sw + offset - g.pl;
-                    if (g.sw == 1) {
-                        for (int64_t q = lo; q < end; ++q) dst[q] = src[q - lo];
-                    } else {
-                        for (int64_t q = lo; q < end; ++q) dst[q] = src[(q - lo) * g.sw];
-                    }
-                }
-                for (int64_t q = end; q < phase_width; ++q) dst[q] = T(0);
-            }
-        }
-    }
-}
-
-// NCHW at stride 2: both phase rows of an input row in one sequential pass
-// (even columns to phase 0, odd to phase 1), which vectorises as a
-// deinterleave; the few columns only one phase holds are copied singly.
-template <typename T>
-void fill_padded_rows_nchw_s2(const ConvGeometry& g, const T* x, int64_t oh_begin,
-                              bool gathered, int64_t rows,
-                              int64_t phase_width, T* scratch) {
-    const int64_t row_stride = 2 * phase_width, plane = g.H * g.W;
-    int64_t lo0, hi0, lo1, hi1;
-    valid_output_range(g.W, phase_width, 2, -g.pl, &lo0, &hi0);
-    valid_output_range(g.W, phase_width, 2, 1 - g.pl, &lo1, &hi1);
-    const int64_t both_lo = lo0 > lo1 ? lo0 : lo1;
-    const int64_t both_hi = hi0 < hi1 ? hi0 : hi1;
-    for (int64_t c = 0; c < g.Cg; ++c) {
-        for (int64_t row = 0; row < rows; ++row) {
-            T* d0 = scratch + (c * rows + row) * row_stride;
-            T* d1 = d0 + phase_width;
-            const int64_t ih = kept_row_input(g, oh_begin, gathered, row);
-            if (ih < 0 || ih >= g.H) {
-                for (int64_t q = 0; q < row_stride; ++q) d0[q] = T(0);
-                continue;
-            }
-            const T* src = x + c * plane + ih * g.W - g.pl;  // src[2q + phase]
-            for (int64_t q = 0; q < phase_width; ++q) {
-                if (q == both_lo && both_hi > both_lo) {
-                    for (; q < both_hi; ++q) {
-                        d0[q] = src[2 * q];
-                        d1[q] = src[2 * q + 1];
-                    }
-                    if (q >= phase_width) break;
-                }
-                d0[q] = q >= lo0 && q < hi0 ? src[2 * q] : T(0);
-                d1[q] = q >= lo1 && q < hi1 ? src[2 * q + 1] : T(0);
-            }
-        }
-    }
-}
-
-// Copies `groups` groups' input rows (NHWC) or one group's (NCHW).
-template <typename T>
-void fill_padded_rows(const ConvGeometry& g, const T* x, int64_t oh_begin, bool gathered,
-                      int64_t rows, int64_t groups, T* scratch) {
-    const int64_t phase_width = phase_width_for<T>(g);
-    if (g.layout == GCONV_LAYOUT_NHWC)
-        fill_padded_rows_nhwc(g, x, oh_begin, gathered, rows, phase_width, groups * g.Cg, scratch);
-    else if (g.sw == 2 && !phase_per_tap(g))
-        fill_padded_rows_nchw_s2(g, x, oh_begin, gathered, rows, phase_width, scratch);
-    else
-        fill_padded_rows_nchw(g, x, oh_begin, gathered, rows, phase_width, scratch);
 }
 
 // Output channels, rows and row-vectors computed at once. Together they give
@@ -313,7 +203,7 @@ void direct_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
     const int64_t kept_out = (out_rows + rows_per_block - 1) / rows_per_block * rows_per_block;
     const int64_t rows = padded_rows(g, kept_out);
     const bool gathered = gathered_rows(g, kept_out);
-    fill_padded_rows(g, x, oh_begin, gathered, rows, groups, scratch);
+    fill_padded_rows(g, x, oh_begin, gathered, rows, phase_width_for<T>(g), groups, scratch);
     const int64_t group_scratch = g.Cg * rows * phase_rows(g) * phase_width_for<T>(g);
     const int64_t group_weights = g.Kg * g.Cg * g.R * g.S;
     const int64_t group_outputs = g.Kg * PlaneStrides(g).yk;

@@ -17,6 +17,7 @@ namespace GCONV_ISA {
 
 #include "cpu/common/kernel_common.inl"
 #include "cpu/common/simd.inl"
+#include "cpu/common/transpose.inl"
 
 namespace {
 
@@ -103,27 +104,6 @@ void transpose_rows(const T* const* rows, int count, int64_t cols, T* out, int64
 }
 
 #if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
-// 8 x 8 in registers: unpack pairs, then quads, then 128-bit halves; on
-// return v[c] holds column c (lane i = row i).
-inline void transpose8x8(__m256 v[8]) {
-    __m256 t[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-    }
-    __m256 q[8];
-    for (int i = 0; i < 8; i += 4) {
-        q[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        q[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-        q[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        q[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; ++i) {
-        v[i] = _mm256_permute2f128_ps(q[i], q[i + 4], 0x20);
-        v[i + 4] = _mm256_permute2f128_ps(q[i], q[i + 4], 0x31);
-    }
-}
-
 // Blocks of 8 columns; a last partial block goes through masked loads
 // (masked lanes are never read). Each column is stored 8 wide even when
 // fewer rows are given (masked stores are microcoded and slow on AMD): the

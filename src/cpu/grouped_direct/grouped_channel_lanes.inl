@@ -1,0 +1,190 @@
+// grouped_direct when a group's output channels fill whole vectors (Kg a
+// multiple of the lanes: ResNeXt's 8-32 channels per group, RegNet's 16 on
+// AVX2), in NHWC, and in NCHW from two vectors per group.
+//
+// Vector lanes run over one group's output channels, which is the direction
+// NHWC stores contiguously; each input value is broadcast to all of them.
+// NCHW transposes each finished block on its way out.
+// A block of up to 12 output pixels x one or two channel vectors stays in
+// registers over the whole reduction (c, r, s), loading per step one or two
+// weight vectors and one broadcast per pixel: about one load per FMA.
+//
+// The input rows are copied once per item into the same zero-padded,
+// phase-split, channel-major scratch the plane kernel uses (the copy is a
+// transpose), so consecutive output pixels of a tap read consecutive
+// scratch elements at every stride: one pointer and constant offsets.
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+#include "cpu/common/padded_rows.hpp"
+#include "cpu/kernel_table.hpp"
+
+namespace gconv {
+namespace GCONV_ISA {
+
+#include "cpu/common/kernel_common.inl"
+#include "cpu/common/simd.inl"
+#include "cpu/common/transpose.inl"
+#include "cpu/common/padded_rows_fill.inl"
+
+namespace {
+
+// Where the block's rows live in the scratch and how taps step through it.
+struct ScratchRows {
+    int64_t channel_stride, out_row_step, tap_row_step, phase_width;
+};
+
+// One channel vector pass (MV vectors of the group's output channels
+// starting at w / y / bias) over output rows [oh_begin, oh_end), NR pixels
+// at a time. w is the group's [R][S][Cg][Kg] at this pass's first channel.
+template <typename T, int MV, int NR, int KR, int KS>
+void channel_lanes_pass(const ConvGeometry& g, const T* w, const T* bias, T* y,
+                       int64_t oh_begin, int64_t oh_end, const T* scratch,
+                       const ScratchRows& sr, const int64_t* tap_offset) {
+    using V = Vec<T>;
+    const int64_t R = KR ? KR : g.R, S = KS ? KS : g.S;
+    const int64_t w_tap = g.Cg * g.Kg;  // between taps in the packed weights
+    V b[MV];
+    for (int m = 0; m < MV; ++m) b[m] = bias ? V::load(bias + m * V::N) : V::zero();
+    for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
+        const T* rows_base = scratch + (oh - oh_begin) * sr.out_row_step;
+        for (int64_t ow0 = 0; ow0 < g.OW; ow0 += NR) {
+            V acc[NR][MV];
+            for (int j = 0; j < NR; ++j)
+                for (int m = 0; m < MV; ++m) acc[j][m] = V::zero();
+            for (int64_t c = 0; c < g.Cg; ++c) {
+                for (int64_t r = 0; r < R; ++r) {
+                    const T* row = rows_base + c * sr.channel_stride + r * sr.tap_row_step + ow0;
+                    const T* wr = w + r * S * w_tap + c * g.Kg;
+#pragma GCC unroll 7
+                    for (int64_t s = 0; s < S; ++s) {
+                        const T* src = row + tap_offset[s];
+                        V wv[MV];
+                        for (int m = 0; m < MV; ++m) wv[m] = V::load(wr + s * w_tap + m * V::N);
+                        for (int j = 0; j < NR; ++j) {
+                            const V xj = V::set1(src[j]);
+                            for (int m = 0; m < MV; ++m) acc[j][m] = fmadd(wv[m], xj, acc[j][m]);
+                        }
+                    }
+                }
+            }
+            const int64_t valid = g.OW - ow0 < NR ? g.OW - ow0 : NR;
+            if (g.layout == GCONV_LAYOUT_NHWC) {
+                T* out = y + (oh * g.OW + ow0) * g.K;
+                for (int j = 0; j < valid; ++j)
+                    for (int m = 0; m < MV; ++m)
+                        activate_vec(acc[j][m] + b[m], g.act).store(out + j * g.K + m * V::N);
+            } else {
+                // NCHW: each channel's pixels are a row; the block's
+                // MV * N x NR results are transposed through the stack (their
+                // reduction is Cg * R * S FMAs each, so this costs little).
+                alignas(64) T block[NR][MV * V::N];
+                for (int j = 0; j < NR; ++j)
+                    for (int m = 0; m < MV; ++m)
+                        activate_vec(acc[j][m] + b[m], g.act).store(block[j] + m * V::N);
+                const int64_t plane = g.OH * g.OW;
+                T* out = y + oh * g.OW + ow0;
+                for (int ch = 0; ch < MV * V::N; ++ch)
+                    for (int j = 0; j < valid; ++j) out[ch * plane + j] = block[j][ch];
+            }
+        }
+    }
+}
+
+template <typename T, int MV, int NR>
+void channel_lanes_sized(const ConvGeometry& g, const T* w, const T* bias, T* y,
+                        int64_t oh_begin, int64_t oh_end, const T* scratch,
+                        const ScratchRows& sr, const int64_t* tap_offset) {
+    if (g.R == 3 && g.S == 3)
+        channel_lanes_pass<T, MV, NR, 3, 3>(g, w, bias, y, oh_begin, oh_end, scratch, sr,
+                                           tap_offset);
+    else
+        channel_lanes_pass<T, MV, NR, 0, 0>(g, w, bias, y, oh_begin, oh_end, scratch, sr,
+                                           tap_offset);
+}
+
+template <typename T, int MV>
+using PassFn = void (*)(const ConvGeometry&, const T*, const T*, T*, int64_t, int64_t,
+                        const T*, const ScratchRows&, const int64_t*);
+
+// The pass for a block of `pixels` (kChannelLanesMinPixels..12 / MV).
+template <typename T, int MV>
+PassFn<T, MV> pass_for(int64_t pixels) {
+    if (MV == 2) {
+        switch (pixels) {
+            case 3: return channel_lanes_sized<T, MV, 3>;
+            case 4: return channel_lanes_sized<T, MV, 4>;
+            case 5: return channel_lanes_sized<T, MV, 5>;
+            default: return channel_lanes_sized<T, MV, 6>;
+        }
+    }
+    switch (pixels) {
+        case 3: return channel_lanes_sized<T, MV, 3>;
+        case 4: return channel_lanes_sized<T, MV, 4>;
+        case 5: return channel_lanes_sized<T, MV, 5>;
+        case 6: return channel_lanes_sized<T, MV, 6>;
+        case 7: return channel_lanes_sized<T, MV, 7>;
+        case 8: return channel_lanes_sized<T, MV, 8>;
+        case 9: return channel_lanes_sized<T, MV, 9>;
+        case 10: return channel_lanes_sized<T, MV, 10>;
+        case 11: return channel_lanes_sized<T, MV, 11>;
+        default: return channel_lanes_sized<T, MV, 12>;
+    }
+}
+
+// PlaneKernelFn for g.Kg % Vec<T>::N == 0: all output channels of
+// `groups` groups, rows [oh_begin, oh_end). `w` points at the first group's
+// packed weights, [R][S][Cg][Kg] per group.
+template <typename T>
+void grouped_channel_lanes(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                  int64_t oh_begin, int64_t oh_end, int64_t groups, T* scratch) {
+    using V = Vec<T>;
+    const int64_t phase_width = channel_lanes_phase_width(g, V::N);
+    const int64_t out_rows = oh_end - oh_begin;
+    const int64_t rows = padded_rows(g, out_rows);
+    const bool gathered = gathered_rows(g, out_rows);
+    fill_padded_rows(g, x, oh_begin, gathered, rows, phase_width, groups, scratch);
+    ScratchRows sr;
+    sr.phase_width = phase_width;
+    const int64_t row_stride = phase_rows(g) * phase_width;
+    sr.channel_stride = rows * row_stride;
+    sr.out_row_step = (gathered ? g.R : g.sh) * row_stride;
+    sr.tap_row_step = (gathered ? 1 : g.dh) * row_stride;
+    // Tap offsets within a phase row; at most the kernel width of them.
+    constexpr int64_t kMaxTabled = 64;
+    int64_t table[kMaxTabled];
+    int64_t* tap_offset = table;
+    int64_t* heap = nullptr;
+    if (g.S > kMaxTabled) tap_offset = heap = new int64_t[g.S];
+    for (int64_t s = 0; s < g.S; ++s) tap_offset[s] = tap_column(g, s, phase_width);
+
+    const int64_t pixels = channel_lanes_pixels(g, V::N);
+    const int mv = static_cast<int>(channel_lanes_vectors(g, V::N));
+    const int64_t group_scratch = g.Cg * sr.channel_stride;
+    const int64_t group_weights = g.R * g.S * g.Cg * g.Kg;
+    for (int64_t gi = 0; gi < groups; ++gi) {
+        const T* sg = scratch + gi * group_scratch;
+        for (int64_t kk = 0; kk < g.Kg; kk += mv * V::N) {
+            const int64_t k = gi * g.Kg + kk;
+            const T* wk = w + gi * group_weights + kk;
+            const T* bk = bias ? bias + k : nullptr;
+            T* yk = y + k * (g.layout == GCONV_LAYOUT_NHWC ? 1 : g.OH * g.OW);
+            if (mv == 2)
+                pass_for<T, 2>(pixels)(g, wk, bk, yk, oh_begin, oh_end, sg, sr, tap_offset);
+            else
+                pass_for<T, 1>(pixels)(g, wk, bk, yk, oh_begin, oh_end, sg, sr, tap_offset);
+        }
+    }
+    delete[] heap;
+}
+
+}  // namespace
+
+void fill_grouped_channel_lanes(KernelTable& table) {
+    table.f32.grouped_channel_lanes = grouped_channel_lanes<float>;
+    table.f64.grouped_channel_lanes = grouped_channel_lanes<double>;
+}
+
+}  // namespace GCONV_ISA
+}  // namespace gconv
