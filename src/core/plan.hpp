@@ -9,14 +9,15 @@
 
 namespace gconv {
 
-// 64-byte aligned, zero-initialised storage; empty until allocate() succeeds.
+// 64-byte aligned storage, zero-initialised unless asked not to; empty until
+// allocate() succeeds.
 class AlignedBuffer {
 public:
     AlignedBuffer() = default;
     AlignedBuffer(const AlignedBuffer&) = delete;
     AlignedBuffer& operator=(const AlignedBuffer&) = delete;
     ~AlignedBuffer();
-    bool allocate(size_t bytes);  // false when out of memory
+    bool allocate(size_t bytes, bool zeroed = true);  // false when out of memory
     void* data() const { return data_; }
     template <typename T> T* as() const { return static_cast<T*>(data_); }
 

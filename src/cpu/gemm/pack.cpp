@@ -190,24 +190,32 @@ void pack_b_im2col(const ConvGeometry& g, const T* x, int64_t group, int64_t p0,
         pack_im2col_nchw(g, x, group, p0, kc, j0, nc, nr, dst);
 }
 
+// NCHW walks each input row once from left to right, dealing its pixels out
+// to the panels: walking panel by panel instead reads kc rows a plane apart
+// for every 16 pixels, which the prefetchers do not follow (measured: the
+// packing took 30% of a 1200 x 128 x 729 GEMM that way).
 template <typename T>
 void pack_b_direct(const ConvGeometry& g, const T* x, int64_t group, int64_t p0, int64_t kc,
                    int64_t j0, int64_t nc, int nr, T* dst) {
     const int64_t P = g.H * g.W, panels = (nc + nr - 1) / nr;
-    for (int64_t jp = 0; jp < panels; ++jp) {
-        T* panel = dst + jp * kc * nr;
-        const int64_t jbase = j0 + jp * nr, width = nc - jp * nr < nr ? nc - jp * nr : nr;
-        if (g.layout == GCONV_LAYOUT_NHWC) {
-            const T* src = x + jbase * g.C + group * g.Cg + p0;
+    if (g.layout == GCONV_LAYOUT_NHWC) {
+        for (int64_t jp = 0; jp < panels; ++jp) {
+            T* panel = dst + jp * kc * nr;
+            const int64_t width = nc - jp * nr < nr ? nc - jp * nr : nr;
+            const T* src = x + (j0 + jp * nr) * g.C + group * g.Cg + p0;
             for (int64_t jj = 0; jj < nr; ++jj)
                 for (int64_t q = 0; q < kc; ++q)
                     panel[q * nr + jj] = jj < width ? src[jj * g.C + q] : T(0);
-        } else {
-            const T* src = x + (group * g.Cg + p0) * P + jbase;
-            for (int64_t q = 0; q < kc; ++q) {
-                for (int64_t jj = 0; jj < width; ++jj) panel[q * nr + jj] = src[q * P + jj];
-                for (int64_t jj = width; jj < nr; ++jj) panel[q * nr + jj] = T(0);
-            }
+        }
+        return;
+    }
+    for (int64_t q = 0; q < kc; ++q) {
+        const T* row = x + (group * g.Cg + p0 + q) * P + j0;
+        for (int64_t jp = 0; jp < panels; ++jp) {
+            T* out = dst + jp * kc * nr + q * nr;
+            const int64_t width = nc - jp * nr < nr ? nc - jp * nr : nr;
+            for (int64_t jj = 0; jj < width; ++jj) out[jj] = row[jp * nr + jj];
+            for (int64_t jj = width; jj < nr; ++jj) out[jj] = T(0);
         }
     }
 }
