@@ -33,10 +33,18 @@ struct GemmTile {
 template <typename T>
 using GemmUkernelFn = void (*)(int64_t kc, const T* a, const T* b, const GemmTile<T>& tile);
 
+// The same with B read in place rather than packed: step p of column j at
+// b[j * ldb + p] (NHWC pixels of a 1x1 convolution, each pixel's channels
+// contiguous).
+template <typename T>
+using GemmUkernelInPlaceFn = void (*)(int64_t kc, const T* a, const T* b, int64_t ldb,
+                                      const GemmTile<T>& tile);
+
 template <typename T>
 struct GemmUkernel {
     GemmUkernelFn<T> fn;
     int mr, nr;
+    GemmUkernelInPlaceFn<T> fn_in_place = nullptr;  // gemm_cols only
 };
 
 // Rows [oh_begin, oh_end) of all output channels of `groups` consecutive

@@ -33,8 +33,15 @@ const GemmUkernel<T>& ukernel(const gconv_plan& plan) {
     return plan.geom.layout == GCONV_LAYOUT_NHWC ? f.gemm_cols : f.gemm_rows;
 }
 
+// NHWC 1x1: B's columns are the input pixels themselves, read in place.
 template <typename T>
-gconv_status prepare_typed(gconv_plan& plan, const void* weight) {
+bool reads_b_in_place(const gconv_plan& plan, bool im2col) {
+    return !im2col && plan.geom.layout == GCONV_LAYOUT_NHWC &&
+           ukernel<T>(plan).fn_in_place != nullptr;
+}
+
+template <typename T>
+gconv_status prepare_typed(gconv_plan& plan, const void* weight, bool im2col) {
     const ConvGeometry& g = plan.geom;
     const GemmUkernel<T>& uk = ukernel<T>(plan);
     const int64_t group_size = packed_a_group_size(g, uk.mr);
@@ -45,13 +52,16 @@ gconv_status prepare_typed(gconv_plan& plan, const void* weight) {
     const int64_t wider = uk.mr > uk.nr ? uk.mr : uk.nr;
     plan.tile_depth = kPanelBytes / (wider * static_cast<int64_t>(sizeof(T)));
     plan.tile_pixels = (kMaxTilePixels + uk.nr - 1) / uk.nr * uk.nr;
-    plan.scratch_bytes = plan.tile_depth * plan.tile_pixels * static_cast<int64_t>(sizeof(T));
+    plan.scratch_bytes = reads_b_in_place<T>(plan, im2col)
+                             ? 0
+                             : plan.tile_depth * plan.tile_pixels * static_cast<int64_t>(sizeof(T));
     return GCONV_SUCCESS;
 }
 
+template <bool kIm2col>
 gconv_status prepare(gconv_plan& plan, const void* weight) {
-    return plan.geom.dtype == GCONV_FLOAT64 ? prepare_typed<double>(plan, weight)
-                                            : prepare_typed<float>(plan, weight);
+    return plan.geom.dtype == GCONV_FLOAT64 ? prepare_typed<double>(plan, weight, kIm2col)
+                                            : prepare_typed<float>(plan, weight, kIm2col);
 }
 
 template <typename T, bool kIm2col>
@@ -69,11 +79,21 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
     const int64_t group_size = packed_a_group_size(g, uk.mr);
     const bool nhwc = g.layout == GCONV_LAYOUT_NHWC;
     const T* bias = static_cast<const T*>(plan.bias_or_null());
+    const bool in_place = reads_b_in_place<T>(plan, kIm2col);
 
     parallel_for(batch * g.G * tiles, threads, [&](int64_t item, int tid) {
         const int64_t tile = item % tiles, group = item / tiles % g.G, n = item / tiles / g.G;
         const int64_t j0 = tile * nc, width = P - j0 < nc ? P - j0 : nc;
         const T* image = x + n * g.in_image();
+        T* out = y + n * g.out_image();
+        const T* a = plan.weight.as<T>() + group * group_size;
+        const T* group_bias = bias ? bias + group * g.Kg : nullptr;
+        if (in_place) {
+            gemm_macro_kernel_in_place(uk, a, g.Kg, kd, width, plan.tile_depth,
+                                       image + j0 * g.C + group * g.Cg, g.C,
+                                       out + j0 * g.K + group * g.Kg, 1, g.K, group_bias, g.act);
+            return;
+        }
         T* b_scratch = scratch + static_cast<int64_t>(tid) * plan.tile_depth * plan.tile_pixels;
         auto pack_b = [&](int64_t p0, int64_t kc, T* dst) {
             if (kIm2col)
@@ -81,11 +101,9 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
             else
                 pack_b_direct(g, image, group, p0, kc, j0, width, uk.nr, dst);
         };
-        T* out = y + n * g.out_image();
         T* c = nhwc ? out + j0 * g.K + group * g.Kg : out + group * g.Kg * P + j0;
-        gemm_macro_kernel(uk, plan.weight.as<T>() + group * group_size, g.Kg, kd, width,
-                          plan.tile_depth, b_scratch, pack_b, c, nhwc ? 1 : P, nhwc ? g.K : 1,
-                          bias ? bias + group * g.Kg : nullptr, g.act);
+        gemm_macro_kernel(uk, a, g.Kg, kd, width, plan.tile_depth, b_scratch, pack_b, c,
+                          nhwc ? 1 : P, nhwc ? g.K : 1, group_bias, g.act);
     });
     return GCONV_SUCCESS;
 }
@@ -119,9 +137,9 @@ bool prefers_im2col(const ConvGeometry& g) { return g.Cg >= 32 && g.Kg >= 64; }
 
 }  // namespace
 
-const Algorithm kGemm1x1 = {GCONV_ALGO_GEMM_1X1, "gemm_1x1", accepts_1x1, accepts_1x1, prepare,
-                            execute<false>};
+const Algorithm kGemm1x1 = {GCONV_ALGO_GEMM_1X1, "gemm_1x1", accepts_1x1, accepts_1x1,
+                            prepare<false>, execute<false>};
 const Algorithm kIm2colGemm = {GCONV_ALGO_IM2COL_GEMM, "im2col_gemm", accepts_any,
-                               prefers_im2col, prepare, execute<true>};
+                               prefers_im2col, prepare<true>, execute<true>};
 
 }  // namespace gconv

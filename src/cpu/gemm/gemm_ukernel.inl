@@ -76,19 +76,23 @@ void gemm_ukernel_rows(int64_t kc, const T* __restrict a, const T* __restrict b,
     store_scalar(buffer, NR, 1, t);
 }
 
-template <typename T, int MV, int NR>
-void gemm_ukernel_cols(int64_t kc, const T* __restrict a, const T* __restrict b,
-                       const GemmTile<T>& t) {
+// kInPlace: column j of B at b + j * ldb (NHWC pixels read where they lie;
+// columns past t.n repeat the last one, whose results are not stored).
+template <typename T, int MV, int NR, bool kInPlace>
+void gemm_ukernel_cols_body(int64_t kc, const T* __restrict a, const T* __restrict b,
+                            int64_t ldb, const GemmTile<T>& t) {
     using V = Vec<T>;
     constexpr int MR = MV * V::N;
     V acc[NR][MV];
     for (int j = 0; j < NR; ++j)
         for (int v = 0; v < MV; ++v) acc[j][v] = V::zero();
+    const T* column[NR];
+    for (int j = 0; j < NR; ++j) column[j] = b + (j < t.n ? j : t.n - 1) * ldb;
     for (int64_t p = 0; p < kc; ++p) {
         V av[MV];
         for (int v = 0; v < MV; ++v) av[v] = V::load(a + p * MR + v * V::N);
         for (int j = 0; j < NR; ++j) {
-            const V bj = V::set1(b[p * NR + j]);
+            const V bj = V::set1(kInPlace ? column[j][p] : b[p * NR + j]);
             for (int v = 0; v < MV; ++v) acc[j][v] = fmadd(av[v], bj, acc[j][v]);
         }
     }
@@ -110,6 +114,17 @@ void gemm_ukernel_cols(int64_t kc, const T* __restrict a, const T* __restrict b,
     store_scalar(buffer, 1, MR, t);
 }
 
+template <typename T, int MV, int NR>
+void gemm_ukernel_cols(int64_t kc, const T* a, const T* b, const GemmTile<T>& t) {
+    gemm_ukernel_cols_body<T, MV, NR, false>(kc, a, b, 0, t);
+}
+
+template <typename T, int MV, int NR>
+void gemm_ukernel_cols_in_place(int64_t kc, const T* a, const T* b, int64_t ldb,
+                                const GemmTile<T>& t) {
+    gemm_ukernel_cols_body<T, MV, NR, true>(kc, a, b, ldb, t);
+}
+
 // Register budget: accumulators + one vector row of B (or column of A) + a
 // broadcast must fit the family's vector registers (32 zmm, 16 ymm/xmm).
 #if GCONV_ISA_LEVEL == 2
@@ -124,7 +139,8 @@ template <typename T>
 void fill(KernelFamily<T>& f) {
     constexpr int lanes = Vec<T>::N;
     f.gemm_rows = {gemm_ukernel_rows<T, kRows, kVecs>, kRows, kVecs * lanes};
-    f.gemm_cols = {gemm_ukernel_cols<T, kVecs, kRows>, kVecs * lanes, kRows};
+    f.gemm_cols = {gemm_ukernel_cols<T, kVecs, kRows>, kVecs * lanes, kRows,
+                   gemm_ukernel_cols_in_place<T, kVecs, kRows>};
 }
 
 }  // namespace

@@ -14,6 +14,25 @@ namespace gconv {
 // pack_b(p0, kc, b_scratch); each block's partial sums accumulate in C, and
 // the last block adds the bias and applies the activation, so every output
 // sees the same reduction order whatever the tiling or thread count.
+// The tile of C at rows [i0, i0 + mr), columns [j0, j0 + nr) of an M x nc
+// block, for reduction block [p0, p0 + kc) of kd.
+template <typename T>
+GemmTile<T> gemm_tile(const GemmUkernel<T>& uk, int64_t M, int64_t nc, int64_t i0, int64_t j0,
+                      int64_t p0, int64_t kc, int64_t kd, T* c, int64_t rs, int64_t cs,
+                      const T* bias, int act) {
+    GemmTile<T> tile;
+    tile.c = c + i0 * rs + j0 * cs;
+    tile.rs = rs;
+    tile.cs = cs;
+    tile.m = static_cast<int>(M - i0 < uk.mr ? M - i0 : uk.mr);
+    tile.n = static_cast<int>(nc - j0 < uk.nr ? nc - j0 : uk.nr);
+    tile.accumulate = p0 > 0;
+    tile.last = p0 + kc == kd;
+    tile.bias = bias ? bias + i0 : nullptr;
+    tile.act = act;
+    return tile;
+}
+
 template <typename T, typename PackB>
 void gemm_macro_kernel(const GemmUkernel<T>& uk, const T* a_packed, int64_t M, int64_t kd,
                        int64_t nc, int64_t KC, T* b_scratch, const PackB& pack_b, T* c,
@@ -21,23 +40,27 @@ void gemm_macro_kernel(const GemmUkernel<T>& uk, const T* a_packed, int64_t M, i
     for (int64_t p0 = 0; p0 < kd; p0 += KC) {
         const int64_t kc = kd - p0 < KC ? kd - p0 : KC;
         pack_b(p0, kc, b_scratch);
-        const bool last = p0 + kc == kd;
-        for (int64_t j0 = 0; j0 < nc; j0 += uk.nr) {
-            for (int64_t i0 = 0; i0 < M; i0 += uk.mr) {
-                const T* a = a_packed + i0 * kd + p0 * uk.mr;
-                GemmTile<T> tile;
-                tile.c = c + i0 * rs + j0 * cs;
-                tile.rs = rs;
-                tile.cs = cs;
-                tile.m = static_cast<int>(M - i0 < uk.mr ? M - i0 : uk.mr);
-                tile.n = static_cast<int>(nc - j0 < uk.nr ? nc - j0 : uk.nr);
-                tile.accumulate = p0 > 0;
-                tile.last = last;
-                tile.bias = bias ? bias + i0 : nullptr;
-                tile.act = act;
-                uk.fn(kc, a, b_scratch + j0 * kc, tile);
-            }
-        }
+        for (int64_t j0 = 0; j0 < nc; j0 += uk.nr)
+            for (int64_t i0 = 0; i0 < M; i0 += uk.mr)
+                uk.fn(kc, a_packed + i0 * kd + p0 * uk.mr, b_scratch + j0 * kc,
+                      gemm_tile(uk, M, nc, i0, j0, p0, kc, kd, c, rs, cs, bias, act));
+    }
+}
+
+// The same loops with B read in place (uk.fn_in_place): column j of B, its
+// kd steps contiguous, at b + j * ldb. For NHWC 1x1 convolutions, where a
+// pixel's input channels already are a column: packing them cost as much as
+// a third of the time.
+template <typename T>
+void gemm_macro_kernel_in_place(const GemmUkernel<T>& uk, const T* a_packed, int64_t M,
+                                int64_t kd, int64_t nc, int64_t KC, const T* b, int64_t ldb,
+                                T* c, int64_t rs, int64_t cs, const T* bias, int act) {
+    for (int64_t p0 = 0; p0 < kd; p0 += KC) {
+        const int64_t kc = kd - p0 < KC ? kd - p0 : KC;
+        for (int64_t j0 = 0; j0 < nc; j0 += uk.nr)
+            for (int64_t i0 = 0; i0 < M; i0 += uk.mr)
+                uk.fn_in_place(kc, a_packed + i0 * kd + p0 * uk.mr, b + j0 * ldb + p0, ldb,
+                               gemm_tile(uk, M, nc, i0, j0, p0, kc, kd, c, rs, cs, bias, act));
     }
 }
 
