@@ -97,8 +97,11 @@ static inline int64_t small_plane_height(const ConvGeometry& g) {
 static inline int64_t small_plane_width(const ConvGeometry& g) {
     return (g.OW - 1) * g.sw + (g.S - 1) * g.dw + 1;
 }
+// The padded tile, then room for the output block or the unpadded input
+// planes side by side (the kernel stages them there on the way in).
 static inline int64_t small_plane_scratch(const ConvGeometry& g) {
-    return (small_plane_height(g) * small_plane_width(g) + g.OH * g.OW) * kSmallPlaneChannels;
+    const int64_t staged = g.OH * g.OW > g.H * g.W ? g.OH * g.OW : g.H * g.W;
+    return (small_plane_height(g) * small_plane_width(g) + staged) * kSmallPlaneChannels;
 }
 
 }  // namespace gconv

@@ -18,6 +18,7 @@ namespace GCONV_ISA {
 
 #include "cpu/common/kernel_common.inl"
 #include "cpu/common/simd.inl"
+#include "cpu/common/transpose.inl"
 
 namespace {
 
@@ -211,16 +212,55 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
     }
 }
 
+// The small-plane kernel's arithmetic: every output pixel of one block of
+// L channels from the padded tile ([Hp][Wp][L]) into out ([OH * OW][L]),
+// four pixels at a time for independent FMA chains. KR, KS: the kernel
+// size when compiled in (3x3 keeps its nine weight vectors in registers),
+// 0 for any.
+template <typename T, int KR, int KS>
+void small_plane_block(const ConvGeometry& g, const T* tile, int64_t Wp, const T* weights,
+                       Vec<T> b, T* out) {
+    using V = Vec<T>;
+    constexpr int64_t L = V::N, kPixels = 4;
+    const int64_t R = KR ? KR : g.R, S = KS ? KS : g.S;
+    const int64_t out_plane = g.OH * g.OW;
+    int64_t oh = 0, ow = 0;  // of pixel p0, stepped without divisions
+    for (int64_t p0 = 0; p0 < out_plane; p0 += kPixels) {
+        const int64_t count = out_plane - p0 < kPixels ? out_plane - p0 : kPixels;
+        int64_t base[kPixels];
+        for (int64_t i = 0; i < kPixels; ++i) {
+            base[i] = i < count ? (oh * g.sh * Wp + ow * g.sw) * L : base[0];
+            if (i < count && ++ow == g.OW) {
+                ow = 0;
+                ++oh;
+            }
+        }
+        V acc[kPixels];
+        for (int64_t i = 0; i < kPixels; ++i) acc[i] = V::zero();
+        for (int64_t r = 0; r < R; ++r)
+            for (int64_t s = 0; s < S; ++s) {
+                const V wv = V::load(weights + (r * S + s) * L);
+                const int64_t offset = (r * g.dh * Wp + s * g.dw) * L;
+                for (int64_t i = 0; i < kPixels; ++i)
+                    acc[i] = fmadd(wv, V::load(tile + base[i] + offset), acc[i]);
+            }
+        for (int64_t i = 0; i < count; ++i)
+            activate_vec(acc[i] + b, g.act).store(out + (p0 + i) * L);
+    }
+}
+
 // NCHW depthwise on small planes (7x7, 14x14), where a row is narrower than
 // a few vectors: V channels at a time are copied into a zero-padded
 // [rows][cols][V] tile (channels innermost), convolved with lanes over
-// channels (every tap inside the tile, no bounds checks), four output pixels
-// at a time for independent FMA chains, and copied back to planes.
+// channels (every tap inside the tile, no bounds checks), and copied back to
+// planes. With eight lanes (AVX2 floats) both copies go through 8 x 8
+// register transposes of whole planes: value by value they took about as
+// long as the arithmetic of a 3x3 layer.
 template <typename T>
 void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                          int64_t c_begin, int64_t c_end, T* scratch) {
     using V = Vec<T>;
-    constexpr int64_t L = V::N, kPixels = 4;
+    constexpr int64_t L = V::N;
     const int64_t Hp = small_plane_height(g), Wp = small_plane_width(g);
     const int64_t taps = g.R * g.S, plane = g.H * g.W, out_plane = g.OH * g.OW;
     T* tile = scratch;
@@ -229,16 +269,30 @@ void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T*
     alignas(64) T biases[L];
     for (int64_t c0 = c_begin; c0 < c_end; c0 += L) {
         const int64_t n = c_end - c0 < L ? c_end - c0 : L;
+        const bool transposed = L == 8 && n == 8;
         // Zero the tile with vector stores, then copy each plane's pixels
         // into their lane: padding and the unused lanes stay zero.
         for (int64_t i = 0; i < Hp * Wp; ++i) V::zero().store(tile + i * L);
         const int64_t rows = g.H < Hp - g.pt ? g.H : Hp - g.pt;
         const int64_t cols = g.W < Wp - g.pl ? g.W : Wp - g.pl;
-        for (int64_t l = 0; l < n; ++l) {
-            const T* src = x + (c0 + l) * plane;
+        if (transposed) {
+            // Whole planes side by side first (rows of 7 or 14 are too short
+            // for 8-wide transposes), then each row into the padded tile.
+            const T* src[8];
+            for (int l = 0; l < 8; ++l) src[l] = x + (c0 + l) * plane;
+            interleave_rows8(src, plane, out);
             for (int64_t ih = 0; ih < rows; ++ih) {
-                T* dst = tile + ((ih + g.pt) * Wp + g.pl) * L + l;
-                for (int64_t iw = 0; iw < cols; ++iw) dst[iw * L] = src[ih * g.W + iw];
+                T* dst = tile + ((ih + g.pt) * Wp + g.pl) * L;
+                for (int64_t iw = 0; iw < cols; ++iw)
+                    V::load(out + (ih * g.W + iw) * L).store(dst + iw * L);
+            }
+        } else {
+            for (int64_t l = 0; l < n; ++l) {
+                const T* src = x + (c0 + l) * plane;
+                for (int64_t ih = 0; ih < rows; ++ih) {
+                    T* dst = tile + ((ih + g.pt) * Wp + g.pl) * L + l;
+                    for (int64_t iw = 0; iw < cols; ++iw) dst[iw * L] = src[ih * g.W + iw];
+                }
             }
         }
         for (int64_t l = 0; l < L; ++l) {
@@ -247,32 +301,19 @@ void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T*
             biases[l] = real && bias ? bias[c0 + l] : T(0);
         }
         const V b = V::load(biases);
-        int64_t oh = 0, ow = 0;  // of pixel p0, stepped without divisions
-        for (int64_t p0 = 0; p0 < out_plane; p0 += kPixels) {
-            const int64_t count = out_plane - p0 < kPixels ? out_plane - p0 : kPixels;
-            int64_t base[kPixels];
-            for (int64_t i = 0; i < kPixels; ++i) {
-                base[i] = i < count ? (oh * g.sh * Wp + ow * g.sw) * L : base[0];
-                if (i < count && ++ow == g.OW) {
-                    ow = 0;
-                    ++oh;
-                }
+        if (g.R == 3 && g.S == 3)
+            small_plane_block<T, 3, 3>(g, tile, Wp, weights, b, out);
+        else
+            small_plane_block<T, 0, 0>(g, tile, Wp, weights, b, out);
+        if (transposed) {
+            T* dst[8];
+            for (int l = 0; l < 8; ++l) dst[l] = y + (c0 + l) * out_plane;
+            deinterleave_rows8(out, out_plane, dst);
+        } else {
+            for (int64_t l = 0; l < n; ++l) {
+                T* dst = y + (c0 + l) * out_plane;
+                for (int64_t p = 0; p < out_plane; ++p) dst[p] = out[p * L + l];
             }
-            V acc[kPixels];
-            for (int64_t i = 0; i < kPixels; ++i) acc[i] = V::zero();
-            for (int64_t r = 0; r < g.R; ++r)
-                for (int64_t s = 0; s < g.S; ++s) {
-                    const V wv = V::load(weights + (r * g.S + s) * L);
-                    const int64_t offset = (r * g.dh * Wp + s * g.dw) * L;
-                    for (int64_t i = 0; i < kPixels; ++i)
-                        acc[i] = fmadd(wv, V::load(tile + base[i] + offset), acc[i]);
-                }
-            for (int64_t i = 0; i < count; ++i)
-                activate_vec(acc[i] + b, g.act).store(out + (p0 + i) * L);
-        }
-        for (int64_t l = 0; l < n; ++l) {
-            T* dst = y + (c0 + l) * out_plane;
-            for (int64_t p = 0; p < out_plane; ++p) dst[p] = out[p * L + l];
         }
     }
 }
