@@ -302,6 +302,11 @@ class OnnxRuntimePeer:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Its idle workers spin far longer than the bench's settle pause: on
+        # 2 cores, every other library's calls ran up to 3.5x slower right
+        # after a session.run. Without spinning ONNX Runtime measured no
+        # slower itself (AlexNet conv4 129 -> 148 GFLOP/s, same run).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(_onnx_conv_model(layer, weight, x_nchw.shape[0]),
                                            options, providers=["CPUExecutionProvider"])
@@ -401,7 +406,9 @@ def time_interleaved(implementations, timing, first_calls=None):
     on a machine with few cores those spinners steal the cores of whatever
     runs next. So each sample starts after an untimed pause of
     ``timing.settle_s``, long enough for the other pools to park, and, where
-    its calls are short, one untimed call that wakes its own pool.
+    its calls are short, one untimed call that wakes its own pool. ONNX
+    Runtime's pool spins longer than any pause the bench can afford, so its
+    sessions run without spinning (see OnnxRuntimePeer.prepare).
     """
     plans = []
     for impl in implementations:
