@@ -50,7 +50,13 @@ gconv_status prepare_typed(gconv_plan& plan, const void* weight, bool im2col) {
                     group_size * g.G);
     if (g.K > 0) pack_a_weights(g, uk.mr, static_cast<const T*>(weight), plan.weight.as<T>());
     const int64_t wider = uk.mr > uk.nr ? uk.mr : uk.nr;
-    plan.tile_depth = kPanelBytes / (wider * static_cast<int64_t>(sizeof(T)));
+    // Equal blocks no longer than that: a short last block (64 of the 576
+    // steps of a dense 3x3 over 64 channels) would re-read and re-write C for
+    // little work.
+    const int64_t most = kPanelBytes / (wider * static_cast<int64_t>(sizeof(T)));
+    const int64_t kd = g.reduction() > 0 ? g.reduction() : 1;
+    const int64_t blocks = (kd + most - 1) / most;
+    plan.tile_depth = (kd + blocks - 1) / blocks;
     plan.tile_pixels = (kMaxTilePixels + uk.nr - 1) / uk.nr * uk.nr;
     plan.scratch_bytes = reads_b_in_place<T>(plan, im2col)
                              ? 0

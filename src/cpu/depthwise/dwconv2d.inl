@@ -107,6 +107,14 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
     const int64_t ih0 = oh - g.pt, iw0 = ow - g.pl;
     bool column[PW + S - 1];
     for (int q = 0; q < PW + S - 1; ++q) column[q] = !kChecked || (iw0 + q >= 0 && iw0 + q < g.W);
+    // The next run's new pixels, fetched while this one computes: the sweep
+    // over channels jumps C values between pixels, a pattern the hardware
+    // prefetchers miss (measured on 144 channels at 56x56: loads waiting on
+    // L2 made the layer 1.7x slower). Only while those pixels fit in L1
+    // beside this run's (a 5x5 over 672 channels measured 10% slower).
+    constexpr int64_t kFetchBytes = 32 * 1024;
+    const bool fetch = PW * g.R * C * static_cast<int64_t>(sizeof(T)) <= kFetchBytes;
+    const int64_t fetch_end = !fetch ? 0 : g.W - iw0 < PW + S - 1 + PW ? g.W - iw0 : PW + S - 1 + PW;
     for (int64_t c0 = 0; c0 < c_end; c0 += V::N) {
         V acc[PW];
         for (int p = 0; p < PW; ++p) acc[p] = V::zero();
@@ -120,6 +128,7 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
                 continue;
             }
             const T* xp = x + (ih * g.W + iw0) * C + c0;
+            for (int64_t q = PW + S - 1; q < fetch_end; ++q) prefetch(xp + q * C);
             for (int q = 0; q < PW + S - 1; ++q) {
                 const V xv = !kChecked || column[q] ? V::load(xp + q * C) : V::zero();
                 for (int s = 0; s < S; ++s) {
