@@ -68,6 +68,38 @@ def test_grouped_direct_channel_lanes_match_reference(isa, case, restore_isa):
     gconv._set_max_isa(isa)
     case.check(force_algorithm="grouped_direct")
 
+# Depthwise NHWC with many channels (>= 2 * 4 vectors: 64 floats on AVX2,
+# 128 on AVX-512, 32 doubles on AVX2): the run kernel, which shares each
+# input vector among the 4-8 pixels of a run, at stride 1 (3x3, 5x5, 7x7)
+# and 2 (3x3); runs that reach the padding (checked) or not, a channel tail,
+# depth multiplier 2 (scattered stores), widths shorter than one run.
+WIDE_DEPTHWISE_NHWC_CASES = [
+    fit_spatial(ConvCase(c=r["channels"][0], g=r["channels"][0],
+                         k=r["channels"][0] * r["channels"][1], h=5, w=r["width"],
+                         kernel=(r["kernel"], r["kernel"]), stride=r["stride"],
+                         padding=r["padding"], layout="NHWC", dtype=r["dtype"],
+                         bias=r["epilogue"][0], activation=r["epilogue"][1], seed=5600 + i))
+    for i, r in enumerate(covering_array({
+        "channels": ((64, 1), (136, 1), (130, 2), (256, 1), (200, 1)),
+        "width": (1, 3, 8, 13, 17, 30),
+        "kernel": (3, 5, 7),
+        "stride": (1, 2),
+        "padding": (0, 1, "same", ((2, 0), (0, 3))),
+        "dtype": ("float32", "float64"),
+        "epilogue": ((False, None), (True, "relu"), (True, "relu6")),
+    }, seed=56))
+    if not (r["padding"] == "same" and r["stride"] != 1)
+]
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("case", WIDE_DEPTHWISE_NHWC_CASES, ids=lambda c: c.id())
+def test_wide_depthwise_nhwc_runs_match_reference(isa, case, restore_isa):
+    if isa not in _supported():
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    case.check(force_algorithm="depthwise")
+
 
 def _supported():
     return gconv.build_info()["isa_supported"]

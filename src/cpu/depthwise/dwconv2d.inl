@@ -93,20 +93,21 @@ void dw_nhwc_tail(const ConvGeometry& g, const T* x, const T* w, const T* bias, 
     }
 }
 
-// Stride 1, dilation 1: a run of PW output pixels (the first `count` of
-// them stored) for channels [0, c_end), a vector at a time. Each input vector
-// of a kernel row is loaded once and used by every pixel whose window covers
-// it (PW + S - 1 loads for PW * S FMAs, instead of PW * S). kChecked: the
-// run's windows reach past the columns, whose padding (like the rows')
-// multiplies zeros, as in the reference.
-template <typename T, int S, int PW, bool kChecked>
+// Column stride SW (1 or 2), dilation 1: a run of PW output pixels (the
+// first `count` of them stored) for channels [0, c_end), a vector at a time.
+// Each input vector of a kernel row is loaded once and used by every pixel
+// whose window covers it ((PW - 1) * SW + S loads for PW * S FMAs, instead
+// of PW * S). kChecked: the run's windows reach past the columns, whose
+// padding (like the rows') multiplies zeros, as in the reference.
+template <typename T, int S, int SW, int PW, bool kChecked>
 void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int64_t oh,
                  int64_t ow, int count, int64_t j, int64_t c_end) {
     using V = Vec<T>;
+    constexpr int kSpan = (PW - 1) * SW + S;  // input columns the run reads
     const int64_t C = g.C, m = g.Kg;
-    const int64_t ih0 = oh - g.pt, iw0 = ow - g.pl;
-    bool column[PW + S - 1];
-    for (int q = 0; q < PW + S - 1; ++q) column[q] = !kChecked || (iw0 + q >= 0 && iw0 + q < g.W);
+    const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * SW - g.pl;
+    bool column[kSpan];
+    for (int q = 0; q < kSpan; ++q) column[q] = !kChecked || (iw0 + q >= 0 && iw0 + q < g.W);
     // The next run's new pixels, fetched while this one computes: the sweep
     // over channels jumps C values between pixels, a pattern the hardware
     // prefetchers miss (measured on 144 channels at 56x56: loads waiting on
@@ -114,7 +115,7 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
     // beside this run's (a 5x5 over 672 channels measured 10% slower).
     constexpr int64_t kFetchBytes = 32 * 1024;
     const bool fetch = PW * g.R * C * static_cast<int64_t>(sizeof(T)) <= kFetchBytes;
-    const int64_t fetch_end = !fetch ? 0 : g.W - iw0 < PW + S - 1 + PW ? g.W - iw0 : PW + S - 1 + PW;
+    const int64_t fetch_end = !fetch ? 0 : g.W - iw0 < kSpan + PW * SW ? g.W - iw0 : kSpan + PW * SW;
     for (int64_t c0 = 0; c0 < c_end; c0 += V::N) {
         V acc[PW];
         for (int p = 0; p < PW; ++p) acc[p] = V::zero();
@@ -128,12 +129,12 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
                 continue;
             }
             const T* xp = x + (ih * g.W + iw0) * C + c0;
-            for (int64_t q = PW + S - 1; q < fetch_end; ++q) prefetch(xp + q * C);
-            for (int q = 0; q < PW + S - 1; ++q) {
+            for (int64_t q = kSpan; q < fetch_end; ++q) prefetch(xp + q * C);
+            for (int q = 0; q < kSpan; ++q) {
                 const V xv = !kChecked || column[q] ? V::load(xp + q * C) : V::zero();
                 for (int s = 0; s < S; ++s) {
-                    const int p = q - s;
-                    if (p >= 0 && p < PW) acc[p] = fmadd(wv[s], xv, acc[p]);
+                    const int d = q - s, p = d / SW;  // column q is tap s of pixel p
+                    if (d >= 0 && d % SW == 0 && p < PW) acc[p] = fmadd(wv[s], xv, acc[p]);
                 }
             }
         }
@@ -157,16 +158,17 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
 // Row oh, pixels [ow_begin, ow_end) in runs of PW, each over every full
 // vector of channels [0, c_end) (neighbouring vectors share cache lines:
 // sweeping the channels inside a run keeps the run's input rows in L1).
-template <typename T, int S, int PW>
+template <typename T, int S, int SW, int PW>
 void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                       int64_t oh, int64_t ow_begin, int64_t ow_end, int64_t j, int64_t c_end) {
+    constexpr int64_t kSpan = (PW - 1) * SW + S;
     for (int64_t ow = ow_begin; ow < ow_end; ow += PW) {
         const int count = static_cast<int>(ow_end - ow < PW ? ow_end - ow : PW);
-        const int64_t iw0 = ow - g.pl;
-        if (iw0 >= 0 && iw0 + PW + S - 1 <= g.W)
-            dw_nhwc_run<T, S, PW, false>(g, x, w, bias, y, oh, ow, count, j, c_end);
+        const int64_t iw0 = ow * SW - g.pl;
+        if (iw0 >= 0 && iw0 + kSpan <= g.W)
+            dw_nhwc_run<T, S, SW, PW, false>(g, x, w, bias, y, oh, ow, count, j, c_end);
         else
-            dw_nhwc_run<T, S, PW, true>(g, x, w, bias, y, oh, ow, count, j, c_end);
+            dw_nhwc_run<T, S, SW, PW, true>(g, x, w, bias, y, oh, ow, count, j, c_end);
     }
 }
 
@@ -184,16 +186,20 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
     // from 96 to 240 channels, 1.4-3.6x on 14x14 and 7x7 maps with 384-960;
     // with 32 channels the pixel pairs below, which cover all of them at
     // once, stay 1.4x faster.
-    const bool unit = g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.R == g.S;
+    // Stride 2 (3x3, MobileNet's downsampling layers) the same way.
+    const bool unit = g.sh == g.sw && (g.sw == 1 || (g.sw == 2 && g.S == 3)) && g.dh == 1 &&
+                      g.dw == 1 && g.R == g.S;
     if (unit && (g.S == 3 || g.S == 5 || g.S == 7) && C >= 2 * kWide * N) {
         for (int64_t j = 0; j < m; ++j) {
             const int64_t c0 = C / N * N;  // the full vectors; the tail below
-            if (g.S == 3)
-                dw_nhwc_row_runs<T, 3, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
+            if (g.S == 3 && g.sw == 2)
+                dw_nhwc_row_runs<T, 3, 2, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
+            else if (g.S == 3)
+                dw_nhwc_row_runs<T, 3, 1, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
             else if (g.S == 5)
-                dw_nhwc_row_runs<T, 5, 6>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
+                dw_nhwc_row_runs<T, 5, 1, 6>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
             else
-                dw_nhwc_row_runs<T, 7, 4>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
+                dw_nhwc_row_runs<T, 7, 1, 4>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
             if (c0 < C)
                 for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
                     T* yp = y + (oh * g.OW + ow) * g.K;
