@@ -59,15 +59,6 @@ CHANNEL_LANE_CASES = [
     if not (r["padding"] == "same" and r["stride"] != 1)
 ]
 
-
-@pytest.mark.parametrize("isa", ALL_ISAS)
-@pytest.mark.parametrize("case", CHANNEL_LANE_CASES, ids=lambda c: c.id())
-def test_grouped_direct_channel_lanes_match_reference(isa, case, restore_isa):
-    if isa not in _supported():
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
-    case.check(force_algorithm="grouped_direct")
-
 # Depthwise NHWC with many channels (>= 2 * 4 vectors: 64 floats on AVX2,
 # 128 on AVX-512, 32 doubles on AVX2): the run kernel, which shares each
 # input vector among the 4-8 pixels of a run, at stride 1 (3x3, 5x5, 7x7)
@@ -92,13 +83,8 @@ WIDE_DEPTHWISE_NHWC_CASES = [
 ]
 
 
-@pytest.mark.parametrize("isa", ALL_ISAS)
-@pytest.mark.parametrize("case", WIDE_DEPTHWISE_NHWC_CASES, ids=lambda c: c.id())
-def test_wide_depthwise_nhwc_runs_match_reference(isa, case, restore_isa):
-    if isa not in _supported():
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
-    case.check(force_algorithm="depthwise")
+ISA_CASES = (ISA_CASES + [("grouped_direct", case) for case in CHANNEL_LANE_CASES]
+             + [("depthwise", case) for case in WIDE_DEPTHWISE_NHWC_CASES])
 
 
 def _supported():
