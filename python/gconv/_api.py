@@ -22,7 +22,7 @@ ConvCost = collections.namedtuple("ConvCost", "params macs flops output_shape mi
 def _device_api(*arrays):
     """gconv._cuda_api when any argument is a CUDA array, else None."""
     for a in arrays:
-        if a is not None and hasattr(a, "__cuda_array_interface__"):
+        if a is not None and type(a) is not np.ndarray and hasattr(a, "__cuda_array_interface__"):
             if not cuda.is_built():
                 raise TypeError(
                     "got a CUDA array, but this gconv was built without CUDA "
@@ -41,13 +41,14 @@ def _result_array(out, shape, dtype, where):
     return out
 
 
-def _run_plan(plan, x, result, batch):
+def _run_plan(plan, x, result, batch, fresh=False):
     """Executes into ``result``, through a temporary when ``result`` cannot be
-    written directly (misaligned, or overlapping the input)."""
+    written directly (misaligned, or overlapping the input). ``fresh``: the
+    caller just allocated ``result`` (nothing to check)."""
     if result.size == 0:
         return result
     target = result
-    if not result.flags.aligned or np.may_share_memory(result, x):
+    if not fresh and (not result.flags.aligned or np.may_share_memory(result, x)):
         target = np.empty(result.shape, result.dtype)
     plan.execute(x, target, batch)
     if target is not result:
@@ -57,7 +58,8 @@ def _run_plan(plan, x, result, batch):
 
 def _convolve(spec, x, out, force_algorithm=None, plan_cache=None, padding_mode="zeros"):
     x = as_float_array(x, "input")
-    check_same_dtype(spec.where, input=x, weight=spec.weight, bias=spec.bias)
+    if x.dtype != spec.weight.dtype:  # (the spec's bias already matches its weight)
+        check_same_dtype(spec.where, input=x, weight=spec.weight, bias=spec.bias)
     if padding_mode != "zeros":
         x = _padding_mode.padded_conv2d_input(spec, x, padding_mode)
         spec = spec.with_padding(0)
@@ -69,7 +71,7 @@ def _convolve(spec, x, out, force_algorithm=None, plan_cache=None, padding_mode=
         plan = _core.Plan(desc, spec.weight, spec.bias, force_algorithm)
         if plan_cache is not None:
             plan_cache[key] = plan
-    return _run_plan(plan, kernel_ready(x), result, desc[0])
+    return _run_plan(plan, kernel_ready(x), result, desc[0], fresh=out is None)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layout="NCHW",

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import gconv
+from gconv import _bench_overhead
 from gconv import _bench_suite as suite
 from gconv import _core
 
@@ -607,6 +608,9 @@ def print_text(report, out=sys.stdout):
     print(f"rows below 1.0x: {len(summary['below_1x'])}", file=out)
     for line in summary["below_1x"]:
         print(f"  {line}", file=out)
+    print("per-call overhead (a 1x1 convolution of one element):", file=out)
+    for line in _bench_overhead.lines(report["overhead_us"]):
+        print(f"  {line}", file=out)
 
 
 def _threads(count):
@@ -660,6 +664,11 @@ def write_markdown(report, path, plot_path=None):
             f">= {ROOFLINE_TARGET:.0%} of roofline for narrow groups and depthwise; "
             f"float64 >= {FLOAT64_TARGET}x of float32):", ""]
     out += [f"- {line}" for line in summary["below_target"]] or ["- none"]
+    out += ["", "## Per-call overhead", "",
+            "A 1x1 convolution of one element, so that every microsecond is overhead: "
+            "`gconv.conv2d` checks its arguments and makes a plan on every call, a "
+            "`gconv.Conv2d` plan only checks the input; medians of interleaved runs.", ""]
+    out += [f"- {line}" for line in _bench_overhead.lines(report["overhead_us"])]
     notes = sorted({note for row in report["rows"] for note in row["notes"]})
     if notes:
         out += ["", "Notes:", ""] + [f"- {note}" for note in notes]
@@ -855,6 +864,8 @@ def run(args, log=None):
             + " ...")
         rows.extend(measure_layer(layer, batch, args.layout, peers, machine, timing, log))
     check_targets(rows)
+    log("bench: per-call overhead (a 1x1 convolution of one element) ...")
+    overhead = _bench_overhead.measure(peers, timing)
     return {
         "config": {"command": command_line(args),
                    "threads": threads, "quick": args.quick, "layouts": args.layout,
@@ -866,6 +877,7 @@ def run(args, log=None):
         "machine": machine,
         "rows": rows,
         "summary": summarize(rows, args.batch),
+        "overhead_us": overhead,
     }
 
 

@@ -210,8 +210,10 @@ def conv_params(weight_shape, stride, padding, dilation, groups, layout, activat
     """ConvParams for these arguments, shared between calls that repeat them
     (validating the same arguments on every call costs microseconds)."""
     args = (weight_shape, stride, padding, dilation, groups, layout, activation, where)
-    if not _plain(args[1:]):
-        return ConvParams(*args)
+    for value in args[1:]:  # _plain(args[1:]) without a call per plain int or str
+        kind = type(value)
+        if kind not in _PLAIN_TYPES and not (kind is tuple and _plain(value)):
+            return ConvParams(*args)
     params = _PARAMS_CACHE.get(args)
     if params is None:
         params = ConvParams(*args)
@@ -234,7 +236,8 @@ class ConvSpec:
         if bias is not None:
             bias = as_float_array(bias, "bias")
             check_bias_shape(where, bias, weight.shape[0])
-        check_same_dtype(where, weight=weight, bias=bias)
+            if bias.dtype != weight.dtype:
+                check_same_dtype(where, weight=weight, bias=bias)
         ready = (lambda a: np.array(a, order="C", copy=True)) if copy else kernel_ready
         self.weight = ready(weight)
         self.bias = None if bias is None else ready(bias)

@@ -233,8 +233,14 @@ def test_bench_quick_smoke_writes_json_markdown_and_plot(tmp_path):
     else:
         assert report["config"]["peer_columns"] == [] and rows[0]["ratio"] is None
 
+    overhead = report["overhead_us"]
+    expected = {"gconv.conv2d", "gconv.Conv2d"} | set(report["config"]["peer_columns"])
+    assert set(overhead) == expected and all(us > 0 for us in overhead.values())
+    assert "per-call overhead" in result.stdout and "gconv.Conv2d:" in result.stdout
+
     markdown = markdown_path.read_text()
-    for heading in ("## Machine limits", "## Results", "## Summary", "## How to reproduce"):
+    for heading in ("## Machine limits", "## Results", "## Summary", "## Per-call overhead",
+                    "## How to reproduce"):
         assert heading in markdown
     assert "| mobilefacenet_gdc | 1 | NCHW |" in markdown
     assert "python -m gconv bench " in markdown
@@ -249,3 +255,14 @@ def test_bench_rejects_unknown_options_and_empty_selections():
     assert run("--layout", "CHWN").returncode == 2
     empty = run("--layers", "no_such_layer", "--vs", "none", "--quick")
     assert empty.returncode == 2 and "no layer" in empty.stderr
+
+
+def test_overhead_lines_check_both_gconv_entry_points_against_the_target():
+    from gconv import _bench_overhead
+
+    fast = {"gconv.conv2d": 8.0, "gconv.Conv2d": 3.0, "torch": 15.0}
+    assert _bench_overhead.lines(fast) == [
+        "gconv.conv2d: 8.0 us", "gconv.Conv2d: 3.0 us", "torch: 15.0 us",
+        "target (gconv.conv2d and gconv.Conv2d below 10 us): met"]
+    slow = dict(fast, **{"gconv.Conv2d": 10.5})
+    assert _bench_overhead.lines(slow)[-1].endswith("NOT met")
