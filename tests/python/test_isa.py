@@ -57,6 +57,10 @@ CHANNEL_LANE_CASES = [
         "epilogue": ((False, None), (True, "relu"), (True, "relu6")),
     }, seed=54))
     if not (r["padding"] == "same" and r["stride"] != 1)
+] + [  # kernels wider than the tap-offset table (64 taps)
+    ConvCase(c=8, g=1, k=k, h=2, w=75, kernel=(1, 66), padding=((0, 0), (3, 1)), layout=layout,
+             bias=True, seed=5500 + k)
+    for k, layout in ((8, "NHWC"), (16, "NCHW"))
 ]
 
 # Depthwise NHWC with many channels (>= 2 * 4 vectors: 64 floats on AVX2,

@@ -40,8 +40,8 @@ struct ScratchRows {
 // at a time. w is the group's [R][S][Cg][Kg] at this pass's first channel.
 template <typename T, int MV, int NR, int KR, int KS>
 void channel_lanes_pass(const ConvGeometry& g, const T* w, const T* bias, T* y,
-                       int64_t oh_begin, int64_t oh_end, const T* scratch,
-                       const ScratchRows& sr, const int64_t* tap_offset) {
+                        int64_t oh_begin, int64_t oh_end, const T* scratch,
+                        const ScratchRows& sr, const int64_t* tap_offset) {
     using V = Vec<T>;
     const int64_t R = KR ? KR : g.R, S = KS ? KS : g.S;
     const int64_t w_tap = g.Cg * g.Kg;  // between taps in the packed weights
@@ -59,7 +59,8 @@ void channel_lanes_pass(const ConvGeometry& g, const T* w, const T* bias, T* y,
                     const T* wr = w + r * S * w_tap + c * g.Kg;
 #pragma GCC unroll 7
                     for (int64_t s = 0; s < S; ++s) {
-                        const T* src = row + tap_offset[s];
+                        const T* src =
+                            row + (tap_offset ? tap_offset[s] : tap_column(g, s, sr.phase_width));
                         V wv[MV];
                         for (int m = 0; m < MV; ++m) wv[m] = V::load(wr + s * w_tap + m * V::N);
                         for (int j = 0; j < NR; ++j) {
@@ -94,14 +95,14 @@ void channel_lanes_pass(const ConvGeometry& g, const T* w, const T* bias, T* y,
 
 template <typename T, int MV, int NR>
 void channel_lanes_sized(const ConvGeometry& g, const T* w, const T* bias, T* y,
-                        int64_t oh_begin, int64_t oh_end, const T* scratch,
-                        const ScratchRows& sr, const int64_t* tap_offset) {
+                         int64_t oh_begin, int64_t oh_end, const T* scratch,
+                         const ScratchRows& sr, const int64_t* tap_offset) {
     if (g.R == 3 && g.S == 3)
         channel_lanes_pass<T, MV, NR, 3, 3>(g, w, bias, y, oh_begin, oh_end, scratch, sr,
-                                           tap_offset);
+                                            tap_offset);
     else
         channel_lanes_pass<T, MV, NR, 0, 0>(g, w, bias, y, oh_begin, oh_end, scratch, sr,
-                                           tap_offset);
+                                            tap_offset);
 }
 
 template <typename T, int MV>
@@ -138,7 +139,7 @@ PassFn<T, MV> pass_for(int64_t pixels) {
 // packed weights, [R][S][Cg][Kg] per group.
 template <typename T>
 void grouped_channel_lanes(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                  int64_t oh_begin, int64_t oh_end, int64_t groups, T* scratch) {
+                           int64_t oh_begin, int64_t oh_end, int64_t groups, T* scratch) {
     using V = Vec<T>;
     const int64_t phase_width = channel_lanes_phase_width(g, V::N);
     const int64_t out_rows = oh_end - oh_begin;
@@ -151,13 +152,12 @@ void grouped_channel_lanes(const ConvGeometry& g, const T* x, const T* w, const 
     sr.channel_stride = rows * row_stride;
     sr.out_row_step = (gathered ? g.R : g.sh) * row_stride;
     sr.tap_row_step = (gathered ? 1 : g.dh) * row_stride;
-    // Tap offsets within a phase row; at most the kernel width of them.
+    // Tap offsets within a phase row, from a table on the stack; wider
+    // kernels compute each (null table).
     constexpr int64_t kMaxTabled = 64;
     int64_t table[kMaxTabled];
-    int64_t* tap_offset = table;
-    int64_t* heap = nullptr;
-    if (g.S > kMaxTabled) tap_offset = heap = new int64_t[g.S];
-    for (int64_t s = 0; s < g.S; ++s) tap_offset[s] = tap_column(g, s, phase_width);
+    const int64_t* tap_offset = g.S <= kMaxTabled ? table : nullptr;
+    for (int64_t s = 0; s < g.S && s < kMaxTabled; ++s) table[s] = tap_column(g, s, phase_width);
 
     const int64_t pixels = channel_lanes_pixels(g, V::N);
     const int mv = static_cast<int>(channel_lanes_vectors(g, V::N));
@@ -176,7 +176,6 @@ void grouped_channel_lanes(const ConvGeometry& g, const T* x, const T* w, const 
                 pass_for<T, 1>(pixels)(g, wk, bk, yk, oh_begin, oh_end, sg, sr, tap_offset);
         }
     }
-    delete[] heap;
 }
 
 }  // namespace
