@@ -88,6 +88,10 @@ inline gconv_status size_direct_nchw_scratch(gconv_plan& plan, int64_t element_s
     if (g.layout == GCONV_LAYOUT_NHWC) {
         groups = kBudgetBytes / (g.Cg * channel_bytes(preferred_rows));
         groups = groups < 1 ? 1 : (groups > g.G ? g.G : groups);
+        // Blocks of equal size: items run in contiguous static chunks, so
+        // 27 + 5 of ResNeXt's 32 groups left one thread 5x the other's work.
+        const int64_t blocks = (g.G + groups - 1) / groups;
+        groups = (g.G + blocks - 1) / blocks;
     }
     const int64_t channels = groups * g.Cg;
     int64_t rows = 1;
