@@ -33,18 +33,22 @@ struct GemmTile {
 template <typename T>
 using GemmUkernelFn = void (*)(int64_t kc, const T* a, const T* b, const GemmTile<T>& tile);
 
-// The same with B read in place rather than packed: step p of column j at
-// b[j * ldb + p] (NHWC pixels of a 1x1 convolution, each pixel's channels
-// contiguous).
+// The same with B read in place through a table of pointers rather than
+// packed: `taps` runs of `channels` steps, column j's run t starting at
+// rows[t * NR + j] + c0. For NHWC convolutions, where a pixel's channels
+// under one kernel tap are contiguous in the input: the table points at them
+// (or at a row of zeros where the tap falls in the padding), and the kernel
+// reads them where they lie instead of copying them into a panel (the
+// indirect convolution of Dukhan, 2019).
 template <typename T>
-using GemmUkernelInPlaceFn = void (*)(int64_t kc, const T* a, const T* b, int64_t ldb,
-                                      const GemmTile<T>& tile);
+using GemmUkernelIndirectFn = void (*)(int64_t taps, int64_t c0, int64_t channels, const T* a,
+                                       const T* const* rows, const GemmTile<T>& tile);
 
 template <typename T>
 struct GemmUkernel {
     GemmUkernelFn<T> fn;
     int mr, nr;
-    GemmUkernelInPlaceFn<T> fn_in_place = nullptr;  // gemm_cols only
+    GemmUkernelIndirectFn<T> fn_indirect = nullptr;  // gemm_cols only
 };
 
 // Rows [oh_begin, oh_end) of all output channels of `groups` consecutive

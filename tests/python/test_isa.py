@@ -87,8 +87,29 @@ WIDE_DEPTHWISE_NHWC_CASES = [
 ]
 
 
+# NHWC GEMMs read B in place through a table of row pointers, in reduction
+# blocks of whole taps or, past 256-2048 channels per group (by family and
+# dtype), of one tap's channels in parts: several tap blocks (5x5 over 64
+# channels), split taps (600 and 2100 channels), taps in the padding at
+# every border, stride, dilation, 1x1 with split channels, a pixel tail.
+def _gemm_block_cases(dt):
+    return [
+        ("im2col_gemm", ConvCase(c=128, g=2, k=80, h=7, w=9, kernel=(5, 5), stride=(1, 2), dilation=(2, 1),
+                                 padding=((3, 1), (2, 2)), layout="NHWC", dtype=dt, bias=True,
+                                 activation="relu", seed=5700)),
+        ("im2col_gemm", ConvCase(c=600, g=1, k=24, h=4, w=5, padding=1, layout="NHWC", dtype=dt, bias=True,
+                                 seed=5701)),
+        ("im2col_gemm", ConvCase(c=2100, g=1, k=4, h=3, w=3, padding=1, layout="NHWC", dtype=dt, seed=5702)),
+        ("gemm_1x1", ConvCase(c=1200, g=2, k=34, h=3, w=7, kernel=(1, 1), layout="NHWC", dtype=dt,
+                              activation="relu6", seed=5703)),
+    ]
+
+
+GEMM_BLOCK_CASES = [item for dt in ("float32", "float64") for item in _gemm_block_cases(dt)]
+
+
 ISA_CASES = (ISA_CASES + [("grouped_direct", case) for case in CHANNEL_LANE_CASES]
-             + [("depthwise", case) for case in WIDE_DEPTHWISE_NHWC_CASES])
+             + [("depthwise", case) for case in WIDE_DEPTHWISE_NHWC_CASES] + GEMM_BLOCK_CASES)
 
 
 def _supported():

@@ -1,8 +1,9 @@
 // gemm_1x1 and im2col_gemm: grouped convolution as one GEMM per
 // (image, group, pixel tile), C[K/G x pixels] = W_g[K/G x kd] * B[kd x pixels].
-// The weights are packed once by the plan; B is packed per tile into
-// per-thread scratch, straight from the input (1x1) or through im2col, so no
-// full im2col matrix ever exists.
+// The weights are packed once by the plan. NCHW packs B per tile into
+// per-thread scratch, straight from the input (1x1) or through im2col; NHWC
+// reads it in place through a table of pointers to each pixel's channels
+// under each tap. No full im2col matrix ever exists.
 #include <cinttypes>
 
 #include "core/error.hpp"
@@ -33,15 +34,26 @@ const GemmUkernel<T>& ukernel(const gconv_plan& plan) {
     return plan.geom.layout == GCONV_LAYOUT_NHWC ? f.gemm_cols : f.gemm_rows;
 }
 
-// NHWC 1x1: B's columns are the input pixels themselves, read in place.
+// The longest reduction block: the wider of the two micro-panels fills
+// kPanelBytes.
 template <typename T>
-bool reads_b_in_place(const gconv_plan& plan, bool im2col) {
-    return !im2col && plan.geom.layout == GCONV_LAYOUT_NHWC &&
-           ukernel<T>(plan).fn_in_place != nullptr;
+int64_t block_steps(const GemmUkernel<T>& uk) {
+    const int64_t wider = uk.mr > uk.nr ? uk.mr : uk.nr;
+    return kPanelBytes / (wider * static_cast<int64_t>(sizeof(T)));
+}
+
+int64_t cache_lines(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+
+// NHWC reads B in place through a table of row pointers (indirect GEMM):
+// each thread's scratch holds a row of Cg zeros for taps in the padding and
+// the table of one micro-panel.
+template <typename T>
+int64_t indirect_zero_bytes(const ConvGeometry& g) {
+    return cache_lines(g.Cg * static_cast<int64_t>(sizeof(T)));
 }
 
 template <typename T>
-gconv_status prepare_typed(gconv_plan& plan, const void* weight, bool im2col) {
+gconv_status prepare_typed(gconv_plan& plan, const void* weight) {
     const ConvGeometry& g = plan.geom;
     const GemmUkernel<T>& uk = ukernel<T>(plan);
     const int64_t group_size = packed_a_group_size(g, uk.mr);
@@ -49,25 +61,27 @@ gconv_status prepare_typed(gconv_plan& plan, const void* weight, bool im2col) {
         return fail(GCONV_OUT_OF_MEMORY, "cannot allocate %" PRId64 " packed weights",
                     group_size * g.G);
     if (g.K > 0) pack_a_weights(g, uk.mr, static_cast<const T*>(weight), plan.weight.as<T>());
-    const int64_t wider = uk.mr > uk.nr ? uk.mr : uk.nr;
+    plan.tile_pixels = (kMaxTilePixels + uk.nr - 1) / uk.nr * uk.nr;
+    if (g.layout == GCONV_LAYOUT_NHWC) {
+        const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, block_steps(uk));
+        plan.tile_depth = blocks.taps * blocks.channels;
+        plan.scratch_bytes = indirect_zero_bytes<T>(g) +
+                             cache_lines(uk.nr * blocks.taps * static_cast<int64_t>(sizeof(T*)));
+        return GCONV_SUCCESS;
+    }
     // Equal blocks no longer than that: a short last block (64 of the 576
     // steps of a dense 3x3 over 64 channels) would re-read and re-write C for
     // little work.
-    const int64_t most = kPanelBytes / (wider * static_cast<int64_t>(sizeof(T)));
     const int64_t kd = g.reduction() > 0 ? g.reduction() : 1;
-    const int64_t blocks = (kd + most - 1) / most;
+    const int64_t blocks = (kd + block_steps(uk) - 1) / block_steps(uk);
     plan.tile_depth = (kd + blocks - 1) / blocks;
-    plan.tile_pixels = (kMaxTilePixels + uk.nr - 1) / uk.nr * uk.nr;
-    plan.scratch_bytes = reads_b_in_place<T>(plan, im2col)
-                             ? 0
-                             : plan.tile_depth * plan.tile_pixels * static_cast<int64_t>(sizeof(T));
+    plan.scratch_bytes = plan.tile_depth * plan.tile_pixels * static_cast<int64_t>(sizeof(T));
     return GCONV_SUCCESS;
 }
 
-template <bool kIm2col>
 gconv_status prepare(gconv_plan& plan, const void* weight) {
-    return plan.geom.dtype == GCONV_FLOAT64 ? prepare_typed<double>(plan, weight, kIm2col)
-                                            : prepare_typed<float>(plan, weight, kIm2col);
+    return plan.geom.dtype == GCONV_FLOAT64 ? prepare_typed<double>(plan, weight)
+                                            : prepare_typed<float>(plan, weight);
 }
 
 template <typename T, bool kIm2col>
@@ -85,7 +99,7 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
     const int64_t group_size = packed_a_group_size(g, uk.mr);
     const bool nhwc = g.layout == GCONV_LAYOUT_NHWC;
     const T* bias = static_cast<const T*>(plan.bias_or_null());
-    const bool in_place = reads_b_in_place<T>(plan, kIm2col);
+    const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, block_steps(uk));
 
     parallel_for(batch * g.G * tiles, threads, [&](int64_t item, int tid) {
         const int64_t tile = item % tiles, group = item / tiles % g.G, n = item / tiles / g.G;
@@ -94,22 +108,41 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
         T* out = y + n * g.out_image();
         const T* a = plan.weight.as<T>() + group * group_size;
         const T* group_bias = bias ? bias + group * g.Kg : nullptr;
-        if (in_place) {
-            gemm_macro_kernel_in_place(uk, a, g.Kg, kd, width, plan.tile_depth,
-                                       image + j0 * g.C + group * g.Cg, g.C,
-                                       out + j0 * g.K + group * g.Kg, 1, g.K, group_bias, g.act);
+        char* mine = reinterpret_cast<char*>(scratch) + tid * plan.scratch_bytes;
+        if (nhwc) {
+            T* zeros = reinterpret_cast<T*>(mine);
+            for (int64_t c = 0; c < g.Cg; ++c) zeros[c] = T(0);
+            const T* first = image + group * g.Cg;
+            // Columns past the tile repeat its last pixel: read, never stored.
+            auto point_rows = [&](int64_t jp, int64_t t0, int64_t kt, const T** table) {
+                for (int j = 0; j < uk.nr; ++j) {
+                    const int64_t pixel = j0 + (jp + j < width ? jp + j : width - 1);
+                    const int64_t ih0 = pixel / g.OW * g.sh - g.pt;
+                    const int64_t iw0 = pixel % g.OW * g.sw - g.pl;
+                    for (int64_t t = 0; t < kt; ++t) {
+                        const int64_t ih = ih0 + (t0 + t) / g.S * g.dh;
+                        const int64_t iw = iw0 + (t0 + t) % g.S * g.dw;
+                        table[t * uk.nr + j] = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W
+                                                   ? first + (ih * g.W + iw) * g.C
+                                                   : zeros;
+                    }
+                }
+            };
+            gemm_macro_kernel_indirect(uk, a, g.Kg, g.R * g.S, g.Cg, blocks, width,
+                                       reinterpret_cast<const T**>(mine + indirect_zero_bytes<T>(g)),
+                                       point_rows, out + j0 * g.K + group * g.Kg, 1, g.K,
+                                       group_bias, g.act);
             return;
         }
-        T* b_scratch = scratch + static_cast<int64_t>(tid) * plan.tile_depth * plan.tile_pixels;
+        T* b_scratch = reinterpret_cast<T*>(mine);
         auto pack_b = [&](int64_t p0, int64_t kc, T* dst) {
             if (kIm2col)
                 pack_b_im2col(g, image, group, p0, kc, j0, width, uk.nr, dst);
             else
                 pack_b_direct(g, image, group, p0, kc, j0, width, uk.nr, dst);
         };
-        T* c = nhwc ? out + j0 * g.K + group * g.Kg : out + group * g.Kg * P + j0;
-        gemm_macro_kernel(uk, a, g.Kg, kd, width, plan.tile_depth, b_scratch, pack_b, c,
-                          nhwc ? 1 : P, nhwc ? g.K : 1, group_bias, g.act);
+        gemm_macro_kernel(uk, a, g.Kg, kd, width, plan.tile_depth, b_scratch, pack_b,
+                          out + group * g.Kg * P + j0, P, 1, group_bias, g.act);
     });
     return GCONV_SUCCESS;
 }
@@ -144,8 +177,8 @@ bool prefers_im2col(const ConvGeometry& g) { return g.Cg >= 32 && g.Kg >= 64; }
 }  // namespace
 
 const Algorithm kGemm1x1 = {GCONV_ALGO_GEMM_1X1, "gemm_1x1", accepts_1x1, accepts_1x1,
-                            prepare<false>, execute<false>};
+                            prepare, execute<false>};
 const Algorithm kIm2colGemm = {GCONV_ALGO_IM2COL_GEMM, "im2col_gemm", accepts_any,
-                               prefers_im2col, prepare<true>, execute<true>};
+                               prefers_im2col, prepare, execute<true>};
 
 }  // namespace gconv

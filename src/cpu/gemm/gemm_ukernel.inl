@@ -76,26 +76,12 @@ void gemm_ukernel_rows(int64_t kc, const T* __restrict a, const T* __restrict b,
     store_scalar(buffer, NR, 1, t);
 }
 
-// kInPlace: column j of B at b + j * ldb (NHWC pixels read where they lie;
-// columns past t.n repeat the last one, whose results are not stored).
-template <typename T, int MV, int NR, bool kInPlace>
-void gemm_ukernel_cols_body(int64_t kc, const T* __restrict a, const T* __restrict b,
-                            int64_t ldb, const GemmTile<T>& t) {
+// The epilogue of the cols kernels: acc[j][v] is rows [v * lanes, + lanes)
+// of column j of the tile.
+template <typename T, int MV, int NR>
+void store_cols(const Vec<T> (&acc)[NR][MV], const GemmTile<T>& t) {
     using V = Vec<T>;
     constexpr int MR = MV * V::N;
-    V acc[NR][MV];
-    for (int j = 0; j < NR; ++j)
-        for (int v = 0; v < MV; ++v) acc[j][v] = V::zero();
-    const T* column[NR];
-    for (int j = 0; j < NR; ++j) column[j] = b + (j < t.n ? j : t.n - 1) * ldb;
-    for (int64_t p = 0; p < kc; ++p) {
-        V av[MV];
-        for (int v = 0; v < MV; ++v) av[v] = V::load(a + p * MR + v * V::N);
-        for (int j = 0; j < NR; ++j) {
-            const V bj = V::set1(kInPlace ? column[j][p] : b[p * NR + j]);
-            for (int v = 0; v < MV; ++v) acc[j][v] = fmadd(av[v], bj, acc[j][v]);
-        }
-    }
     if (t.m == MR && t.rs == 1) {
         V bias[MV];
         for (int v = 0; v < MV; ++v)
@@ -115,14 +101,48 @@ void gemm_ukernel_cols_body(int64_t kc, const T* __restrict a, const T* __restri
 }
 
 template <typename T, int MV, int NR>
-void gemm_ukernel_cols(int64_t kc, const T* a, const T* b, const GemmTile<T>& t) {
-    gemm_ukernel_cols_body<T, MV, NR, false>(kc, a, b, 0, t);
+void gemm_ukernel_cols(int64_t kc, const T* __restrict a, const T* __restrict b,
+                       const GemmTile<T>& t) {
+    using V = Vec<T>;
+    constexpr int MR = MV * V::N;
+    V acc[NR][MV];
+    for (int j = 0; j < NR; ++j)
+        for (int v = 0; v < MV; ++v) acc[j][v] = V::zero();
+    for (int64_t p = 0; p < kc; ++p) {
+        V av[MV];
+        for (int v = 0; v < MV; ++v) av[v] = V::load(a + p * MR + v * V::N);
+        for (int j = 0; j < NR; ++j) {
+            const V bj = V::set1(b[p * NR + j]);
+            for (int v = 0; v < MV; ++v) acc[j][v] = fmadd(av[v], bj, acc[j][v]);
+        }
+    }
+    store_cols<T, MV, NR>(acc, t);
 }
 
+// Columns past t.n point at valid data (the caller repeats the last column);
+// their results are not stored.
 template <typename T, int MV, int NR>
-void gemm_ukernel_cols_in_place(int64_t kc, const T* a, const T* b, int64_t ldb,
+void gemm_ukernel_cols_indirect(int64_t taps, int64_t c0, int64_t channels,
+                                const T* __restrict a, const T* const* rows,
                                 const GemmTile<T>& t) {
-    gemm_ukernel_cols_body<T, MV, NR, true>(kc, a, b, ldb, t);
+    using V = Vec<T>;
+    constexpr int MR = MV * V::N;
+    V acc[NR][MV];
+    for (int j = 0; j < NR; ++j)
+        for (int v = 0; v < MV; ++v) acc[j][v] = V::zero();
+    for (int64_t tap = 0; tap < taps; ++tap) {
+        const T* column[NR];
+        for (int j = 0; j < NR; ++j) column[j] = rows[tap * NR + j] + c0;
+        for (int64_t c = 0; c < channels; ++c, a += MR) {
+            V av[MV];
+            for (int v = 0; v < MV; ++v) av[v] = V::load(a + v * V::N);
+            for (int j = 0; j < NR; ++j) {
+                const V bj = V::set1(column[j][c]);
+                for (int v = 0; v < MV; ++v) acc[j][v] = fmadd(av[v], bj, acc[j][v]);
+            }
+        }
+    }
+    store_cols<T, MV, NR>(acc, t);
 }
 
 // Register budget: accumulators + one vector row of B (or column of A) + a
@@ -140,7 +160,7 @@ void fill(KernelFamily<T>& f) {
     constexpr int lanes = Vec<T>::N;
     f.gemm_rows = {gemm_ukernel_rows<T, kRows, kVecs>, kRows, kVecs * lanes};
     f.gemm_cols = {gemm_ukernel_cols<T, kVecs, kRows>, kVecs * lanes, kRows,
-                   gemm_ukernel_cols_in_place<T, kVecs, kRows>};
+                   gemm_ukernel_cols_indirect<T, kVecs, kRows>};
 }
 
 }  // namespace

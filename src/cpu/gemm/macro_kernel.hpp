@@ -47,20 +47,47 @@ void gemm_macro_kernel(const GemmUkernel<T>& uk, const T* a_packed, int64_t M, i
     }
 }
 
-// The same loops with B read in place (uk.fn_in_place): column j of B, its
-// kd steps contiguous, at b + j * ldb. For NHWC 1x1 convolutions, where a
-// pixel's input channels already are a column: packing them cost as much as
-// a third of the time.
-template <typename T>
-void gemm_macro_kernel_in_place(const GemmUkernel<T>& uk, const T* a_packed, int64_t M,
-                                int64_t kd, int64_t nc, int64_t KC, const T* b, int64_t ldb,
-                                T* c, int64_t rs, int64_t cs, const T* bias, int act) {
-    for (int64_t p0 = 0; p0 < kd; p0 += KC) {
-        const int64_t kc = kd - p0 < KC ? kd - p0 : KC;
-        for (int64_t j0 = 0; j0 < nc; j0 += uk.nr)
-            for (int64_t i0 = 0; i0 < M; i0 += uk.mr)
-                uk.fn_in_place(kc, a_packed + i0 * kd + p0 * uk.mr, b + j0 * ldb + p0, ldb,
-                               gemm_tile(uk, M, nc, i0, j0, p0, kc, kd, c, rs, cs, bias, act));
+// Reduction blocks of the indirect GEMM, whose kd = taps * Cg steps run tap
+// by tap: whole taps while a tap's Cg steps fit a block, otherwise one tap's
+// channels in parts; equal blocks of at most `most` steps either way.
+struct ReductionBlocks {
+    int64_t taps, channels;
+};
+
+inline ReductionBlocks reduction_blocks(int64_t taps, int64_t Cg, int64_t most) {
+    if (Cg <= most) {
+        const int64_t per_block = Cg > 0 ? most / Cg : taps;
+        const int64_t blocks = (taps + per_block - 1) / per_block;
+        return {blocks > 0 ? (taps + blocks - 1) / blocks : 1, Cg};
+    }
+    const int64_t blocks = (Cg + most - 1) / most;
+    return {1, (Cg + blocks - 1) / blocks};
+}
+
+// The same loops with B read in place through uk.fn_indirect. The reduction
+// (kd = taps * Cg steps, A packed tap-major) runs in `blocks`;
+// point_rows(j0, t0, kt, table) writes the table of the NR columns from j0
+// for taps [t0, t0 + kt): table[t * NR + j]. It is rewritten per micro-panel
+// and reused by all of M's row panels, so the pointer arithmetic costs one
+// pass over the pixels and taps, however many output channels there are.
+template <typename T, typename PointRows>
+void gemm_macro_kernel_indirect(const GemmUkernel<T>& uk, const T* a_packed, int64_t M,
+                                int64_t taps, int64_t Cg, ReductionBlocks blocks, int64_t nc,
+                                const T** table, const PointRows& point_rows, T* c, int64_t rs,
+                                int64_t cs, const T* bias, int act) {
+    const int64_t kd = taps * Cg;
+    for (int64_t t0 = 0; t0 < taps; t0 += blocks.taps) {
+        const int64_t kt = taps - t0 < blocks.taps ? taps - t0 : blocks.taps;
+        for (int64_t c0 = 0; c0 < Cg; c0 += blocks.channels) {
+            const int64_t channels = Cg - c0 < blocks.channels ? Cg - c0 : blocks.channels;
+            const int64_t p0 = t0 * Cg + c0, kc = kt * channels;
+            for (int64_t j0 = 0; j0 < nc; j0 += uk.nr) {
+                point_rows(j0, t0, kt, table);
+                for (int64_t i0 = 0; i0 < M; i0 += uk.mr)
+                    uk.fn_indirect(kt, c0, channels, a_packed + i0 * kd + p0 * uk.mr, table,
+                                   gemm_tile(uk, M, nc, i0, j0, p0, kc, kd, c, rs, cs, bias, act));
+            }
+        }
     }
 }
 

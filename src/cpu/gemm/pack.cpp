@@ -5,37 +5,21 @@ namespace {
 
 #include "cpu/common/kernel_common.inl"
 
-// (c, r, s) of a reduction index in the given order.
+// (c, r, s) of a channel-major reduction index.
 struct ReductionIndex {
     int64_t c, r, s;
-    int64_t Cg, R, S;
-    bool tap_major;
-    ReductionIndex(const ConvGeometry& g, int64_t p, bool tap_major_order)
-        : Cg(g.Cg), R(g.R), S(g.S), tap_major(tap_major_order) {
-        if (tap_major) {
-            c = p % Cg;
-            s = (p / Cg) % S;
-            r = p / Cg / S;
-        } else {
-            s = p % S;
-            r = (p / S) % R;
-            c = p / S / R;
-        }
+    int64_t R, S;
+    ReductionIndex(const ConvGeometry& g, int64_t p) : R(g.R), S(g.S) {
+        s = p % S;
+        r = (p / S) % R;
+        c = p / S / R;
     }
     void next() {
-        if (tap_major) {
-            if (++c < Cg) return;
-            c = 0;
-            if (++s < S) return;
-            s = 0;
-            ++r;
-        } else {
-            if (++s < S) return;
-            s = 0;
-            if (++r < R) return;
-            r = 0;
-            ++c;
-        }
+        if (++s < S) return;
+        s = 0;
+        if (++r < R) return;
+        r = 0;
+        ++c;
     }
 };
 
@@ -119,7 +103,7 @@ template <typename T>
 void pack_im2col_nchw(const ConvGeometry& g, const T* x, int64_t group, int64_t p0,
                       int64_t kc, int64_t j0, int64_t nc, int nr, T* dst) {
     const int64_t padded_width = (nc + nr - 1) / nr * nr;
-    ReductionIndex idx(g, p0, false);
+    ReductionIndex idx(g, p0);
     for (int64_t q = 0; q < kc; ++q, idx.next()) {
         const T* plane = x + (group * g.Cg + idx.c) * g.H * g.W;
         const int64_t col_offset = idx.s * g.dw - g.pl;
@@ -146,48 +130,10 @@ void pack_im2col_nchw(const ConvGeometry& g, const T* x, int64_t group, int64_t 
     }
 }
 
-// NHWC: for each pixel, the taps' Cg channels are contiguous in the input;
-// they fill the pixel's column of B in runs.
-template <typename T>
-void pack_im2col_nhwc(const ConvGeometry& g, const T* x, int64_t group, int64_t p0,
-                      int64_t kc, int64_t j0, int64_t nc, int nr, T* dst) {
-    PanelCursor<T> out{dst, kc * nr, nr};
-    const int64_t padded = (nc + nr - 1) / nr * nr;
-    for (int64_t j = 0; j < padded; ++j, out.next()) {
-        T* column = out.at(0);
-        if (j >= nc) {
-            for (int64_t q = 0; q < kc; ++q) column[q * nr] = T(0);
-            continue;
-        }
-        const int64_t pixel = j0 + j, oh = pixel / g.OW, ow = pixel % g.OW;
-        const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
-        ReductionIndex idx(g, p0, true);
-        for (int64_t q = 0; q < kc;) {
-            const int64_t run = g.Cg - idx.c < kc - q ? g.Cg - idx.c : kc - q;
-            const int64_t ih = ih0 + idx.r * g.dh, iw = iw0 + idx.s * g.dw;
-            if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) {
-                const T* src = x + (ih * g.W + iw) * g.C + group * g.Cg + idx.c;
-                for (int64_t t = 0; t < run; ++t) column[(q + t) * nr] = src[t];
-            } else {
-                for (int64_t t = 0; t < run; ++t) column[(q + t) * nr] = T(0);
-            }
-            q += run;
-            idx.c = 0;
-            if (++idx.s == idx.S) {
-                idx.s = 0;
-                ++idx.r;
-            }
-        }
-    }
-}
-
 template <typename T>
 void pack_b_im2col(const ConvGeometry& g, const T* x, int64_t group, int64_t p0, int64_t kc,
                    int64_t j0, int64_t nc, int nr, T* dst) {
-    if (g.layout == GCONV_LAYOUT_NHWC)
-        pack_im2col_nhwc(g, x, group, p0, kc, j0, nc, nr, dst);
-    else
-        pack_im2col_nchw(g, x, group, p0, kc, j0, nc, nr, dst);
+    pack_im2col_nchw(g, x, group, p0, kc, j0, nc, nr, dst);
 }
 
 // NCHW walks each input row once from left to right, dealing its pixels out
@@ -198,17 +144,6 @@ template <typename T>
 void pack_b_direct(const ConvGeometry& g, const T* x, int64_t group, int64_t p0, int64_t kc,
                    int64_t j0, int64_t nc, int nr, T* dst) {
     const int64_t P = g.H * g.W, panels = (nc + nr - 1) / nr;
-    if (g.layout == GCONV_LAYOUT_NHWC) {
-        for (int64_t jp = 0; jp < panels; ++jp) {
-            T* panel = dst + jp * kc * nr;
-            const int64_t width = nc - jp * nr < nr ? nc - jp * nr : nr;
-            const T* src = x + (j0 + jp * nr) * g.C + group * g.Cg + p0;
-            for (int64_t jj = 0; jj < nr; ++jj)
-                for (int64_t q = 0; q < kc; ++q)
-                    panel[q * nr + jj] = jj < width ? src[jj * g.C + q] : T(0);
-        }
-        return;
-    }
     for (int64_t q = 0; q < kc; ++q) {
         const T* row = x + (group * g.Cg + p0 + q) * P + j0;
         for (int64_t jp = 0; jp < panels; ++jp) {
