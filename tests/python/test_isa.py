@@ -87,11 +87,12 @@ WIDE_DEPTHWISE_NHWC_CASES = [
 ]
 
 
-# NHWC GEMMs read B in place through a table of row pointers, in reduction
-# blocks of whole taps or, past 256-2048 channels per group (by family and
-# dtype), of one tap's channels in parts: several tap blocks (5x5 over 64
-# channels), split taps (600 and 2100 channels), taps in the padding at
-# every border, stride, dilation, 1x1 with split channels, a pixel tail.
+# NHWC GEMMs (and NCHW im2col, staged through NHWC) read B in place through
+# a table of row pointers, in reduction blocks of whole taps or, past
+# 256-2048 channels per group (by family and dtype), of one tap's channels in
+# parts: several tap blocks (5x5 over 64 channels), split taps (600 and 2100
+# channels), taps in the padding at every border, stride, dilation, 1x1 with
+# split channels, a pixel tail.
 def _gemm_block_cases(dt):
     return [
         ("im2col_gemm", ConvCase(c=128, g=2, k=80, h=7, w=9, kernel=(5, 5), stride=(1, 2), dilation=(2, 1),
@@ -102,6 +103,11 @@ def _gemm_block_cases(dt):
         ("im2col_gemm", ConvCase(c=2100, g=1, k=4, h=3, w=3, padding=1, layout="NHWC", dtype=dt, seed=5702)),
         ("gemm_1x1", ConvCase(c=1200, g=2, k=34, h=3, w=7, kernel=(1, 1), layout="NHWC", dtype=dt,
                               activation="relu6", seed=5703)),
+        # NCHW: staged through NHWC while a group's image fits 4 MiB, packed past it.
+        ("im2col_gemm", ConvCase(c=48, g=3, k=6, h=9, w=11, kernel=(3, 2), stride=(2, 1), padding=1,
+                                 layout="NCHW", dtype=dt, bias=True, activation="relu", seed=5704)),
+        ("im2col_gemm", ConvCase(c=16, g=1, k=2, h=260, w=258, padding=1, layout="NCHW", dtype=dt,
+                                 seed=5705)),
     ]
 
 

@@ -26,9 +26,10 @@ struct ReductionIndex {
 }  // namespace
 
 template <typename T>
-void pack_a_weights(const ConvGeometry& g, int mr, const T* weight, T* packed) {
+void pack_a_weights(const ConvGeometry& g, ReductionOrder order, int mr, const T* weight,
+                    T* packed) {
     const int64_t kd = g.reduction(), taps = g.R * g.S;
-    const bool tap_major = reduction_order(g) == ReductionOrder::kTapMajor;
+    const bool tap_major = order == ReductionOrder::kTapMajor;
     for (int64_t group = 0; group < g.G; ++group) {
         T* dst = packed + group * packed_a_group_size(g, mr);
         for (int64_t i0 = 0; i0 < g.Kg; i0 += mr) {
@@ -44,24 +45,6 @@ void pack_a_weights(const ConvGeometry& g, int mr, const T* weight, T* packed) {
         }
     }
 }
-
-// Destination of B element (q, j) in the NR-column panels, walked pixel by
-// pixel without a division per element (NHWC packing).
-template <typename T>
-struct PanelCursor {
-    T* base;
-    int64_t panel_stride;  // kc * nr
-    int nr;
-    int64_t panel = 0;
-    int lane = 0;
-    T* at(int64_t q) const { return base + panel * panel_stride + q * nr + lane; }
-    void next() {
-        if (++lane == nr) {
-            lane = 0;
-            ++panel;
-        }
-    }
-};
 
 // Writes one row of B (reduction step q) pixel by pixel in runs: `count`
 // values that are either zeros or src[0], src[stride], ...; runs are split
@@ -156,7 +139,7 @@ void pack_b_direct(const ConvGeometry& g, const T* x, int64_t group, int64_t p0,
 }
 
 #define GCONV_INSTANTIATE_PACK(T)                                                             \
-    template void pack_a_weights<T>(const ConvGeometry&, int, const T*, T*);                  \
+    template void pack_a_weights<T>(const ConvGeometry&, ReductionOrder, int, const T*, T*);  \
     template void pack_b_im2col<T>(const ConvGeometry&, const T*, int64_t, int64_t, int64_t, \
                                    int64_t, int64_t, int, T*);                                \
     template void pack_b_direct<T>(const ConvGeometry&, const T*, int64_t, int64_t, int64_t, \

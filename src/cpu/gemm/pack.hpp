@@ -19,18 +19,14 @@ namespace gconv {
 
 enum class ReductionOrder { kChannelMajor, kTapMajor };  // (c, r, s) or (r, s, c)
 
-inline ReductionOrder reduction_order(const ConvGeometry& g) {
-    return g.layout == GCONV_LAYOUT_NHWC ? ReductionOrder::kTapMajor
-                                         : ReductionOrder::kChannelMajor;
-}
-
 // Elements of one group's packed A.
 inline int64_t packed_a_group_size(const ConvGeometry& g, int mr) {
     return (g.Kg + mr - 1) / mr * mr * g.reduction();
 }
 
 template <typename T>
-void pack_a_weights(const ConvGeometry& g, int mr, const T* weight, T* packed);
+void pack_a_weights(const ConvGeometry& g, ReductionOrder order, int mr, const T* weight,
+                    T* packed);
 
 // NCHW B block for pixels [j0, j0 + nc) and reduction steps [p0, p0 + kc)
 // of group `group` of one image `x` (the whole image).
