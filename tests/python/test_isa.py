@@ -104,7 +104,7 @@ def _gemm_block_cases(dt):
         ("gemm_1x1", ConvCase(c=1200, g=2, k=34, h=3, w=7, kernel=(1, 1), layout="NHWC", dtype=dt,
                               activation="relu6", seed=5703)),
         # NCHW: staged through NHWC while a group's image fits 4 MiB, packed past it.
-        ("im2col_gemm", ConvCase(c=48, g=3, k=6, h=9, w=11, kernel=(3, 2), stride=(2, 1), padding=1,
+        ("im2col_gemm", ConvCase(c=60, g=3, k=6, h=9, w=11, kernel=(3, 2), stride=(2, 1), padding=1,
                                  layout="NCHW", dtype=dt, bias=True, activation="relu", seed=5704)),
         ("im2col_gemm", ConvCase(c=16, g=1, k=2, h=260, w=258, padding=1, layout="NCHW", dtype=dt,
                                  seed=5705)),

@@ -144,19 +144,34 @@ gconv_status prepare(gconv_plan& plan, const void* weight) {
                                             : prepare_typed<float>(plan, weight, kIm2col);
 }
 
-// dst[j * cols + i] = src[i * ld + j] for i < rows, j < cols, in blocks of
-// 32 columns so that both sides stay in L1 (the staged route's transposes).
+// The staged route's copies, through the family's 8 x 8 register transposes
+// (transpose_rows): the group's channel planes (Cg x HW) into pixels of Cg
+// channels, and the C tile (pixels x Kg) into the output's channel rows.
 template <typename T>
-void transpose_block(const T* src, int64_t ld, int64_t rows, int64_t cols, T* dst,
-                     int64_t ld_dst) {
-    constexpr int64_t kBlock = 32;
-    for (int64_t j0 = 0; j0 < cols; j0 += kBlock) {
-        const int64_t j1 = cols - j0 < kBlock ? cols : j0 + kBlock;
-        for (int64_t i = 0; i < rows; ++i) {
-            const T* s = src + i * ld;
-            for (int64_t j = j0; j < j1; ++j) dst[j * ld_dst + i] = s[j];
-        }
+void stage_group_image(const KernelFamily<T>& f, const T* planes, int64_t HW, int64_t Cg,
+                       T* staged) {
+    // A partial chunk of channels is stored 8 wide, spilling into the next
+    // pixel's first channels: it goes first, and the full chunks rewrite them.
+    const int64_t full = Cg / 8 * 8;
+    for (int64_t c0 = full < Cg ? full : full - 8; c0 >= 0; c0 -= 8) {
+        const int count = static_cast<int>(Cg - c0 < 8 ? Cg - c0 : 8);
+        const T* rows[8];
+        for (int i = 0; i < count; ++i) rows[i] = planes + (c0 + i) * HW;
+        f.transpose_rows(rows, count, HW, staged + c0, Cg);
     }
+}
+
+template <typename T>
+void unstage_tile(const KernelFamily<T>& f, const T* tile, int64_t width, int64_t Kg, T* out,
+                  int64_t P) {
+    int64_t p = 0;
+    for (; p + 8 <= width; p += 8) {  // whole chunks only: 8-wide stores stay in the tile
+        const T* rows[8];
+        for (int i = 0; i < 8; ++i) rows[i] = tile + (p + i) * Kg;
+        f.transpose_rows(rows, 8, Kg, out + p, P);
+    }
+    for (; p < width; ++p)
+        for (int64_t k = 0; k < Kg; ++k) out[k * P + p] = tile[p * Kg + k];
 }
 
 template <typename T, bool kIm2col>
@@ -207,8 +222,8 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
         if (how == Route::kStaged) {
             const int64_t key = n * g.G + group;
             if (staged[tid] != key) {
-                transpose_block(image + group * g.Cg * g.H * g.W, g.H * g.W, g.Cg, g.H * g.W,
-                                parts.image, g.Cg);
+                stage_group_image(family<T>(*plan.kernels), image + group * g.Cg * g.H * g.W,
+                                  g.H * g.W, g.Cg, parts.image);
                 staged[tid] = key;
             }
             first = parts.image;
@@ -237,7 +252,8 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
         }
         gemm_macro_kernel_indirect(uk, a, g.Kg, g.R * g.S, g.Cg, blocks, width, parts.table,
                                    point_rows, parts.tile, 1, g.Kg, group_bias, g.act);
-        transpose_block(parts.tile, g.Kg, width, g.Kg, out + group * g.Kg * P + j0, P);
+        unstage_tile(family<T>(*plan.kernels), parts.tile, width, g.Kg, out + group * g.Kg * P + j0,
+                     P);
     });
     return GCONV_SUCCESS;
 }
