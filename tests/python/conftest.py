@@ -223,7 +223,7 @@ def expected_algorithm(case):
     for algorithm in ("global_depthwise", "depthwise", "gemm_1x1"):
         if accepts(case, algorithm):
             return algorithm
-    if case.c // case.g >= 32 and case.k // case.g >= 64:
+    if case.c // case.g >= 32 and case.k // case.g >= 32:
         return "im2col_gemm"
     return "grouped_direct"
 

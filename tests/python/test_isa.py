@@ -103,6 +103,9 @@ def _gemm_block_cases(dt):
         ("im2col_gemm", ConvCase(c=2100, g=1, k=4, h=3, w=3, padding=1, layout="NHWC", dtype=dt, seed=5702)),
         ("gemm_1x1", ConvCase(c=1200, g=2, k=34, h=3, w=7, kernel=(1, 1), layout="NHWC", dtype=dt,
                               activation="relu6", seed=5703)),
+        # NHWC with 256 channels (pixels 1-2 KiB apart): groups copied to compact pixels first.
+        ("im2col_gemm", ConvCase(c=256, g=8, k=40, h=5, w=6, padding=(1, 2), stride=(1, 2), layout="NHWC",
+                                 dtype=dt, bias=True, activation="relu", seed=5706)),
         # NCHW: staged through NHWC while a group's image fits 4 MiB, packed past it.
         ("im2col_gemm", ConvCase(c=60, g=3, k=6, h=9, w=11, kernel=(3, 2), stride=(2, 1), padding=1,
                                  layout="NCHW", dtype=dt, bias=True, activation="relu", seed=5704)),

@@ -5,6 +5,7 @@
 // reads it in place through a table of pointers to each pixel's channels
 // under each tap. No full im2col matrix ever exists.
 #include <cinttypes>
+#include <cstring>
 #include <vector>
 
 #include "core/error.hpp"
@@ -36,11 +37,16 @@ enum class Route {
     // channels under each tap; the cols kernel, whose lanes run along a
     // column of C (a pixel's contiguous output channels).
     kIndirect,
-    // NCHW im2col: each image's group of input channels transposed to NHWC
-    // once per thread, then kIndirect into a tile that is transposed back.
-    // Measured 1.25-1.6x faster than kPacked on dense 3x3 and AlexNet's
-    // 3x3/5x5 layers (the im2col copy is gone; the two transposes cost a
-    // few percent).
+    // im2col: each image's group of input channels copied once per thread
+    // into pixels of Cg contiguous channels, then as kIndirect. NCHW
+    // transposes the planes and writes C to a tile that is transposed back:
+    // 1.25-1.6x faster than kPacked on dense 3x3 and AlexNet's 3x3/5x5
+    // layers (the im2col copy is gone; the two transposes cost a few
+    // percent). NHWC copies each pixel's Cg channels where the channel count
+    // is a large power of two: in place, pixels C apart (4 KiB for ResNeXt's
+    // 1024 channels) put every row the table points at in the same few L1
+    // sets; compact, they do not (ResNeXt s5 1.4-1.6x faster). AlexNet's
+    // 96 and 384 channels measured no gain from the copy.
     kStaged,
 };
 
@@ -52,12 +58,26 @@ int64_t staged_image_elements(const ConvGeometry& g) {
     return g.H * g.W * g.Cg;
 }
 
+// Whether rows `stride` bytes apart fall on fewer than 8 distinct offsets
+// within a 4 KiB page, and so into a few of the L1's sets (a power-of-two
+// channel count of 256 or more floats in NHWC).
+bool crowds_l1_sets(int64_t stride) {
+    int64_t a = stride, b = 4096;
+    while (b != 0) {
+        const int64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return 4096 / a < 8;
+}
+
 template <typename T>
 Route route(const ConvGeometry& g, bool im2col) {
-    if (g.layout == GCONV_LAYOUT_NHWC) return Route::kIndirect;
-    if (im2col && staged_image_elements(g) * static_cast<int64_t>(sizeof(T)) <= kMaxStagedBytes)
+    const bool nhwc = g.layout == GCONV_LAYOUT_NHWC;
+    const bool fits = staged_image_elements(g) * static_cast<int64_t>(sizeof(T)) <= kMaxStagedBytes;
+    if (im2col && fits && (!nhwc || crowds_l1_sets(g.C * static_cast<int64_t>(sizeof(T)))))
         return Route::kStaged;
-    return Route::kPacked;
+    return nhwc ? Route::kIndirect : Route::kPacked;
 }
 
 template <typename T>
@@ -78,7 +98,7 @@ int64_t cache_lines(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
 // Per-thread scratch of the indirect routes, each part on its own cache
 // lines: a row of Cg zeros (taps in the padding), the pointer table of one
-// micro-panel and, staged, the group image and the C tile.
+// micro-panel and, staged, the group image and (NCHW) the C tile.
 template <typename T>
 struct IndirectScratch {
     T* zeros;
@@ -96,7 +116,9 @@ int64_t indirect_scratch_bytes(const ConvGeometry& g, const GemmUkernel<T>& uk, 
         cache_lines(g.Cg * static_cast<int64_t>(sizeof(T))),
         cache_lines(uk.nr * blocks.taps * static_cast<int64_t>(sizeof(T*))),
         staged ? cache_lines(staged_image_elements(g) * static_cast<int64_t>(sizeof(T))) : 0,
-        staged ? cache_lines(tile_pixels * g.Kg * static_cast<int64_t>(sizeof(T))) : 0,
+        staged && g.layout == GCONV_LAYOUT_NCHW
+            ? cache_lines(tile_pixels * g.Kg * static_cast<int64_t>(sizeof(T)))
+            : 0,
     };
     if (parts) {
         parts->zeros = reinterpret_cast<T*>(base);
@@ -162,6 +184,11 @@ void stage_group_image(const KernelFamily<T>& f, const T* planes, int64_t HW, in
 }
 
 template <typename T>
+void copy_group_pixels(const T* first, int64_t ld, int64_t pixels, int64_t Cg, T* staged) {
+    for (int64_t p = 0; p < pixels; ++p) std::memcpy(staged + p * Cg, first + p * ld, Cg * sizeof(T));
+}
+
+template <typename T>
 void unstage_tile(const KernelFamily<T>& f, const T* tile, int64_t width, int64_t Kg, T* out,
                   int64_t P) {
     int64_t p = 0;
@@ -222,8 +249,11 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
         if (how == Route::kStaged) {
             const int64_t key = n * g.G + group;
             if (staged[tid] != key) {
-                stage_group_image(family<T>(*plan.kernels), image + group * g.Cg * g.H * g.W,
-                                  g.H * g.W, g.Cg, parts.image);
+                if (g.layout == GCONV_LAYOUT_NHWC)
+                    copy_group_pixels(image + group * g.Cg, g.C, g.H * g.W, g.Cg, parts.image);
+                else
+                    stage_group_image(family<T>(*plan.kernels), image + group * g.Cg * g.H * g.W,
+                                      g.H * g.W, g.Cg, parts.image);
                 staged[tid] = key;
             }
             first = parts.image;
@@ -244,7 +274,7 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
                 }
             }
         };
-        if (how == Route::kIndirect) {
+        if (g.layout == GCONV_LAYOUT_NHWC) {
             gemm_macro_kernel_indirect(uk, a, g.Kg, g.R * g.S, g.Cg, blocks, width, parts.table,
                                        point_rows, out + j0 * g.K + group * g.Kg, 1, g.K,
                                        group_bias, g.act);
@@ -277,13 +307,14 @@ bool accepts_1x1(const ConvGeometry& g) {
 
 bool accepts_any(const ConvGeometry&) { return true; }
 
-// GEMM pays off when groups are wide in both directions: packing B costs
-// about as much per element as Kg / (2 * lanes) FMAs, so below ~64 output
-// channels per group the direct kernel (which reads its input rows once per
-// group) wins. Measured on AVX2: ResNeXt/RegNet groups of 16 and 32 channels
-// run 2-5x faster direct; AlexNet's 128-192 and dense 64-channel layers run
-// faster as GEMM.
-bool prefers_im2col(const ConvGeometry& g) { return g.Cg >= 32 && g.Kg >= 64; }
+// GEMM pays off when groups are wide in both directions: packing B (or
+// the staged copy) costs about as much per element as a few FMAs per output
+// channel, so below 32 channels per group in and out the direct kernels
+// (which read their input rows once per group) win. Measured on AVX2,
+// N=16: groups of 32 in and out run 1.3-1.6x faster as GEMM (ResNeXt s5,
+// 7x7 to 56x56 maps), groups of 16 (ResNeXt s4, RegNetX) and narrower
+// faster direct.
+bool prefers_im2col(const ConvGeometry& g) { return g.Cg >= 32 && g.Kg >= 32; }
 
 }  // namespace
 
