@@ -80,7 +80,7 @@ def _transposed_weights(weight, groups, row_taps, col_taps):
     of an input gradient's time)."""
     k, cg, r, s = weight.shape
     kg = k // groups
-    view = weight.reshape(groups, kg, cg, r, s)[:, :, :, _tap_slice(row_taps)][..., _tap_slice(col_taps)]
+    view = weight.reshape(groups, kg, cg, r, s)[:, :, :, _tap_slice(row_taps), _tap_slice(col_taps)]
     return np.ascontiguousarray(view.transpose(0, 2, 1, 3, 4)).reshape(
         groups * cg, kg, len(row_taps), len(col_taps))
 

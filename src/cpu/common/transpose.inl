@@ -26,16 +26,66 @@ inline void transpose8x8(__m256 v[8]) {
 }
 #endif
 
-// out[j * 8 + i] = rows[i][j] for i < 8, j < cols: eight rows side by side,
-// one per lane (channels innermost). 8 x 8 register transposes where AVX2 is
-// available, the leftover columns value by value.
+// out[j * out_stride + i] = rows[i][j] for i < count (<= 8), j < cols: rows
+// side by side, one per lane (channels innermost), as the weight gradient's
+// copies, the depthwise small-plane copies and the staged GEMM need them.
 template <typename T>
-inline void interleave_rows8(const T* const* rows, int64_t cols, T* out, int64_t j = 0) {
-    for (; j < cols; ++j)
-        for (int i = 0; i < 8; ++i) out[j * 8 + i] = rows[i][j];
+inline void transpose_rows_scalar(const T* const* rows, int count, int64_t cols, int64_t j0,
+                                  T* out, int64_t out_stride) {
+    for (int64_t j = j0; j < cols; ++j)
+        for (int i = 0; i < count; ++i) out[j * out_stride + i] = rows[i][j];
 }
 
-// rows[i][j] = in[j * 8 + i]: the inverse.
+template <typename T>
+inline void transpose_rows(const T* const* rows, int count, int64_t cols, T* out,
+                           int64_t out_stride) {
+    transpose_rows_scalar(rows, count, cols, 0, out, out_stride);
+}
+
+#if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
+// Blocks of 8 columns; a last partial block goes through masked loads
+// (masked lanes are never read). Each column is stored 8 wide even when
+// fewer rows are given (masked stores are microcoded and slow on AMD): the
+// extra values land in slots the caller never reads (the weight gradient's
+// channels past the group, groups past the last) or in the next column's
+// slots, which its own store then overwrites; the last columns, whose 8 values would reach
+// past the following columns' (out_stride < 8), are stored value by value.
+template <>
+inline void transpose_rows<float>(const float* const* rows, int count, int64_t cols,
+                                  float* out, int64_t out_stride) {
+    if (count < 1) return;
+    const float* r[8];
+    for (int i = 0; i < 8; ++i) r[i] = rows[i < count ? i : count - 1];
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t j = 0; j < cols; j += 8) {
+        const int n = static_cast<int>(cols - j < 8 ? cols - j : 8);
+        __m256 v[8];
+        if (n == 8) {
+            for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(r[i] + j);
+        } else {
+            const __m256i col_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
+            for (int i = 0; i < 8; ++i) v[i] = _mm256_maskload_ps(r[i] + j, col_mask);
+        }
+        transpose8x8(v);
+        for (int c = 0; c < n; ++c) {
+            float* o = out + (j + c) * out_stride;
+            // Columns after this one cover [o + out_stride, ...): stored 8
+            // wide only when they (or this column's unused slots) reach o + 8.
+            const int64_t after = cols - 1 - (j + c);
+            if (count == 8 || out_stride >= 8 || after * out_stride + count >= 8) {
+                _mm256_storeu_ps(o, v[c]);
+            } else {
+                alignas(32) float last[8];
+                _mm256_store_ps(last, v[c]);
+                for (int i = 0; i < count; ++i) o[i] = last[i];
+            }
+        }
+    }
+}
+#endif
+
+
+// rows[i][j] = in[j * 8 + i]: transpose_rows' inverse for eight rows.
 template <typename T>
 inline void deinterleave_rows8(const T* in, int64_t cols, T* const* rows, int64_t j = 0) {
     for (; j < cols; ++j)
@@ -43,19 +93,6 @@ inline void deinterleave_rows8(const T* in, int64_t cols, T* const* rows, int64_
 }
 
 #if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
-template <>
-inline void interleave_rows8<float>(const float* const* rows, int64_t cols, float* out,
-                                    int64_t j) {
-    for (; j + 8 <= cols; j += 8) {
-        __m256 v[8];
-        for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(rows[i] + j);
-        transpose8x8(v);
-        for (int c = 0; c < 8; ++c) _mm256_storeu_ps(out + (j + c) * 8, v[c]);
-    }
-    for (; j < cols; ++j)
-        for (int i = 0; i < 8; ++i) out[j * 8 + i] = rows[i][j];
-}
-
 template <>
 inline void deinterleave_rows8<float>(const float* in, int64_t cols, float* const* rows,
                                       int64_t j) {

@@ -183,9 +183,11 @@ void stage_group_image(const KernelFamily<T>& f, const T* planes, int64_t HW, in
     }
 }
 
+// NHWC: each pixel's Cg channels of the group, packed pixel after pixel.
 template <typename T>
 void copy_group_pixels(const T* first, int64_t ld, int64_t pixels, int64_t Cg, T* staged) {
-    for (int64_t p = 0; p < pixels; ++p) std::memcpy(staged + p * Cg, first + p * ld, Cg * sizeof(T));
+    for (int64_t p = 0; p < pixels; ++p)
+        std::memcpy(staged + p * Cg, first + p * ld, static_cast<size_t>(Cg) * sizeof(T));
 }
 
 template <typename T>

@@ -295,7 +295,7 @@ void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T*
             // for 8-wide transposes), then each row into the padded tile.
             const T* src[8];
             for (int l = 0; l < 8; ++l) src[l] = x + (c0 + l) * plane;
-            interleave_rows8(src, plane, out);
+            transpose_rows(src, 8, plane, out, 8);
             for (int64_t ih = 0; ih < rows; ++ih) {
                 T* dst = tile + ((ih + g.pt) * Wp + g.pl) * L;
                 for (int64_t iw = 0; iw < cols; ++iw)

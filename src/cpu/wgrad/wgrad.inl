@@ -92,60 +92,6 @@ void wgrad_channel_lanes(const WgradBlock<T>& b) {
 }
 
 template <typename T>
-void transpose_rows_scalar(const T* const* rows, int count, int64_t cols, int64_t j0, T* out,
-                           int64_t out_stride) {
-    for (int64_t j = j0; j < cols; ++j)
-        for (int i = 0; i < count; ++i) out[j * out_stride + i] = rows[i][j];
-}
-
-template <typename T>
-void transpose_rows(const T* const* rows, int count, int64_t cols, T* out, int64_t out_stride) {
-    transpose_rows_scalar(rows, count, cols, 0, out, out_stride);
-}
-
-#if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
-// Blocks of 8 columns; a last partial block goes through masked loads
-// (masked lanes are never read). Each column is stored 8 wide even when
-// fewer rows are given (masked stores are microcoded and slow on AMD): the
-// extra values land in slots the weight gradient never reads (channels past
-// the group, groups past the last) or in the next column's slots, which its
-// own store then overwrites; the last columns, whose 8 values would reach
-// past the following columns' (out_stride < 8), are stored value by value.
-template <>
-void transpose_rows<float>(const float* const* rows, int count, int64_t cols, float* out,
-                           int64_t out_stride) {
-    if (count < 1) return;
-    const float* r[8];
-    for (int i = 0; i < 8; ++i) r[i] = rows[i < count ? i : count - 1];
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    for (int64_t j = 0; j < cols; j += 8) {
-        const int n = static_cast<int>(cols - j < 8 ? cols - j : 8);
-        __m256 v[8];
-        if (n == 8) {
-            for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(r[i] + j);
-        } else {
-            const __m256i col_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
-            for (int i = 0; i < 8; ++i) v[i] = _mm256_maskload_ps(r[i] + j, col_mask);
-        }
-        transpose8x8(v);
-        for (int c = 0; c < n; ++c) {
-            float* o = out + (j + c) * out_stride;
-            // Columns after this one cover [o + out_stride, ...): stored 8
-            // wide only when they (or this column's unused slots) reach o + 8.
-            const int64_t after = cols - 1 - (j + c);
-            if (count == 8 || out_stride >= 8 || after * out_stride + count >= 8) {
-                _mm256_storeu_ps(o, v[c]);
-            } else {
-                alignas(32) float last[8];
-                _mm256_store_ps(last, v[c]);
-                for (int i = 0; i < count; ++i) o[i] = last[i];
-            }
-        }
-    }
-}
-#endif
-
-template <typename T>
 void fill(KernelFamily<T>& f) {
     f.wgrad_group_lanes = wgrad_group_lanes<T>;
     f.wgrad_channel_lanes = wgrad_channel_lanes<T>;
