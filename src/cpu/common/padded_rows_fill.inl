@@ -4,29 +4,29 @@
 // transpose.inl.
 namespace {
 
-// Phase row columns [q, q + 8) of `channels` channels (channel c's row at
-// dst + c * channel_stride) from 8 NHWC pixels `step` elements apart:
-// 8 x 8 register transposes, the channels left over value by value.
+// Phase row columns [q, q + n) (n <= 8) of `channels` channels (channel c's
+// row at dst + c * channel_stride) from n NHWC pixels `step` elements apart:
+// 8 x 8 register transposes for eight pixels, the rest value by value.
 template <typename T>
-inline void transpose_pixels8(const T* src, int64_t step, int64_t channels, T* dst,
-                              int64_t channel_stride) {
+inline void transpose_pixels(const T* src, int64_t step, int64_t n, int64_t channels, T* dst,
+                             int64_t channel_stride) {
     for (int64_t c = 0; c < channels; ++c)
-        for (int64_t i = 0; i < 8; ++i) dst[c * channel_stride + i] = src[i * step + c];
+        for (int64_t i = 0; i < n; ++i) dst[c * channel_stride + i] = src[i * step + c];
 }
 
 #if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
 template <>
-inline void transpose_pixels8<float>(const float* src, int64_t step, int64_t channels,
-                                     float* dst, int64_t channel_stride) {
+inline void transpose_pixels<float>(const float* src, int64_t step, int64_t n, int64_t channels,
+                                    float* dst, int64_t channel_stride) {
     int64_t c = 0;
-    for (; c + 8 <= channels; c += 8) {
+    for (; n == 8 && c + 8 <= channels; c += 8) {
         __m256 v[8];
         for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + i * step + c);
         transpose8x8(v);
         for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (c + j) * channel_stride, v[j]);
     }
     for (; c < channels; ++c)
-        for (int64_t i = 0; i < 8; ++i) dst[c * channel_stride + i] = src[i * step + c];
+        for (int64_t i = 0; i < n; ++i) dst[c * channel_stride + i] = src[i * step + c];
 }
 #endif
 
@@ -53,14 +53,9 @@ void fill_padded_rows_nhwc(const ConvGeometry& g, const T* x, int64_t oh_begin, 
             }
             if (lo == hi) continue;
             const T* pixels = x + (ih * g.W + offset) * g.C;  // column q at q * sw * C
-            int64_t q = lo;
-            for (; q + 8 <= hi; q += 8)
-                transpose_pixels8(pixels + q * g.sw * g.C, g.sw * g.C, channels,
-                                  dst + q, channel_stride);
-            for (; q < hi; ++q) {
-                const T* src = pixels + q * g.sw * g.C;
-                for (int64_t c = 0; c < channels; ++c) dst[c * channel_stride + q] = src[c];
-            }
+            for (int64_t q = lo; q < hi; q += 8)
+                transpose_pixels(pixels + q * g.sw * g.C, g.sw * g.C, hi - q < 8 ? hi - q : 8,
+                                 channels, dst + q, channel_stride);
         }
     }
 }
