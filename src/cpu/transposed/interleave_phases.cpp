@@ -31,6 +31,17 @@ void interleave(bool nhwc, int64_t N, int64_t C, int64_t H, int64_t W, int64_t s
     parallel_for(N * C * H, threads, [&](int64_t row, int) {
         const int64_t i = row % H, plane = row / H, a = i % sh, t = i / sh;
         T* out = y + row * W;
+        if (sw == 2) {  // one pass over the row, pairs side by side: vectorises as unpacks
+            const T* even = phases + (a * 2) * phase_size + (plane * PH + t) * PW;
+            const T* odd = even + phase_size;
+            const int64_t pairs = W / 2;
+            for (int64_t u = 0; u < pairs; ++u) {
+                out[2 * u] = even[u];
+                out[2 * u + 1] = odd[u];
+            }
+            if (W % 2) out[W - 1] = even[pairs];
+            return;
+        }
         for (int64_t b = 0; b < sw && b < W; ++b) {
             const T* src = phases + (a * sw + b) * phase_size + (plane * PH + t) * PW;
             for (int64_t j = b, u = 0; j < W; j += sw, ++u) out[j] = src[u];
