@@ -90,3 +90,53 @@ def test_plan_rejects_input_of_another_dtype_or_channel_count():
     with pytest.raises(ValueError):
         plan(np.ones((1, 4, 2, 2), np.float32))
     assert plan(np.ones((1, 4, 5, 5), np.float32)).shape == (1, 8, 3, 3)
+
+
+def _plan_and_inputs(seed=11):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((8, 2, 3, 3)).astype(np.float32)
+    xs = [rng.standard_normal((2, 8, 6, 7)).astype(np.float32) for _ in range(3)]
+    conv = gconv.Conv2d(w, padding=1, groups=4)
+    expected = [gconv.conv2d(x, w, padding=1, groups=4) for x in xs]
+    return conv, xs, expected
+
+
+def test_plan_writes_into_the_memory_of_a_result_the_caller_dropped():
+    conv, xs, expected = _plan_and_inputs()
+    address = conv(xs[0]).ctypes.data  # the result is dropped right here
+    y = conv(xs[1])
+    assert y.ctypes.data == address
+    assert_same_bits(y, expected[1], "reused result")
+
+
+def test_plan_never_writes_into_a_result_still_referenced():
+    conv, xs, expected = _plan_and_inputs()
+    kept = conv(xs[0])
+    view = conv(xs[1])[1:]  # the view keeps its base alive
+    exported = memoryview(conv(xs[2]))
+    y = conv(xs[0])
+    for a in (kept, view, np.asarray(exported)):
+        assert not np.shares_memory(a, y)
+    assert_same_bits(kept, expected[0], "kept result")
+    assert_same_bits(view, expected[1][1:], "view")
+    assert_same_bits(np.asarray(exported), expected[2], "exported buffer")
+    assert_same_bits(y, expected[0], "new result")
+
+
+def test_plan_allocates_anew_when_the_input_shape_changes():
+    conv, xs, expected = _plan_and_inputs()
+    conv(xs[0])
+    y = conv(xs[0][:1])
+    assert y.shape == (1, 8, 6, 7)
+    assert_same_bits(y, expected[0][:1], "smaller batch")
+
+
+def test_plan_result_may_be_its_next_input():
+    rng = np.random.default_rng(3)
+    conv = gconv.Conv2d(rng.standard_normal((4, 4, 3, 3)).astype(np.float32), padding=1)
+    x = rng.standard_normal((1, 4, 5, 5)).astype(np.float32)
+    y1 = conv(x)
+    expected = reference.conv2d(y1, conv.weight, padding=1)
+    y2 = conv(y1)
+    assert not np.shares_memory(y1, y2)
+    assert_close(y2, expected, np.float32, "result as next input")
