@@ -87,6 +87,20 @@ WIDE_DEPTHWISE_NHWC_CASES = [
 ]
 
 
+# Depthwise NHWC with depth multiplier 2 below the run kernel's channel
+# count: both outputs of a channel computed at once and stored interleaved
+# (pairs of vectors, a single vector, the scalar channel tail), at pixel
+# pairs and a lone last pixel, with padding, stride, bias and activation.
+MULTIPLIER2_NHWC_CASES = [
+    ConvCase(c=c, g=c, k=2 * c, h=6, w=w, kernel=(r, r), stride=st, padding=r // 2, layout="NHWC",
+             dtype=dt, bias=bias, activation=act, seed=5800 + c + w)
+    for (c, w, r, st, dt, bias, act) in (
+        (32, 9, 3, 1, "float32", True, "relu"), (32, 8, 5, 2, "float64", False, None),
+        (24, 7, 3, 2, "float32", False, "relu6"), (24, 9, 3, 1, "float64", True, None),
+        (20, 7, 5, 1, "float32", True, None), (20, 5, 3, 1, "float64", True, "relu"),
+        (40, 11, 3, 1, "float32", True, None))
+]
+
 # NHWC GEMMs (and NCHW im2col, staged through NHWC) read B in place through
 # a table of row pointers, in reduction blocks of whole taps or, past
 # 256-2048 channels per group (by family and dtype), of one tap's channels in
@@ -118,7 +132,8 @@ GEMM_BLOCK_CASES = [item for dt in ("float32", "float64") for item in _gemm_bloc
 
 
 ISA_CASES = (ISA_CASES + [("grouped_direct", case) for case in CHANNEL_LANE_CASES]
-             + [("depthwise", case) for case in WIDE_DEPTHWISE_NHWC_CASES] + GEMM_BLOCK_CASES)
+             + [("depthwise", case) for case in WIDE_DEPTHWISE_NHWC_CASES]
+             + [("depthwise", case) for case in MULTIPLIER2_NHWC_CASES] + GEMM_BLOCK_CASES)
 
 
 def _supported():

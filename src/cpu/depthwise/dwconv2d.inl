@@ -10,6 +10,8 @@
 #include <immintrin.h>
 #endif
 
+#include <type_traits>
+
 #include "cpu/common/padded_rows.hpp"
 #include "cpu/kernel_table.hpp"
 
@@ -67,6 +69,81 @@ void dw_nhwc_vectors(const ConvGeometry& g, const T* x, const T* w, const T* bia
         for (int64_t l = 0; l < NV * V::N; ++l) {
             const int64_t k = (c0 + l) * m + j;
             yp[k] = activate(lanes[l] + (bias ? bias[k] : T(0)), g.act);
+        }
+    }
+}
+
+// Depth multiplier 2: channel c's two outputs are neighbours (k = 2c, 2c + 1)
+// in NHWC, so both are computed at once (each input vector loaded once for
+// both) and stored interleaved, two whole vectors per input vector where
+// the one-multiplier-at-a-time kernel above stored value by value.
+// out[2l + j] = activate((j ? b : a)[l] + bias[2l + j]) for the N lanes.
+template <typename T>
+inline void store_pairs(Vec<T> a, Vec<T> b, const T* bias, int act, T* out) {
+    using V = Vec<T>;
+    V first{}, second{};  // outputs [0, N) and [N, 2N)
+    bool interleaved = false;
+#if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
+    if constexpr (std::is_same<T, float>::value && V::N == 8) {
+        const __m256 lo = _mm256_unpacklo_ps(a.v, b.v), hi = _mm256_unpackhi_ps(a.v, b.v);
+        first.v = _mm256_permute2f128_ps(lo, hi, 0x20);
+        second.v = _mm256_permute2f128_ps(lo, hi, 0x31);
+        interleaved = true;
+    }
+#endif
+    if (!interleaved) {
+        alignas(64) T la[V::N], lb[V::N], both[2 * V::N];
+        a.store(la);
+        b.store(lb);
+        for (int l = 0; l < V::N; ++l) {
+            both[2 * l] = la[l];
+            both[2 * l + 1] = lb[l];
+        }
+        first = V::load(both);
+        second = V::load(both + V::N);
+    }
+    if (bias) {
+        first = first + V::load(bias);
+        second = second + V::load(bias + V::N);
+    }
+    activate_vec(first, act).store(out);
+    activate_vec(second, act).store(out + V::N);
+}
+
+template <typename T, int NV, int PW>
+void dw_nhwc_pair_vectors(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                          int64_t oh, int64_t ow, int64_t c0) {
+    using V = Vec<T>;
+    const int64_t C = g.C;
+    const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
+    V acc[2][PW][NV];
+    for (int j = 0; j < 2; ++j)
+        for (int p = 0; p < PW; ++p)
+            for (int v = 0; v < NV; ++v) acc[j][p][v] = V::zero();
+    for (int64_t r = 0; r < g.R; ++r) {
+        const int64_t ih = ih0 + r * g.dh;
+        const bool row_inside = ih >= 0 && ih < g.H;
+        for (int64_t s = 0; s < g.S; ++s) {
+            V wv[2][NV];
+            for (int j = 0; j < 2; ++j)
+                for (int v = 0; v < NV; ++v)
+                    wv[j][v] = V::load(w + ((r * g.S + s) * 2 + j) * C + c0 + v * V::N);
+            for (int p = 0; p < PW; ++p) {
+                const int64_t iw = iw0 + p * g.sw + s * g.dw;
+                const bool inside = row_inside && iw >= 0 && iw < g.W;
+                const T* xp = inside ? x + (ih * g.W + iw) * C + c0 : nullptr;
+                for (int v = 0; v < NV; ++v) {
+                    const V xv = inside ? V::load(xp + v * V::N) : V::zero();
+                    for (int j = 0; j < 2; ++j) acc[j][p][v] = fmadd(wv[j][v], xv, acc[j][p][v]);
+                }
+            }
+        }
+    }
+    for (int p = 0; p < PW; ++p) {
+        T* yp = y + (oh * g.OW + ow + p) * g.K;
+        for (int v = 0; v < NV; ++v) {
+            const int64_t k = 2 * (c0 + v * V::N);
+            store_pairs(acc[0][p][v], acc[1][p][v], bias ? bias + k : nullptr, g.act, yp + k);
         }
     }
 }
@@ -206,6 +283,25 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                     dw_nhwc_tail(g, x, w, bias, yp, ih0, ow * g.sw - g.pl, j, c0);
                 }
         }
+        return;
+    }
+    if (m == 2) {
+        int64_t c0 = 0;
+        for (; c0 + 2 * N <= C; c0 += 2 * N) {
+            int64_t ow = ow_begin;
+            for (; ow + 2 <= ow_end; ow += 2)
+                dw_nhwc_pair_vectors<T, 2, 2>(g, x, w, bias, y, oh, ow, c0);
+            if (ow < ow_end) dw_nhwc_pair_vectors<T, 2, 1>(g, x, w, bias, y, oh, ow, c0);
+        }
+        for (; c0 + N <= C; c0 += N)
+            for (int64_t ow = ow_begin; ow < ow_end; ++ow)
+                dw_nhwc_pair_vectors<T, 1, 1>(g, x, w, bias, y, oh, ow, c0);
+        if (c0 < C)
+            for (int64_t j = 0; j < m; ++j)
+                for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+                    T* yp = y + (oh * g.OW + ow) * g.K;
+                    dw_nhwc_tail(g, x, w, bias, yp, ih0, ow * g.sw - g.pl, j, c0);
+                }
         return;
     }
     for (int64_t j = 0; j < m; ++j) {
