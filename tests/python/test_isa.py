@@ -87,6 +87,32 @@ WIDE_DEPTHWISE_NHWC_CASES = [
 ]
 
 
+# Depthwise NCHW on planes narrower than 16 outputs: the small-plane kernel
+# (blocks of up to 16 channels copied into a zero-padded channels-innermost
+# tile, through 8 x 8 transposes when a block has 8 whole channels): channel
+# counts leaving a partial block of lanes, rows of 1..15 (a partial
+# transpose block), kernels of 2..5 taps, stride, dilation, asymmetric and
+# no padding, pixel counts not a multiple of the kernel's pixel group.
+SMALL_PLANE_NCHW_CASES = [
+    fit_spatial(ConvCase(c=r["channels"], g=r["channels"], k=r["channels"], h=r["size"][0],
+                         w=r["size"][1], kernel=(r["kernel"], r["kernel"]), stride=r["stride"],
+                         dilation=r["dilation"], padding=r["padding"], layout="NCHW",
+                         dtype=r["dtype"], bias=r["epilogue"][0], activation=r["epilogue"][1],
+                         seed=5900 + i))
+    for i, r in enumerate(covering_array({
+        "channels": (8, 12, 21, 40),
+        "size": ((7, 7), (14, 14), (5, 15), (9, 3), (3, 1)),
+        "kernel": (3, 5, 2),
+        "stride": (1, 2),
+        "dilation": (1, 2),
+        "padding": (0, 1, "same", ((2, 0), (0, 3))),
+        "dtype": ("float32", "float64"),
+        "epilogue": ((False, None), (True, "relu6")),
+    }, seed=59))
+    if not (r["padding"] == "same" and r["stride"] != 1)
+]
+
+
 # Depthwise NHWC with depth multiplier 2 below the run kernel's channel
 # count: both outputs of a channel computed at once and stored interleaved
 # (pairs of vectors, a single vector, the scalar channel tail), at pixel
@@ -133,7 +159,8 @@ GEMM_BLOCK_CASES = [item for dt in ("float32", "float64") for item in _gemm_bloc
 
 ISA_CASES = (ISA_CASES + [("grouped_direct", case) for case in CHANNEL_LANE_CASES]
              + [("depthwise", case) for case in WIDE_DEPTHWISE_NHWC_CASES]
-             + [("depthwise", case) for case in MULTIPLIER2_NHWC_CASES] + GEMM_BLOCK_CASES)
+             + [("depthwise", case) for case in MULTIPLIER2_NHWC_CASES]
+             + [("depthwise", case) for case in SMALL_PLANE_NCHW_CASES] + GEMM_BLOCK_CASES)
 
 
 def _supported():

@@ -97,10 +97,9 @@ static inline int64_t small_plane_height(const ConvGeometry& g) {
 static inline int64_t small_plane_width(const ConvGeometry& g) {
     return (g.OW - 1) * g.sw + (g.S - 1) * g.dw + 1;
 }
-// The padded tile, then room for the output block or the unpadded input
-// planes side by side (the kernel stages them there on the way in).
+// The padded tile, then the output block.
 static inline int64_t small_plane_scratch(const ConvGeometry& g) {
-    const int64_t staged = g.OH * g.OW > g.H * g.W ? g.OH * g.OW : g.H * g.W;
+    const int64_t staged = g.OH * g.OW;
     return (small_plane_height(g) * small_plane_width(g) + staged) * kSmallPlaneChannels;
 }
 

@@ -139,6 +139,15 @@ inline void prefetch(const void* p) {
 #endif
 }
 
+// As prefetch(), for a line about to be written.
+inline void prefetch_write(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 1);
+#else
+    prefetch(p);
+#endif
+}
+
 // The fused activation on a vector; NaN passes through as in activate().
 template <typename T>
 inline Vec<T> activate_vec(Vec<T> v, int act) {

@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #endif
 
+#include <algorithm>
 #include <type_traits>
 
 #include "cpu/common/padded_rows.hpp"
@@ -21,6 +22,7 @@ namespace GCONV_ISA {
 #include "cpu/common/kernel_common.inl"
 #include "cpu/common/simd.inl"
 #include "cpu/common/transpose.inl"
+
 
 namespace {
 
@@ -170,15 +172,84 @@ void dw_nhwc_tail(const ConvGeometry& g, const T* x, const T* w, const T* bias, 
     }
 }
 
+// Cache lines of rows [row, row_end) (`span` bytes from base + row * pitch
+// each), requested a few at a time over `steps` steps of other work.
+class RowFetch {
+  public:
+    RowFetch(const void* base, int64_t pitch, int64_t span, int64_t row, int64_t row_end,
+             int64_t steps, bool write)
+        : base_(static_cast<const char*>(base)), pitch_(pitch), span_(span), row_(row),
+          row_end_(span > 0 && row < row_end ? row_end : row), write_(write) {
+        const int64_t lines = (row_end_ - row_) * ((span_ + kLine - 1) / kLine);
+        per_step_ = steps > 0 ? (lines + steps - 1) / steps : lines;
+    }
+    void step() {
+        for (int64_t i = 0; i < per_step_ && row_ < row_end_; ++i) {
+            const char* p = base_ + row_ * pitch_ + offset_;
+            if (write_)
+                prefetch_write(p);
+            else
+                prefetch(p);
+            offset_ += kLine;
+            if (offset_ >= span_) {
+                offset_ = 0;
+                ++row_;
+            }
+        }
+    }
+
+  private:
+    static constexpr int64_t kLine = 64;
+    const char* base_;
+    int64_t pitch_, span_, row_, row_end_, offset_ = 0, per_step_ = 0;
+    bool write_;
+};
+
+// While NHWC row oh computes, the rows row oh + 1 needs next: the input
+// rows it reads and row oh does not, and its own output pixels (stores to
+// lines not in cache wait for them to be read first), over the columns of
+// [ow_begin, ow_end). Beyond L2 (a batch of images) the run kernel's
+// loads, C values apart, were demand misses the hardware prefetchers did
+// not cover: at N=16 a 14x14 layer ran 5x slower per image than at N=1.
+template <typename T>
+struct NextRowFetch {
+    RowFetch input, output;
+    NextRowFetch(const ConvGeometry& g, const T* x, T* y, int64_t oh, int64_t ow_begin,
+                 int64_t ow_end, int64_t steps)
+        : input(fetch_input(g, x, oh, ow_begin, ow_end, steps)),
+          output(y + ow_begin * g.K, g.OW * g.K * static_cast<int64_t>(sizeof(T)),
+                 (ow_end - ow_begin) * g.K * static_cast<int64_t>(sizeof(T)), oh + 1,
+                 std::min(oh + 2, g.OH), steps, true) {}
+    void step() {
+        input.step();
+        output.step();
+    }
+
+  private:
+    static RowFetch fetch_input(const ConvGeometry& g, const T* x, int64_t oh, int64_t ow_begin,
+                                int64_t ow_end, int64_t steps) {
+        const int64_t next_top = (oh + 1) * g.sh - g.pt, reach = (g.R - 1) * g.dh;
+        const int64_t first = std::max(std::max(oh * g.sh - g.pt + reach + 1, next_top), int64_t(0));
+        const int64_t end = oh + 1 < g.OH ? std::min(next_top + reach + 1, g.H) : first;
+        const int64_t iw_begin = std::max<int64_t>(ow_begin * g.sw - g.pl, 0);
+        const int64_t iw_end = std::min((ow_end - 1) * g.sw - g.pl + (g.S - 1) * g.dw + 1, g.W);
+        const int64_t bytes = g.C * static_cast<int64_t>(sizeof(T));
+        return RowFetch(x + iw_begin * g.C, g.W * bytes,
+                        iw_end > iw_begin ? (iw_end - iw_begin) * bytes : 0, first, end, steps,
+                        false);
+    }
+};
+
 // Column stride SW (1 or 2), dilation 1: a run of PW output pixels (the
-// first `count` of them stored) for channels [0, c_end), a vector at a time.
+// first `count` of them stored) for channels [0, c_end), a vector at a time,
+// with a step of `next` per vector.
 // Each input vector of a kernel row is loaded once and used by every pixel
 // whose window covers it ((PW - 1) * SW + S loads for PW * S FMAs, instead
 // of PW * S). kChecked: the run's windows reach past the columns, whose
 // padding (like the rows') multiplies zeros, as in the reference.
 template <typename T, int S, int SW, int PW, bool kChecked>
 void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int64_t oh,
-                 int64_t ow, int count, int64_t j, int64_t c_end) {
+                 int64_t ow, int count, int64_t j, int64_t c_end, NextRowFetch<T>& next) {
     using V = Vec<T>;
     constexpr int kSpan = (PW - 1) * SW + S;  // input columns the run reads
     const int64_t C = g.C, m = g.Kg;
@@ -194,6 +265,7 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
     const bool fetch = PW * g.R * C * static_cast<int64_t>(sizeof(T)) <= kFetchBytes;
     const int64_t fetch_end = !fetch ? 0 : g.W - iw0 < kSpan + PW * SW ? g.W - iw0 : kSpan + PW * SW;
     for (int64_t c0 = 0; c0 < c_end; c0 += V::N) {
+        next.step();
         V acc[PW];
         for (int p = 0; p < PW; ++p) acc[p] = V::zero();
         for (int64_t r = 0; r < g.R; ++r) {
@@ -215,7 +287,8 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
                 }
             }
         }
-        for (int p = 0; p < count; ++p) {
+        for (int p = 0; p < PW; ++p) {  // to PW: unrolled, acc[] stays in registers
+            if (p == count) break;
             T* yp = y + (oh * g.OW + ow + p) * g.K;
             if (m == 1) {
                 const V b = bias ? V::load(bias + c0) : V::zero();
@@ -234,18 +307,22 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
 
 // Row oh, pixels [ow_begin, ow_end) in runs of PW, each over every full
 // vector of channels [0, c_end) (neighbouring vectors share cache lines:
-// sweeping the channels inside a run keeps the run's input rows in L1).
+// sweeping the channels inside a run keeps the run's input rows in L1),
+// fetching the next row's lines on the way. (Blocks of 128 channels, so
+// that a 960-channel run's rows would stay in L1, measured the same.)
 template <typename T, int S, int SW, int PW>
 void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                       int64_t oh, int64_t ow_begin, int64_t ow_end, int64_t j, int64_t c_end) {
     constexpr int64_t kSpan = (PW - 1) * SW + S;
+    const int64_t runs = (ow_end - ow_begin + PW - 1) / PW;
+    NextRowFetch<T> next(g, x, y, oh, ow_begin, ow_end, runs * (c_end / Vec<T>::N));
     for (int64_t ow = ow_begin; ow < ow_end; ow += PW) {
         const int count = static_cast<int>(ow_end - ow < PW ? ow_end - ow : PW);
         const int64_t iw0 = ow * SW - g.pl;
         if (iw0 >= 0 && iw0 + kSpan <= g.W)
-            dw_nhwc_run<T, S, SW, PW, false>(g, x, w, bias, y, oh, ow, count, j, c_end);
+            dw_nhwc_run<T, S, SW, PW, false>(g, x, w, bias, y, oh, ow, count, j, c_end, next);
         else
-            dw_nhwc_run<T, S, SW, PW, true>(g, x, w, bias, y, oh, ow, count, j, c_end);
+            dw_nhwc_run<T, S, SW, PW, true>(g, x, w, bias, y, oh, ow, count, j, c_end, next);
     }
 }
 
@@ -323,40 +400,55 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
     }
 }
 
-// The small-plane kernel's arithmetic: every output pixel of one block of
-// L channels from the padded tile ([Hp][Wp][L]) into out ([OH * OW][L]),
-// four pixels at a time for independent FMA chains. KR, KS: the kernel
-// size when compiled in (3x3 keeps its nine weight vectors in registers),
-// 0 for any.
+// P output pixels of one block of L channels, from the padded tile
+// ([Hp][Wp][L]) at the given offsets into out (pixel after pixel, [.][L]).
+// KR, KS: the kernel size when compiled in (3x3 keeps its nine weight
+// vectors in registers), 0 for any.
+template <typename T, int KR, int KS, int P>
+inline void small_plane_pixels(const ConvGeometry& g, const T* tile, int64_t Wp,
+                               const T* weights, Vec<T> b, int act, const int64_t* base,
+                               T* out) {
+    using V = Vec<T>;
+    constexpr int64_t L = V::N;
+    const int64_t R = KR ? KR : g.R, S = KS ? KS : g.S;
+    V acc[P];
+    for (int i = 0; i < P; ++i) acc[i] = V::zero();
+    for (int64_t r = 0; r < R; ++r)
+        for (int64_t s = 0; s < S; ++s) {
+            const V wv = V::load(weights + (r * S + s) * L);
+            const int64_t offset = (r * g.dh * Wp + s * g.dw) * L;
+            for (int i = 0; i < P; ++i) acc[i] = fmadd(wv, V::load(tile + base[i] + offset), acc[i]);
+        }
+    for (int i = 0; i < P; ++i) activate_vec(acc[i] + b, act).store(out + i * L);
+}
+
+// Every output pixel of one block of L channels, four at a time for
+// independent FMA chains (the last few one by one: with a runtime count
+// inside the four, GCC computed them lazily through the stack).
 template <typename T, int KR, int KS>
 void small_plane_block(const ConvGeometry& g, const T* tile, int64_t Wp, const T* weights,
                        Vec<T> b, T* out) {
-    using V = Vec<T>;
-    constexpr int64_t L = V::N, kPixels = 4;
-    const int64_t R = KR ? KR : g.R, S = KS ? KS : g.S;
+    constexpr int64_t L = Vec<T>::N, kPixels = 8;
     const int64_t out_plane = g.OH * g.OW;
-    int64_t oh = 0, ow = 0;  // of pixel p0, stepped without divisions
-    for (int64_t p0 = 0; p0 < out_plane; p0 += kPixels) {
-        const int64_t count = out_plane - p0 < kPixels ? out_plane - p0 : kPixels;
-        int64_t base[kPixels];
-        for (int64_t i = 0; i < kPixels; ++i) {
-            base[i] = i < count ? (oh * g.sh * Wp + ow * g.sw) * L : base[0];
-            if (i < count && ++ow == g.OW) {
-                ow = 0;
-                ++oh;
-            }
+    const int act = g.act;
+    int64_t oh = 0, ow = 0;  // of the next pixel, stepped without divisions
+    auto next_base = [&]() {
+        const int64_t base = (oh * g.sh * Wp + ow * g.sw) * L;
+        if (++ow == g.OW) {
+            ow = 0;
+            ++oh;
         }
-        V acc[kPixels];
-        for (int64_t i = 0; i < kPixels; ++i) acc[i] = V::zero();
-        for (int64_t r = 0; r < R; ++r)
-            for (int64_t s = 0; s < S; ++s) {
-                const V wv = V::load(weights + (r * S + s) * L);
-                const int64_t offset = (r * g.dh * Wp + s * g.dw) * L;
-                for (int64_t i = 0; i < kPixels; ++i)
-                    acc[i] = fmadd(wv, V::load(tile + base[i] + offset), acc[i]);
-            }
-        for (int64_t i = 0; i < count; ++i)
-            activate_vec(acc[i] + b, g.act).store(out + (p0 + i) * L);
+        return base;
+    };
+    int64_t p = 0;
+    for (; p + kPixels <= out_plane; p += kPixels) {
+        int64_t base[kPixels];
+        for (int64_t i = 0; i < kPixels; ++i) base[i] = next_base();
+        small_plane_pixels<T, KR, KS, kPixels>(g, tile, Wp, weights, b, act, base, out + p * L);
+    }
+    for (; p < out_plane; ++p) {
+        const int64_t base = next_base();
+        small_plane_pixels<T, KR, KS, 1>(g, tile, Wp, weights, b, act, &base, out + p * L);
     }
 }
 
@@ -365,7 +457,8 @@ void small_plane_block(const ConvGeometry& g, const T* tile, int64_t Wp, const T
 // [rows][cols][V] tile (channels innermost), convolved with lanes over
 // channels (every tap inside the tile, no bounds checks), and copied back to
 // planes. With eight lanes (AVX2 floats) both copies go through 8 x 8
-// register transposes of whole planes: value by value they took about as
+// register transposes, row by row on the way in (straight into the tile)
+// and of whole planes on the way out: value by value they took about as
 // long as the arithmetic of a 3x3 layer.
 template <typename T>
 void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
@@ -378,24 +471,31 @@ void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T*
     T* out = scratch + Hp * Wp * L;
     alignas(64) T weights[64 * L];  // taps <= 64, checked by the planner
     alignas(64) T biases[L];
+    const int64_t rows = g.H < Hp - g.pt ? g.H : Hp - g.pt;
+    const int64_t cols = g.W < Wp - g.pl ? g.W : Wp - g.pl;
+    // The padding is zeroed once: each block writes only the input pixels'
+    // lanes. A last block of n < L channels leaves stale values in lanes
+    // [n, L), whose outputs (their weights are zero) are never stored.
+    for (int64_t i = 0; i < Hp * Wp; ++i) V::zero().store(tile + i * L);
     for (int64_t c0 = c_begin; c0 < c_end; c0 += L) {
         const int64_t n = c_end - c0 < L ? c_end - c0 : L;
         const bool transposed = L == 8 && n == 8;
-        // Zero the tile with vector stores, then copy each plane's pixels
-        // into their lane: padding and the unused lanes stay zero.
-        for (int64_t i = 0; i < Hp * Wp; ++i) V::zero().store(tile + i * L);
-        const int64_t rows = g.H < Hp - g.pt ? g.H : Hp - g.pt;
-        const int64_t cols = g.W < Wp - g.pl ? g.W : Wp - g.pl;
+        // The planes of the block after next (the next item's, past c_end),
+        // contiguous in NCHW, requested before this block's arithmetic:
+        // beyond L2 (a batch of images) the 8-plane transposes waited on
+        // their loads (960 channels at 7x7, N=16: 2.4x the time).
+        const int64_t fetch_begin = c0 == c_begin ? c0 + L : c0 + 2 * L;
+        const int64_t fetch_end = c0 + 3 * L < g.C ? c0 + 3 * L : g.C;
+        const int64_t bytes = static_cast<int64_t>(sizeof(T));
+        for (int64_t b = fetch_begin * plane * bytes; b < fetch_end * plane * bytes; b += 64)
+            prefetch(reinterpret_cast<const char*>(x) + b);
+        for (int64_t b = fetch_begin * out_plane * bytes; b < fetch_end * out_plane * bytes; b += 64)
+            prefetch_write(reinterpret_cast<const char*>(y) + b);
         if (transposed) {
-            // Whole planes side by side first (rows of 7 or 14 are too short
-            // for 8-wide transposes), then each row into the padded tile.
             const T* src[8];
-            for (int l = 0; l < 8; ++l) src[l] = x + (c0 + l) * plane;
-            transpose_rows(src, 8, plane, out, 8);
             for (int64_t ih = 0; ih < rows; ++ih) {
-                T* dst = tile + ((ih + g.pt) * Wp + g.pl) * L;
-                for (int64_t iw = 0; iw < cols; ++iw)
-                    V::load(out + (ih * g.W + iw) * L).store(dst + iw * L);
+                for (int l = 0; l < 8; ++l) src[l] = x + (c0 + l) * plane + ih * g.W;
+                transpose_rows(src, 8, cols, tile + ((ih + g.pt) * Wp + g.pl) * L, 8);
             }
         } else {
             for (int64_t l = 0; l < n; ++l) {
