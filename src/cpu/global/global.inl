@@ -48,6 +48,9 @@ bool dot8_planes(const T*, const T*, int64_t, T*) {
 #if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
 template <>
 bool dot8_planes<float>(const float* x, const float* w, int64_t plane, float* y) {
+    // Planes under one vector take the single dot products (here GCC zeroed
+    // the accumulators through memory, with rep stosq, on every call).
+    if (plane < 8) return false;
     __m256 acc[8];
     for (int c = 0; c < 8; ++c) acc[c] = _mm256_setzero_ps();
     int64_t i = 0;
