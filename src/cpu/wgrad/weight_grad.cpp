@@ -141,6 +141,15 @@ struct PlaneCopy {
     }
 };
 
+// A hint to bring the cache line holding p in; never faults.
+inline void prefetch_line(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p);
+#else
+    (void)p;
+#endif
+}
+
 // Rows [row0, row0 + rows) of the padded image n, slabs [v0, v0 + slabs),
 // into dst ([slab][plane][row][width][q]); rows and columns outside the
 // source are zero. Transposes go 8 rows at a time through the family's
@@ -153,6 +162,42 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
     const int64_t h0 = std::max<int64_t>(row0 - c.top, 0);
     const int64_t h1 = std::min<int64_t>(row0 + rows - c.top, src.H);
     const T* in[8];
+    if (!src.nhwc) {
+        // NCHW: each slot reads its own source rows; 8 slots of a plane at a
+        // time become contiguous runs of each pixel. Slot by slot, so that
+        // each source plane's rows are read in order (row by row across the
+        // slabs jumped a plane between reads: beyond L2, a miss per read
+        // that made the copy 7x the arithmetic of a 14x14 depthwise layer).
+        for (int64_t v = v0; v < v0 + slabs; ++v) {
+            // The next slab's rows, requested while this one is copied
+            // (960 channels at 7x7, N=16: the copy took 2x as long without).
+            for (int64_t p = 0; p < c.planes && v + 1 < v0 + slabs; ++p)
+                for (int64_t q = 0; q < c.q_size; ++q) {
+                    const int64_t ch = c.channel(v + 1, p, q);
+                    if (ch < 0) break;
+                    const char* from = reinterpret_cast<const char*>(data + src.at(n, ch, h0, 0));
+                    const int64_t bytes = (h1 - h0) * src.W * static_cast<int64_t>(sizeof(T));
+                    for (int64_t b = 0; b < bytes; b += 64) prefetch_line(from + b);
+                }
+            for (int64_t p = 0; p < c.planes; ++p)
+                for (int64_t q0 = 0; q0 < c.q_size; q0 += 8) {
+                    const T* first[8];
+                    int m = 0;
+                    for (int64_t q = q0; q < std::min(q0 + 8, c.q_size); ++q) {
+                        const int64_t ch = c.channel(v, p, q);
+                        if (ch < 0) break;  // missing channels come last
+                        first[m++] = data + src.at(n, ch, 0, 0);
+                    }
+                    T* out = dst + ((v - v0) * c.planes + p) * plane + q0;
+                    for (int64_t h = h0; h < h1 && m > 0; ++h) {
+                        const int64_t row = ((h + c.top - row0) * c.width + c.left) * c.q_size;
+                        for (int i = 0; i < m; ++i) in[i] = first[i] + h * src.W;
+                        f.transpose_rows(in, m, src.W, out + row, c.q_size);
+                    }
+                }
+        }
+        return;
+    }
     for (int64_t h = h0; h < h1; ++h) {
         const int64_t row = ((h + c.top - row0) * c.width + c.left) * c.q_size;
         if (src.nhwc && c.group_lanes && c.count == 1) {
@@ -197,18 +242,6 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
                 }
                 continue;
             }
-            // NCHW: each slot reads its own source row; 8 slots of a plane
-            // at a time become contiguous runs of each pixel.
-            for (int64_t p = 0; p < c.planes; ++p)
-                for (int64_t q0 = 0; q0 < c.q_size; q0 += 8) {
-                    int m = 0;
-                    for (int64_t q = q0; q < std::min(q0 + 8, c.q_size); ++q) {
-                        const int64_t ch = c.channel(v, p, q);
-                        if (ch < 0) break;  // missing channels come last
-                        in[m++] = data + src.at(n, ch, h, 0);
-                    }
-                    if (m > 0) f.transpose_rows(in, m, src.W, slab + p * plane + row + q0, c.q_size);
-                }
         }
     }
 }
