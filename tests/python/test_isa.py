@@ -35,7 +35,7 @@ ISA_CASES = (
 
 # grouped_direct with whole vectors of output channels per group (Kg a
 # multiple of 4, 8 or 16 lanes; NCHW from two vectors): the channel-lane
-# kernel, its 1- and 2-vector passes, pixel blocks of 3..12 (widths 1..29),
+# kernel, its 1- and 2-vector passes, pixel blocks of 3..8 (widths 1..29),
 # strides, dilation, asymmetric padding and non-3x3 kernels (the untabled
 # tap loop).
 CHANNEL_LANE_CASES = [

@@ -23,16 +23,17 @@ static inline int64_t padded_phase_width(const ConvGeometry& g) {
 
 // The channel-lane grouped kernel (grouped_channel_lanes.inl) computes blocks
 // of output pixels x one or two vectors of a group's output channels, with
-// one accumulator per pixel and vector: at most 12 (16 vector registers less
-// the weights and a broadcast). Rows are cut into equal blocks, so a 7- or
-// 14-wide map wastes no lanes; a block has at least kChannelLanesMinPixels.
-constexpr int64_t kChannelLanesAccumulators = 12;
+// one accumulator per pixel and vector: 6 pixels of two vectors (16 vector
+// registers less the weights and a broadcast), 8 of one (with 10-12, GCC
+// spilled accumulators inside the FMA loop: ResNeXt s3 at N=1 ran 1.35x
+// slower). Rows are cut into equal blocks, so a 7- or 14-wide map wastes no
+// lanes; a block has at least kChannelLanesMinPixels.
 constexpr int64_t kChannelLanesMinPixels = 3;
 static inline int64_t channel_lanes_vectors(const ConvGeometry& g, int64_t lanes) {
     return g.Kg % (2 * lanes) == 0 ? 2 : 1;
 }
 static inline int64_t channel_lanes_pixels(const ConvGeometry& g, int64_t lanes) {
-    const int64_t most = kChannelLanesAccumulators / channel_lanes_vectors(g, lanes);
+    const int64_t most = channel_lanes_vectors(g, lanes) == 2 ? 6 : 8;
     if (g.OW <= most) return g.OW < kChannelLanesMinPixels ? kChannelLanesMinPixels : g.OW;
     const int64_t blocks = (g.OW + most - 1) / most;
     const int64_t pixels = (g.OW + blocks - 1) / blocks;

@@ -5,7 +5,7 @@
 // Vector lanes run over one group's output channels, which is the direction
 // NHWC stores contiguously; each input value is broadcast to all of them.
 // NCHW transposes each finished block on its way out.
-// A block of up to 12 output pixels x one or two channel vectors stays in
+// A block of up to 8 output pixels x one or two channel vectors stays in
 // registers over the whole reduction (c, r, s), loading per step one or two
 // weight vectors and one broadcast per pixel: about one load per FMA.
 //
@@ -73,9 +73,13 @@ void channel_lanes_pass(const ConvGeometry& g, const T* w, const T* bias, T* y,
             const int64_t valid = g.OW - ow0 < NR ? g.OW - ow0 : NR;
             if (g.layout == GCONV_LAYOUT_NHWC) {
                 T* out = y + (oh * g.OW + ow0) * g.K;
-                for (int j = 0; j < valid; ++j)
+                // To NR, not valid: unrolled, so acc[][] stays in registers
+                // (a runtime bound kept it on the stack, spilled in the FMAs).
+                for (int j = 0; j < NR; ++j) {
+                    if (j == valid) break;
                     for (int m = 0; m < MV; ++m)
                         activate_vec(acc[j][m] + b[m], g.act).store(out + j * g.K + m * V::N);
+                }
             } else {
                 // NCHW: each channel's pixels are a row; the block's
                 // MV * N x NR results are transposed through the stack (their
@@ -109,28 +113,17 @@ template <typename T, int MV>
 using PassFn = void (*)(const ConvGeometry&, const T*, const T*, T*, int64_t, int64_t,
                         const T*, const ScratchRows&, const int64_t*);
 
-// The pass for a block of `pixels` (kChannelLanesMinPixels..12 / MV).
+// The pass for a block of `pixels` (kChannelLanesMinPixels..6 for two
+// vectors, ..8 for one: channel_lanes_pixels).
 template <typename T, int MV>
 PassFn<T, MV> pass_for(int64_t pixels) {
-    if (MV == 2) {
-        switch (pixels) {
-            case 3: return channel_lanes_sized<T, MV, 3>;
-            case 4: return channel_lanes_sized<T, MV, 4>;
-            case 5: return channel_lanes_sized<T, MV, 5>;
-            default: return channel_lanes_sized<T, MV, 6>;
-        }
-    }
     switch (pixels) {
         case 3: return channel_lanes_sized<T, MV, 3>;
         case 4: return channel_lanes_sized<T, MV, 4>;
         case 5: return channel_lanes_sized<T, MV, 5>;
         case 6: return channel_lanes_sized<T, MV, 6>;
-        case 7: return channel_lanes_sized<T, MV, 7>;
-        case 8: return channel_lanes_sized<T, MV, 8>;
-        case 9: return channel_lanes_sized<T, MV, 9>;
-        case 10: return channel_lanes_sized<T, MV, 10>;
-        case 11: return channel_lanes_sized<T, MV, 11>;
-        default: return channel_lanes_sized<T, MV, 12>;
+        case 7: return channel_lanes_sized<T, MV, MV == 2 ? 6 : 7>;
+        default: return channel_lanes_sized<T, MV, MV == 2 ? 6 : 8>;
     }
 }
 
