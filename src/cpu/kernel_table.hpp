@@ -28,13 +28,13 @@ struct GemmTile {
     int act;
 };
 
-// kc steps of the rank-1 update on packed panels: a is kc x MR (column i of
-// step p at a[p * MR + i]), b is kc x NR (b[p * NR + j]).
+// kc >= 1 steps of the rank-1 update on packed panels: a is kc x MR (column
+// i of step p at a[p * MR + i]), b is kc x NR (b[p * NR + j]).
 template <typename T>
 using GemmUkernelFn = void (*)(int64_t kc, const T* a, const T* b, const GemmTile<T>& tile);
 
 // The same with B read in place through a table of pointers rather than
-// packed: `taps` runs of `channels` steps, column j's run t starting at
+// packed: `taps` >= 1 runs of `channels` >= 1 steps, column j's run t starting at
 // rows[t * NR + j] + c0. For NHWC convolutions, where a pixel's channels
 // under one kernel tap are contiguous in the input: the table points at them
 // (or at a row of zeros where the tap falls in the padding), and the kernel

@@ -2,6 +2,14 @@
 // sources inside namespace gconv::<isa>; everything is `static` so that no
 // copy compiled with one family's flags can be linked into another's code.
 
+#ifndef GCONV_ALWAYS_INLINE
+#if defined(__GNUC__) || defined(__clang__)
+#define GCONV_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define GCONV_ALWAYS_INLINE inline
+#endif
+#endif
+
 // The fused epilogue: bias is added by the caller, then this.
 template <typename T>
 static inline T activate(T v, int act) {

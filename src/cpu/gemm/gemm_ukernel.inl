@@ -52,16 +52,20 @@ void gemm_ukernel_rows(int64_t kc, const T* __restrict a, const T* __restrict b,
     V acc[MR][NV];
     for (int i = 0; i < MR; ++i)
         for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
-    for (int64_t p = 0; p < kc; ++p) {
+    int64_t p = 0;
+    do {  // kc >= 1: no path skips the loop, so acc[][] never needs a home in memory
         V bv[NV];
         for (int v = 0; v < NV; ++v) bv[v] = V::load(b + p * NR + v * V::N);
         for (int i = 0; i < MR; ++i) {
             const V ai = V::set1(a[p * MR + i]);
             for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
         }
-    }
+    } while (++p < kc);
     if (t.n == NR && t.cs == 1) {
-        for (int i = 0; i < t.m; ++i) {
+        // To MR, not t.m: unrolled, so acc[][] stays in registers (with the
+        // runtime bound GCC kept a copy on the stack, zeroed every call).
+        for (int i = 0; i < MR; ++i) {
+            if (i == t.m) break;
             T* crow = t.c + i * t.rs;
             const V bias = V::set1((t.last && t.bias) ? t.bias[i] : T(0));
             for (int v = 0; v < NV; ++v)
@@ -77,16 +81,18 @@ void gemm_ukernel_rows(int64_t kc, const T* __restrict a, const T* __restrict b,
 }
 
 // The epilogue of the cols kernels: acc[j][v] is rows [v * lanes, + lanes)
-// of column j of the tile.
+// of column j of the tile. Always inlined: called, it took acc[][] by
+// reference, through memory, after every micro-kernel.
 template <typename T, int MV, int NR>
-void store_cols(const Vec<T> (&acc)[NR][MV], const GemmTile<T>& t) {
+GCONV_ALWAYS_INLINE void store_cols(const Vec<T> (&acc)[NR][MV], const GemmTile<T>& t) {
     using V = Vec<T>;
     constexpr int MR = MV * V::N;
     if (t.m == MR && t.rs == 1) {
         V bias[MV];
         for (int v = 0; v < MV; ++v)
             bias[v] = (t.last && t.bias) ? V::load(t.bias + v * V::N) : V::zero();
-        for (int j = 0; j < t.n; ++j) {
+        for (int j = 0; j < NR; ++j) {  // to NR, not t.n: as in gemm_ukernel_rows
+            if (j == t.n) break;
             T* ccol = t.c + j * t.cs;
             for (int v = 0; v < MV; ++v)
                 epilogue(acc[j][v], ccol + v * V::N, t.accumulate, t.last, bias[v], t.act)
@@ -108,14 +114,15 @@ void gemm_ukernel_cols(int64_t kc, const T* __restrict a, const T* __restrict b,
     V acc[NR][MV];
     for (int j = 0; j < NR; ++j)
         for (int v = 0; v < MV; ++v) acc[j][v] = V::zero();
-    for (int64_t p = 0; p < kc; ++p) {
+    int64_t p = 0;
+    do {  // kc >= 1, as in gemm_ukernel_rows
         V av[MV];
         for (int v = 0; v < MV; ++v) av[v] = V::load(a + p * MR + v * V::N);
         for (int j = 0; j < NR; ++j) {
             const V bj = V::set1(b[p * NR + j]);
             for (int v = 0; v < MV; ++v) acc[j][v] = fmadd(av[v], bj, acc[j][v]);
         }
-    }
+    } while (++p < kc);
     store_cols<T, MV, NR>(acc, t);
 }
 
@@ -130,18 +137,21 @@ void gemm_ukernel_cols_indirect(int64_t taps, int64_t c0, int64_t channels,
     V acc[NR][MV];
     for (int j = 0; j < NR; ++j)
         for (int v = 0; v < MV; ++v) acc[j][v] = V::zero();
-    for (int64_t tap = 0; tap < taps; ++tap) {
+    int64_t tap = 0;
+    do {  // taps >= 1 and channels >= 1, as in gemm_ukernel_rows
         const T* column[NR];
         for (int j = 0; j < NR; ++j) column[j] = rows[tap * NR + j] + c0;
-        for (int64_t c = 0; c < channels; ++c, a += MR) {
+        int64_t c = 0;
+        do {
             V av[MV];
             for (int v = 0; v < MV; ++v) av[v] = V::load(a + v * V::N);
             for (int j = 0; j < NR; ++j) {
                 const V bj = V::set1(column[j][c]);
                 for (int v = 0; v < MV; ++v) acc[j][v] = fmadd(av[v], bj, acc[j][v]);
             }
-        }
-    }
+            a += MR;
+        } while (++c < channels);
+    } while (++tap < taps);
     store_cols<T, MV, NR>(acc, t);
 }
 
