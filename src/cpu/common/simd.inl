@@ -128,26 +128,6 @@ template <> struct Vec<double> {
 };
 #endif
 
-// A hint to bring the cache line holding p towards L1; never faults.
-inline void prefetch(const void* p) {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p);
-#elif defined(__SSE2__) || defined(_M_X64)
-    _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
-#else
-    (void)p;
-#endif
-}
-
-// As prefetch(), for a line about to be written.
-inline void prefetch_write(const void* p) {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p, 1);
-#else
-    prefetch(p);
-#endif
-}
-
 // The fused activation on a vector; NaN passes through as in activate().
 template <typename T>
 inline Vec<T> activate_vec(Vec<T> v, int act) {

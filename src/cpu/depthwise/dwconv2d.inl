@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "cpu/common/padded_rows.hpp"
+#include "cpu/common/prefetch.hpp"
 #include "cpu/kernel_table.hpp"
 
 namespace gconv {

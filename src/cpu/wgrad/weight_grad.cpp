@@ -33,6 +33,7 @@
 #include "core/plan.hpp"
 #include "core/threads.hpp"
 #include "cpu/common/direct_driver.hpp"
+#include "cpu/common/prefetch.hpp"
 
 namespace gconv {
 namespace {
@@ -141,15 +142,6 @@ struct PlaneCopy {
     }
 };
 
-// A hint to bring the cache line holding p in; never faults.
-inline void prefetch_line(const void* p) {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p);
-#else
-    (void)p;
-#endif
-}
-
 // Rows [row0, row0 + rows) of the padded image n, slabs [v0, v0 + slabs),
 // into dst ([slab][plane][row][width][q]); rows and columns outside the
 // source are zero. Transposes go 8 rows at a time through the family's
@@ -177,7 +169,7 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
                     if (ch < 0) break;
                     const char* from = reinterpret_cast<const char*>(data + src.at(n, ch, h0, 0));
                     const int64_t bytes = (h1 - h0) * src.W * static_cast<int64_t>(sizeof(T));
-                    for (int64_t b = 0; b < bytes; b += 64) prefetch_line(from + b);
+                    for (int64_t b = 0; b < bytes; b += 64) prefetch(from + b);
                 }
             for (int64_t p = 0; p < c.planes; ++p)
                 for (int64_t q0 = 0; q0 < c.q_size; q0 += 8) {
@@ -212,7 +204,7 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
                 // 56x56, N=16: the weight gradient took 1.3x as long).
                 if (h + 1 < h1) {
                     const char* next = reinterpret_cast<const char*>(p + src.W * src.C);
-                    for (int64_t b = 0; b < span * int64_t(sizeof(T)); b += 64) prefetch_line(next + b);
+                    for (int64_t b = 0; b < span * int64_t(sizeof(T)); b += 64) prefetch(next + b);
                 }
                 for (int64_t v = v0; v < v0 + slabs; ++v) {
                     const int64_t present = std::min(c.q_size, c.groups - v * c.q_size);
