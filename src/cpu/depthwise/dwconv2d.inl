@@ -337,7 +337,8 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
     const int64_t ih0 = oh * g.sh - g.pt;
     // Stride 1, undilated 3x3/5x5/7x7 with many channels: input vectors
     // shared by neighbouring pixels (PW pixels per run, as many as 16
-    // registers allow). Measured (AVX2, 1 thread, N=16): 1.2-1.8x faster
+    // registers allow: with 6 at 5x5, GCC spilled accumulators into the
+    // FMAs, and 4 measured as fast or faster). Measured (AVX2, 1 thread, N=16): 1.2-1.8x faster
     // from 96 to 240 channels, 1.4-3.6x on 14x14 and 7x7 maps with 384-960;
     // with 32 channels the pixel pairs below, which cover all of them at
     // once, stay 1.4x faster.
@@ -352,7 +353,7 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
             else if (g.S == 3)
                 dw_nhwc_row_runs<T, 3, 1, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
             else if (g.S == 5)
-                dw_nhwc_row_runs<T, 5, 1, 6>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
+                dw_nhwc_row_runs<T, 5, 1, 4>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
             else
                 dw_nhwc_row_runs<T, 7, 1, 4>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
             if (c0 < C)
