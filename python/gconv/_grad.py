@@ -22,6 +22,9 @@ from ._conv_spec import (DTYPE_CODES, LAYOUT_CODES, as_float_array, check_bias_s
                          conv_params, kernel_ready)
 
 _NEEDS = ("input", "weight", "bias")
+# Bytes of the phase buffer of a strided transposed convolution (see
+# _transposed_conv): a few images' phases, about what L2 and L3 keep.
+_PHASE_BUFFER_BYTES = 4 << 20
 
 
 def _shape_tuple(shape, name, where):
@@ -100,7 +103,8 @@ def _transposed_conv(dy, weight, groups, stride, pad_before, dilation, in_sizes,
 
     With stride > 1 every phase is computed ceil(size / stride) rows and
     columns tall into one buffer (rows past the input are computed and
-    dropped) and the phases are interleaved into ``result`` in one pass."""
+    dropped) and the phases are interleaved into ``result`` in one pass, a
+    chunk of images at a time."""
     axes = _spatial_axes(layout)
     if (dy.shape[axes[0]], dy.shape[axes[1]]) == (1, 1) and dilation == (1, 1):
         return _transposed_from_one_pixel(dy, weight, groups, pad_before, in_sizes, layout, bias,
@@ -112,33 +116,57 @@ def _transposed_conv(dy, weight, groups, stride, pad_before, dilation, in_sizes,
     bias_shape[channel_axis] = -1
     strided = stride != (1, 1)
     rows, cols = (-(-in_sizes[0] // stride[0]), -(-in_sizes[1] // stride[1]))
+    batch = result.shape[0]
+    chunk = batch
     if strided:
+        # Images a few at a time, through one phase buffer of about
+        # _PHASE_BUFFER_BYTES reused for every chunk: a buffer for the whole
+        # batch (77 MB for MobileNetV2's 112x112 stride-2 layer at N=16)
+        # cost more in page faults and cache misses than the convolutions.
         phase_shape = list(result.shape)
         phase_shape[axes[0]], phase_shape[axes[1]] = rows, cols
-        phases = np.empty((stride[0], stride[1], *phase_shape), result.dtype)
+        image_bytes = result.itemsize * stride[0] * stride[1] * int(np.prod(phase_shape[1:]))
+        chunk = max(1, min(batch, _PHASE_BUFFER_BYTES // max(image_bytes, 1)))
+        buffer = np.empty(chunk * image_bytes // result.itemsize, result.dtype)
+    # Per phase (a, b): None where no tap reaches it (or only padding
+    # does), else the crop of dy, the padding and dilation of its stride-1
+    # correlation and its weights.
+    phase_convs = {}
     for a in range(stride[0]):
         for b in range(stride[1]):
-            target = phases[a, b] if strided else result
             plan = [_phase_taps(p, pad_before[d], kernel[d], stride[d], dilation[d])
                     for d, p in enumerate((a, b))]
             windows = [_window(first, step, len(taps), out_sizes[d], (rows, cols)[d])
                        for d, (taps, first, step) in enumerate(plan)]
-            empty = any(not taps for taps, _, _ in plan) or any(
-                out_sizes[d] - w[0] - w[1] <= 0 for d, w in enumerate(windows))
-            if empty:  # no tap reaches this phase, or only padding does
-                target[...] = 0 if bias is None else bias.reshape(bias_shape)
+            if any(not taps for taps, _, _ in plan) or any(
+                    out_sizes[d] - w[0] - w[1] <= 0 for d, w in enumerate(windows)):
+                phase_convs[a, b] = None
                 continue
             crop = [slice(None)] * 4
             for d, (c0, c1, _, _) in enumerate(windows):
                 crop[axes[d]] = slice(c0, out_sizes[d] - c1)
-            sub = _transposed_weights(weight, groups, plan[0][0], plan[1][0])
-            conv2d(dy[tuple(crop)], sub, bias, 1,
-                   tuple((w[2], w[3]) for w in windows), (plan[0][2], plan[1][2]), groups,
+            phase_convs[a, b] = (crop, tuple((w[2], w[3]) for w in windows),
+                                 (plan[0][2], plan[1][2]),
+                                 _transposed_weights(weight, groups, plan[0][0], plan[1][0]))
+    for n0 in range(0, batch, chunk):
+        n1 = min(batch, n0 + chunk)
+        if strided:  # the chunk's phases back to back, as interleave_phases reads them
+            phase_shape[0] = n1 - n0
+            phases = buffer[:(n1 - n0) * image_bytes // result.itemsize].reshape(
+                stride[0], stride[1], *phase_shape)
+        for (a, b), spec in phase_convs.items():
+            target = phases[a, b] if strided else result
+            if spec is None:
+                target[...] = 0 if bias is None else bias.reshape(bias_shape)
+                continue
+            crop, padding, phase_dilation, sub = spec
+            conv2d(dy[(slice(n0, n1), *crop[1:])], sub, bias, 1, padding, phase_dilation, groups,
                    layout=layout, out=target)
-    if strided:
-        n, channels = result.shape[0], result.shape[channel_axis]
-        _core.interleave_phases(DTYPE_CODES[result.dtype], LAYOUT_CODES[layout], n, channels,
-                                in_sizes[0], in_sizes[1], stride[0], stride[1], phases, result)
+        if strided:
+            channels = result.shape[channel_axis]
+            _core.interleave_phases(DTYPE_CODES[result.dtype], LAYOUT_CODES[layout], n1 - n0,
+                                    channels, in_sizes[0], in_sizes[1], stride[0], stride[1],
+                                    phases, result[n0:n1])
     return result
 
 

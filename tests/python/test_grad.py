@@ -282,6 +282,35 @@ def test_conv_transpose2d_matches_reference(row):
     assert_close(got, ref, row["dtype"], f"conv_transpose2d {row}")
 
 
+# A strided transposed convolution runs a few images at a time through one
+# phase buffer (_PHASE_BUFFER_BYTES): with room for two images, five run as
+# 2 + 2 + 1, each chunk's phases written back to back and interleaved into
+# its own images; phases no tap reaches (stride 3 over a 2-wide kernel)
+# take the bias alone.
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_strided_transpose_in_image_chunks_matches_reference(layout, dtype, monkeypatch):
+    x = random_array((5, 6, 4, 5), dtype, 0)
+    w = random_array((6, 2, 3, 2), dtype, 1)
+    b = random_array((6,), dtype, 2)
+    args = ((2, 3), (1, 0), (1, 2), 3, 1)
+    ref = reference.conv_transpose2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                                     *args)
+    _, c_out, oh, ow = ref.shape
+    phases_of_one_image = 2 * 3 * c_out * -(-oh // 2) * -(-ow // 3) * np.dtype(dtype).itemsize
+    monkeypatch.setattr(gconv._grad, "_PHASE_BUFFER_BYTES", 2 * phases_of_one_image)
+    chunks = []
+    interleave = gconv._core.interleave_phases
+    monkeypatch.setattr(gconv._core, "interleave_phases",
+                        lambda *a, **k: chunks.append(a[2]) or interleave(*a, **k))
+    xa = x if layout == "NCHW" else x.transpose(0, 2, 3, 1)
+    got = gconv.conv_transpose2d(xa, w, b, *args, layout=layout)
+    assert chunks == [2, 2, 1]
+    if layout == "NHWC":
+        got = got.transpose(0, 3, 1, 2)
+    assert_close(got, ref, dtype, f"conv_transpose2d in chunks {layout} {dtype}")
+
+
 @pytest.mark.parametrize("stride,padding,output_padding,groups,dilation", [
     (2, 1, 1, 1, 1), (3, 0, 2, 2, 1), (1, 2, 0, 4, 2), (2, 0, 1, 4, 3), ((2, 3), (1, 0), (1, 2), 2, 1),
 ])
