@@ -68,7 +68,8 @@ def check_group_channels(where, channels, groups, weight_shape, x_shape):
 
 def kernel_ready(array):
     """A C-contiguous, aligned, native-order array the kernels can read."""
-    if array.flags.c_contiguous and array.flags.aligned:
+    flags = array.flags  # (a new object per access)
+    if flags.c_contiguous and flags.aligned:
         return array
     return np.array(array, order="C", copy=True)
 

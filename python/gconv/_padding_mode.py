@@ -25,6 +25,8 @@ _NUMPY_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 def check_padding_mode(padding_mode, where):
     """``padding_mode`` validated: a str, one of PADDING_MODES."""
+    if padding_mode == "zeros" and type(padding_mode) is str:  # the default, on every call
+        return padding_mode
     if not isinstance(padding_mode, str):
         raise TypeError(
             f"{where}: padding_mode must be a str, one of {PADDING_MODES}, got {padding_mode!r}"
