@@ -220,7 +220,14 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
     const int64_t wanted_tiles = (4 * threads + per_pixel_tiles - 1) / per_pixel_tiles;
     int64_t nc = split_size(P, wanted_tiles, uk.nr);
     nc = (nc + uk.nr - 1) / uk.nr * uk.nr;
-    if (nc > plan.tile_pixels) nc = plan.tile_pixels;
+    if (nc > plan.tile_pixels) {
+        // As many tiles as the cap needs, of equal width: capping alone
+        // left a last tile of one micro-panel (28x28 at 256: 3 x 256 + 16),
+        // an item that streams all of A for a sliver of C.
+        const int64_t count = (P + plan.tile_pixels - 1) / plan.tile_pixels;
+        nc = ((P + count - 1) / count + uk.nr - 1) / uk.nr * uk.nr;
+        if (nc > plan.tile_pixels) nc = plan.tile_pixels;
+    }
     const int64_t tiles = (P + nc - 1) / nc;
     const int64_t group_size = packed_a_group_size(g, uk.mr);
     const T* bias = static_cast<const T*>(plan.bias_or_null());
