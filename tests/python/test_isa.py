@@ -130,7 +130,7 @@ MULTIPLIER2_NHWC_CASES = [
 # NHWC GEMMs (and NCHW im2col, staged through NHWC) read B in place through
 # a table of row pointers, in reduction blocks of whole taps or, past
 # 256-2048 channels per group (by family and dtype), of one tap's channels in
-# parts: several tap blocks (5x5 over 64 channels), split taps (600 and 2100
+# parts; NCHW packs B in pixel tiles: several tap blocks (5x5 over 64 channels), split taps (600 and 2100
 # channels), taps in the padding at every border, stride, dilation, 1x1 with
 # split channels, a pixel tail.
 def _gemm_block_cases(dt):
@@ -151,6 +151,10 @@ def _gemm_block_cases(dt):
                                  layout="NCHW", dtype=dt, bias=True, activation="relu", seed=5704)),
         ("im2col_gemm", ConvCase(c=16, g=1, k=2, h=260, w=258, padding=1, layout="NCHW", dtype=dt,
                                  seed=5705)),
+        # A shallow NCHW 1x1 (8 channels per group): tiles widened past 256
+        # pixels up to 1024, here two of a 1200-pixel plane.
+        ("gemm_1x1", ConvCase(c=16, g=2, k=24, h=40, w=30, kernel=(1, 1), layout="NCHW", dtype=dt,
+                              bias=True, activation="relu", seed=5707)),
     ]
 
 
