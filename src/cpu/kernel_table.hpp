@@ -64,16 +64,21 @@ using PlaneKernelFn = void (*)(const ConvGeometry& g, const T* x, const T* w, co
 
 // Output pixels [ow_begin, ow_end) of row `oh` for all K channels (NHWC).
 // `x` is the whole input image, `w` the packed weights, `y` the output image.
+// `fetch_ahead`: request the lines the next item reads, because the batch's
+// data do not stay in the caches (see fetches_ahead).
 template <typename T>
 using PixelKernelFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                               T* y, int64_t oh, int64_t ow_begin, int64_t ow_end);
+                               T* y, int64_t oh, int64_t ow_begin, int64_t ow_end,
+                               bool fetch_ahead);
 
 // Depthwise NCHW on small planes (multiplier 1): channels [c_begin, c_end)
 // of one image (`x`, `y` at the image), through a channels-innermost copy of
-// the padded planes in `scratch` (small_plane_scratch(g) elements).
+// the padded planes in `scratch` (small_plane_scratch(g) elements);
+// `fetch_ahead` as for PixelKernelFn.
 template <typename T>
 using SmallPlaneFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                              T* y, int64_t c_begin, int64_t c_end, T* scratch);
+                              T* y, int64_t c_begin, int64_t c_end, T* scratch,
+                              bool fetch_ahead);
 
 // Global depthwise conv, NCHW: output channels [k_begin, k_end) of one image.
 template <typename T>

@@ -48,11 +48,12 @@ void run_small_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, i
     const int64_t blocks = (g.C + kSmallPlaneChannels - 1) / kSmallPlaneChannels;
     const T* w = plan.weight.as<T>();
     const T* bias = static_cast<const T*>(plan.bias_or_null());
+    const bool fetch = fetches_ahead<T>(g, batch);
     parallel_for(batch * blocks, threads, [&](int64_t item, int tid) {
         const int64_t n = item / blocks, c0 = item % blocks * kSmallPlaneChannels;
         const int64_t c1 = c0 + kSmallPlaneChannels < g.C ? c0 + kSmallPlaneChannels : g.C;
         kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), c0, c1,
-               scratch + tid * plan.scratch_bytes / static_cast<int64_t>(sizeof(T)));
+               scratch + tid * plan.scratch_bytes / static_cast<int64_t>(sizeof(T)), fetch);
     });
 }
 

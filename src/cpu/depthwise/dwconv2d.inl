@@ -206,7 +206,8 @@ class RowFetch {
     bool write_;
 };
 
-// While NHWC row oh computes, the rows row oh + 1 needs next: the input
+// While NHWC row oh computes (and `fetch`: see fetches_ahead), the rows row
+// oh + 1 needs next: the input
 // rows it reads and row oh does not, and its own output pixels (stores to
 // lines not in cache wait for them to be read first), over the columns of
 // [ow_begin, ow_end). Beyond L2 (a batch of images) the run kernel's
@@ -216,11 +217,11 @@ template <typename T>
 struct NextRowFetch {
     RowFetch input, output;
     NextRowFetch(const ConvGeometry& g, const T* x, T* y, int64_t oh, int64_t ow_begin,
-                 int64_t ow_end, int64_t steps)
-        : input(fetch_input(g, x, oh, ow_begin, ow_end, steps)),
+                 int64_t ow_end, int64_t steps, bool fetch)
+        : input(fetch_input(g, x, oh, ow_begin, ow_end, steps, fetch)),
           output(y + ow_begin * g.K, g.OW * g.K * static_cast<int64_t>(sizeof(T)),
-                 (ow_end - ow_begin) * g.K * static_cast<int64_t>(sizeof(T)), oh + 1,
-                 std::min(oh + 2, g.OH), steps, true) {}
+                 fetch ? (ow_end - ow_begin) * g.K * static_cast<int64_t>(sizeof(T)) : 0,
+                 oh + 1, std::min(oh + 2, g.OH), steps, true) {}
     void step() {
         input.step();
         output.step();
@@ -228,7 +229,7 @@ struct NextRowFetch {
 
   private:
     static RowFetch fetch_input(const ConvGeometry& g, const T* x, int64_t oh, int64_t ow_begin,
-                                int64_t ow_end, int64_t steps) {
+                                int64_t ow_end, int64_t steps, bool fetch) {
         const int64_t next_top = (oh + 1) * g.sh - g.pt, reach = (g.R - 1) * g.dh;
         const int64_t first = std::max(std::max(oh * g.sh - g.pt + reach + 1, next_top), int64_t(0));
         const int64_t end = oh + 1 < g.OH ? std::min(next_top + reach + 1, g.H) : first;
@@ -236,8 +237,8 @@ struct NextRowFetch {
         const int64_t iw_end = std::min((ow_end - 1) * g.sw - g.pl + (g.S - 1) * g.dw + 1, g.W);
         const int64_t bytes = g.C * static_cast<int64_t>(sizeof(T));
         return RowFetch(x + iw_begin * g.C, g.W * bytes,
-                        iw_end > iw_begin ? (iw_end - iw_begin) * bytes : 0, first, end, steps,
-                        false);
+                        fetch && iw_end > iw_begin ? (iw_end - iw_begin) * bytes : 0, first, end,
+                        steps, false);
     }
 };
 
@@ -313,10 +314,11 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
 // that a 960-channel run's rows would stay in L1, measured the same.)
 template <typename T, int S, int SW, int PW>
 void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                      int64_t oh, int64_t ow_begin, int64_t ow_end, int64_t j, int64_t c_end) {
+                      int64_t oh, int64_t ow_begin, int64_t ow_end, int64_t j, int64_t c_end,
+                      bool fetch) {
     constexpr int64_t kSpan = (PW - 1) * SW + S;
     const int64_t runs = (ow_end - ow_begin + PW - 1) / PW;
-    NextRowFetch<T> next(g, x, y, oh, ow_begin, ow_end, runs * (c_end / Vec<T>::N));
+    NextRowFetch<T> next(g, x, y, oh, ow_begin, ow_end, runs * (c_end / Vec<T>::N), fetch);
     for (int64_t ow = ow_begin; ow < ow_end; ow += PW) {
         const int count = static_cast<int>(ow_end - ow < PW ? ow_end - ow : PW);
         const int64_t iw0 = ow * SW - g.pl;
@@ -331,7 +333,7 @@ void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bi
 // vectors at a time (independent FMA chains), then the channel tail.
 template <typename T>
 void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                   int64_t oh, int64_t ow_begin, int64_t ow_end) {
+                   int64_t oh, int64_t ow_begin, int64_t ow_end, bool fetch) {
     constexpr int64_t N = Vec<T>::N, kWide = 4;
     const int64_t C = g.C, m = g.Kg;
     const int64_t ih0 = oh * g.sh - g.pt;
@@ -349,13 +351,13 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
         for (int64_t j = 0; j < m; ++j) {
             const int64_t c0 = C / N * N;  // the full vectors; the tail below
             if (g.S == 3 && g.sw == 2)
-                dw_nhwc_row_runs<T, 3, 2, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
+                dw_nhwc_row_runs<T, 3, 2, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
             else if (g.S == 3)
-                dw_nhwc_row_runs<T, 3, 1, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
+                dw_nhwc_row_runs<T, 3, 1, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
             else if (g.S == 5)
-                dw_nhwc_row_runs<T, 5, 1, 4>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
+                dw_nhwc_row_runs<T, 5, 1, 4>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
             else
-                dw_nhwc_row_runs<T, 7, 1, 4>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0);
+                dw_nhwc_row_runs<T, 7, 1, 4>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
             if (c0 < C)
                 for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
                     T* yp = y + (oh * g.OW + ow) * g.K;
@@ -464,7 +466,7 @@ void small_plane_block(const ConvGeometry& g, const T* tile, int64_t Wp, const T
 // long as the arithmetic of a 3x3 layer.
 template <typename T>
 void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                         int64_t c_begin, int64_t c_end, T* scratch) {
+                         int64_t c_begin, int64_t c_end, T* scratch, bool fetch) {
     using V = Vec<T>;
     constexpr int64_t L = V::N;
     const int64_t Hp = small_plane_height(g), Wp = small_plane_width(g);
@@ -483,11 +485,11 @@ void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T*
         const int64_t n = c_end - c0 < L ? c_end - c0 : L;
         const bool transposed = L == 8 && n == 8;
         // The planes of the block after next (the next item's, past c_end),
-        // contiguous in NCHW, requested before this block's arithmetic:
-        // beyond L2 (a batch of images) the 8-plane transposes waited on
-        // their loads (960 channels at 7x7, N=16: 2.4x the time).
+        // contiguous in NCHW, requested before this block's arithmetic when
+        // `fetch` (see fetches_ahead): beyond L2 the 8-plane transposes
+        // waited on their loads (960 channels at 7x7, N=16: 2.4x the time).
         const int64_t fetch_begin = c0 == c_begin ? c0 + L : c0 + 2 * L;
-        const int64_t fetch_end = c0 + 3 * L < g.C ? c0 + 3 * L : g.C;
+        const int64_t fetch_end = !fetch ? 0 : c0 + 3 * L < g.C ? c0 + 3 * L : g.C;
         const int64_t bytes = static_cast<int64_t>(sizeof(T));
         for (int64_t b = fetch_begin * plane * bytes; b < fetch_end * plane * bytes; b += 64)
             prefetch(reinterpret_cast<const char*>(x) + b);
