@@ -249,7 +249,7 @@ struct NextRowFetch {
 // whose window covers it ((PW - 1) * SW + S loads for PW * S FMAs, instead
 // of PW * S). kChecked: the run's windows reach past the columns, whose
 // padding (like the rows') multiplies zeros, as in the reference.
-template <typename T, int S, int SW, int PW, bool kChecked>
+template <typename T, int S, int SW, int PW, bool kChecked, bool kFetch>
 void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int64_t oh,
                  int64_t ow, int count, int64_t j, int64_t c_end, NextRowFetch<T>& next) {
     using V = Vec<T>;
@@ -267,7 +267,7 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
     const bool fetch = PW * g.R * C * static_cast<int64_t>(sizeof(T)) <= kFetchBytes;
     const int64_t fetch_end = !fetch ? 0 : g.W - iw0 < kSpan + PW * SW ? g.W - iw0 : kSpan + PW * SW;
     for (int64_t c0 = 0; c0 < c_end; c0 += V::N) {
-        next.step();
+        if (kFetch) next.step();
         V acc[PW];
         for (int p = 0; p < PW; ++p) acc[p] = V::zero();
         for (int64_t r = 0; r < g.R; ++r) {
@@ -289,8 +289,7 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
                 }
             }
         }
-        for (int p = 0; p < PW; ++p) {  // to PW: unrolled, acc[] stays in registers
-            if (p == count) break;
+        for (int p = 0; p < count; ++p) {
             T* yp = y + (oh * g.OW + ow + p) * g.K;
             if (m == 1) {
                 const V b = bias ? V::load(bias + c0) : V::zero();
@@ -322,10 +321,16 @@ void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bi
     for (int64_t ow = ow_begin; ow < ow_end; ow += PW) {
         const int count = static_cast<int>(ow_end - ow < PW ? ow_end - ow : PW);
         const int64_t iw0 = ow * SW - g.pl;
-        if (iw0 >= 0 && iw0 + kSpan <= g.W)
-            dw_nhwc_run<T, S, SW, PW, false>(g, x, w, bias, y, oh, ow, count, j, c_end, next);
+        // kFetch compiled in: a step per vector that does nothing still
+        // cost the N=1 runs (the data in cache) a third of their time.
+        const bool inside = iw0 >= 0 && iw0 + kSpan <= g.W;
+        if (fetch)
+            (inside ? dw_nhwc_run<T, S, SW, PW, false, true> : dw_nhwc_run<T, S, SW, PW, true, true>)(
+                g, x, w, bias, y, oh, ow, count, j, c_end, next);
         else
-            dw_nhwc_run<T, S, SW, PW, true>(g, x, w, bias, y, oh, ow, count, j, c_end, next);
+            (inside ? dw_nhwc_run<T, S, SW, PW, false, false>
+                    : dw_nhwc_run<T, S, SW, PW, true, false>)(g, x, w, bias, y, oh, ow, count, j,
+                                                              c_end, next);
     }
 }
 
