@@ -24,7 +24,6 @@ namespace GCONV_ISA {
 #include "cpu/common/simd.inl"
 #include "cpu/common/transpose.inl"
 
-
 namespace {
 
 // Channels [c0, c0 + NV * N) of multiplier index j at PW consecutive output
@@ -206,11 +205,10 @@ class RowFetch {
     bool write_;
 };
 
-// While NHWC row oh computes (and `fetch`: see fetches_ahead), the rows row
-// oh + 1 needs next: the input
-// rows it reads and row oh does not, and its own output pixels (stores to
-// lines not in cache wait for them to be read first), over the columns of
-// [ow_begin, ow_end). Beyond L2 (a batch of images) the run kernel's
+// While NHWC row oh computes (and `fetch`: see fetches_ahead), the lines
+// row oh + 1 needs next: the input rows it reads and row oh does not, and
+// its own output pixels (stores to lines not in cache wait for them to be
+// read first), over the columns of [ow_begin, ow_end). Beyond L2 (a batch of images) the run kernel's
 // loads, C values apart, were demand misses the hardware prefetchers did
 // not cover: at N=16 a 14x14 layer ran 5x slower per image than at N=1.
 template <typename T>
@@ -345,10 +343,10 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
     // Stride 1, undilated 3x3/5x5/7x7 with many channels: input vectors
     // shared by neighbouring pixels (PW pixels per run, as many as 16
     // registers allow: with 6 at 5x5, GCC spilled accumulators into the
-    // FMAs, and 4 measured as fast or faster). Measured (AVX2, 1 thread, N=16): 1.2-1.8x faster
-    // from 96 to 240 channels, 1.4-3.6x on 14x14 and 7x7 maps with 384-960;
-    // with 32 channels the pixel pairs below, which cover all of them at
-    // once, stay 1.4x faster.
+    // FMAs, and 4 measured as fast or faster). Measured (AVX2, 1 thread,
+    // N=16): 1.2-1.8x faster from 96 to 240 channels, 1.4-3.6x on 14x14
+    // and 7x7 maps with 384-960; with 32 channels the pixel pairs below,
+    // which cover all of them at once, stay 1.4x faster.
     // Stride 2 (3x3, MobileNet's downsampling layers) the same way.
     const bool unit = g.sh == g.sw && (g.sw == 1 || (g.sw == 2 && g.S == 3)) && g.dh == 1 &&
                       g.dw == 1 && g.R == g.S;
@@ -431,9 +429,9 @@ inline void small_plane_pixels(const ConvGeometry& g, const T* tile, int64_t Wp,
     for (int i = 0; i < P; ++i) activate_vec(acc[i] + b, act).store(out + i * L);
 }
 
-// Every output pixel of one block of L channels, four at a time for
+// Every output pixel of one block of L channels, eight at a time for
 // independent FMA chains (the last few one by one: with a runtime count
-// inside the four, GCC computed them lazily through the stack).
+// inside the group, GCC computed them lazily through the stack).
 template <typename T, int KR, int KS>
 void small_plane_block(const ConvGeometry& g, const T* tile, int64_t Wp, const T* weights,
                        Vec<T> b, T* out) {

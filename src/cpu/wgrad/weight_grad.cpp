@@ -160,6 +160,7 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
         // each source plane's rows are read in order (row by row across the
         // slabs jumped a plane between reads: beyond L2, a miss per read
         // that made the copy 7x the arithmetic of a 14x14 depthwise layer).
+        const int64_t band_bytes = (h1 - h0) * src.W * static_cast<int64_t>(sizeof(T));
         for (int64_t v = v0; v < v0 + slabs; ++v) {
             // The next slab's rows, requested while this one is copied
             // (960 channels at 7x7, N=16: the copy took 2x as long without).
@@ -168,8 +169,7 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
                     const int64_t ch = c.channel(v + 1, p, q);
                     if (ch < 0) break;
                     const char* from = reinterpret_cast<const char*>(data + src.at(n, ch, h0, 0));
-                    const int64_t bytes = (h1 - h0) * src.W * static_cast<int64_t>(sizeof(T));
-                    for (int64_t b = 0; b < bytes; b += 64) prefetch(from + b);
+                    for (int64_t b = 0; b < band_bytes; b += 64) prefetch(from + b);
                 }
             for (int64_t p = 0; p < c.planes; ++p)
                 for (int64_t q0 = 0; q0 < c.q_size; q0 += 8) {
@@ -190,12 +190,13 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
         }
         return;
     }
+    // NHWC.
+    const int64_t span = std::min(slabs * c.q_size, c.groups - v0 * c.q_size);
     for (int64_t h = h0; h < h1; ++h) {
         const int64_t row = ((h + c.top - row0) * c.width + c.left) * c.q_size;
-        if (src.nhwc && c.group_lanes && c.count == 1) {
+        if (c.group_lanes && c.count == 1) {
             // Depthwise: each slab's V channels are already side by side; one
             // pass over the row's pixels feeds every slab.
-            const int64_t span = std::min(slabs * c.q_size, c.groups - v0 * c.q_size);
             for (int64_t w = 0; w < src.W; ++w) {
                 const T* p = data + src.at(n, v0 * c.q_size, h, w);
                 // The next row's pixel, requested a row ahead (the slabs'
@@ -219,7 +220,7 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
         }
         for (int64_t v = v0; v < v0 + slabs; ++v) {
             T* slab = dst + (v - v0) * c.planes * plane;
-            if (src.nhwc && c.group_lanes) {
+            if (c.group_lanes) {
                 // Per pixel, V groups x count channels -> one value per plane.
                 const int64_t present = std::min(c.q_size, c.groups - v * c.q_size);
                 for (int64_t w = 0; w < src.W; ++w) {
@@ -232,16 +233,13 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
                 }
                 continue;
             }
-            if (src.nhwc) {
-                // Channels in order: plane p takes the next q_size of each pixel.
-                for (int64_t p = 0; p < c.planes; ++p) {
-                    const int64_t m = std::min(c.q_size, c.count - p * c.q_size);
-                    T* q = slab + p * plane + row;
-                    const T* s = data + src.at(n, v * c.count + p * c.q_size, h, 0);
-                    for (int64_t w = 0; w < src.W; ++w)
-                        for (int64_t i = 0; i < m; ++i) q[w * c.q_size + i] = s[w * src.C + i];
-                }
-                continue;
+            // Channels in order: plane p takes the next q_size of each pixel.
+            for (int64_t p = 0; p < c.planes; ++p) {
+                const int64_t m = std::min(c.q_size, c.count - p * c.q_size);
+                T* q = slab + p * plane + row;
+                const T* s = data + src.at(n, v * c.count + p * c.q_size, h, 0);
+                for (int64_t w = 0; w < src.W; ++w)
+                    for (int64_t i = 0; i < m; ++i) q[w * c.q_size + i] = s[w * src.C + i];
             }
         }
     }
