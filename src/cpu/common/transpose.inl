@@ -30,16 +30,10 @@ inline void transpose8x8(__m256 v[8]) {
 // side by side, one per lane (channels innermost), as the weight gradient's
 // copies, the depthwise small-plane copies and the staged GEMM need them.
 template <typename T>
-inline void transpose_rows_scalar(const T* const* rows, int count, int64_t cols, int64_t j0,
-                                  T* out, int64_t out_stride) {
-    for (int64_t j = j0; j < cols; ++j)
-        for (int i = 0; i < count; ++i) out[j * out_stride + i] = rows[i][j];
-}
-
-template <typename T>
 inline void transpose_rows(const T* const* rows, int count, int64_t cols, T* out,
                            int64_t out_stride) {
-    transpose_rows_scalar(rows, count, cols, 0, out, out_stride);
+    for (int64_t j = 0; j < cols; ++j)
+        for (int i = 0; i < count; ++i) out[j * out_stride + i] = rows[i][j];
 }
 
 #if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
@@ -48,8 +42,9 @@ inline void transpose_rows(const T* const* rows, int count, int64_t cols, T* out
 // fewer rows are given (masked stores are microcoded and slow on AMD): the
 // extra values land in slots the caller never reads (the weight gradient's
 // channels past the group, groups past the last) or in the next column's
-// slots, which its own store then overwrites; the last columns, whose 8 values would reach
-// past the following columns' (out_stride < 8), are stored value by value.
+// slots, which its own store then overwrites; the last columns, whose 8
+// values would reach past the following columns' (out_stride < 8), are
+// stored value by value.
 template <>
 inline void transpose_rows<float>(const float* const* rows, int count, int64_t cols,
                                   float* out, int64_t out_stride) {
@@ -93,18 +88,17 @@ inline void transpose_rows<float>(const float* const* rows, int count, int64_t c
 }
 #endif
 
-
 // rows[i][j] = in[j * 8 + i]: transpose_rows' inverse for eight rows.
 template <typename T>
-inline void deinterleave_rows8(const T* in, int64_t cols, T* const* rows, int64_t j = 0) {
-    for (; j < cols; ++j)
+inline void deinterleave_rows8(const T* in, int64_t cols, T* const* rows) {
+    for (int64_t j = 0; j < cols; ++j)
         for (int i = 0; i < 8; ++i) rows[i][j] = in[j * 8 + i];
 }
 
 #if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
 template <>
-inline void deinterleave_rows8<float>(const float* in, int64_t cols, float* const* rows,
-                                      int64_t j) {
+inline void deinterleave_rows8<float>(const float* in, int64_t cols, float* const* rows) {
+    int64_t j = 0;
     for (; j + 8 <= cols; j += 8) {
         __m256 v[8];
         for (int c = 0; c < 8; ++c) v[c] = _mm256_loadu_ps(in + (j + c) * 8);
