@@ -16,8 +16,18 @@ function(gconv_isa_flags isa out)
     set(avx2 "/arch:AVX2")
     set(avx512 "/arch:AVX512")
   else()
-    set(avx2 "-mavx2;-mfma")
-    set(avx512 "-mavx512f;-mavx512vl;-mavx512bw;-mavx512dq;-mavx2;-mfma;-mprefer-vector-width=512")
+    # Hot loops start on a 64-byte line: where the linker happened to place
+    # a micro-kernel decided whether its 116-byte inner loop spanned two
+    # instruction-fetch lines or three, 4-9% of a dense 3x3 layer's time
+    # with no change to the kernel itself.
+    set(align "")
+    include(CheckCXXCompilerFlag)
+    check_cxx_compiler_flag(-falign-loops=64 GCONV_HAS_ALIGN_LOOPS)
+    if(GCONV_HAS_ALIGN_LOOPS)
+      set(align ";-falign-loops=64")
+    endif()
+    set(avx2 "-mavx2;-mfma${align}")
+    set(avx512 "-mavx512f;-mavx512vl;-mavx512bw;-mavx512dq;-mavx2;-mfma;-mprefer-vector-width=512${align}")
   endif()
   set(scalar "")
   set(${out} "${${isa}}" PARENT_SCOPE)
