@@ -146,6 +146,13 @@ def _gemm_block_cases(dt):
         # NHWC with 256 channels (pixels 1-2 KiB apart): groups copied to compact pixels first.
         ("im2col_gemm", ConvCase(c=256, g=8, k=40, h=5, w=6, padding=(1, 2), stride=(1, 2), layout="NHWC",
                                  dtype=dt, bias=True, activation="relu", seed=5706)),
+        # NHWC in place with several groups, a batch past 4 MiB: the next
+        # micro-panel's table is written ahead and the two alternate
+        # (tiles ending in a partial panel, padding taps in the tables).
+        ("gemm_1x1", ConvCase(c=96, g=3, k=96, h=24, w=23, kernel=(1, 1), n=10, layout="NHWC",
+                              dtype=dt, bias=True, seed=5708)),
+        ("im2col_gemm", ConvCase(c=64, g=2, k=64, h=20, w=23, padding=1, n=20, layout="NHWC",
+                                 dtype=dt, activation="relu", seed=5709)),
         # NCHW: staged through NHWC while a group's image fits 4 MiB, packed past it.
         ("im2col_gemm", ConvCase(c=60, g=3, k=6, h=9, w=11, kernel=(3, 2), stride=(2, 1), padding=1,
                                  layout="NCHW", dtype=dt, bias=True, activation="relu", seed=5704)),

@@ -10,6 +10,7 @@
 #include "core/descriptor.hpp"
 #include "core/threads.hpp"
 #include "cpu/common/padded_rows.hpp"
+#include "cpu/common/prefetch.hpp"
 
 namespace gconv {
 
@@ -43,18 +44,6 @@ void run_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, int thr
                bias ? bias + k : nullptr, y + n * g.out_image() + y_channel, oh0, oh1, groups,
                scratch + tid * plan.scratch_bytes / static_cast<int64_t>(sizeof(T)));
     });
-}
-
-// Whether the kernels should request the next item's lines ahead: only
-// when the batch's input and output exceed what the caches keep between
-// calls. Beyond that (a batch of images) their loads were misses the
-// hardware prefetchers did not cover; within it (one image, called again
-// and again) the requests only cost issue slots: 12-28% of depthwise layers
-// at N=1.
-template <typename T>
-bool fetches_ahead(const ConvGeometry& g, int64_t batch) {
-    constexpr int64_t kCachedBytes = 4 << 20;
-    return batch * (g.in_image() + g.out_image()) * static_cast<int64_t>(sizeof(T)) > kCachedBytes;
 }
 
 // NHWC: items are (image, output row, block of output columns); the kernel

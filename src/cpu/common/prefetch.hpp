@@ -4,6 +4,10 @@
 // linkage: the per-ISA sources include this under different compiler flags.
 #pragma once
 
+#include <cstdint>
+
+#include "core/geometry.hpp"
+
 #if !defined(__GNUC__) && !defined(__clang__) && (defined(_M_X64) || defined(_M_IX86))
 #include <xmmintrin.h>
 #endif
@@ -28,6 +32,18 @@ static inline void prefetch_write(const void* p) {
 #else
     prefetch(p);
 #endif
+}
+
+// Whether the kernels should request the next item's lines ahead: only
+// when the batch's input and output exceed what the caches keep between
+// calls. Beyond that (a batch of images) their loads were misses the
+// hardware prefetchers did not cover; within it (one image, called again
+// and again) the requests only cost issue slots: 12-28% of depthwise layers
+// at N=1.
+template <typename T>
+static inline bool fetches_ahead(const ConvGeometry& g, int64_t batch) {
+    constexpr int64_t kCachedBytes = 4 << 20;
+    return batch * (g.in_image() + g.out_image()) * static_cast<int64_t>(sizeof(T)) > kCachedBytes;
 }
 
 }  // namespace gconv
