@@ -428,11 +428,17 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     result_shape = shape[1:] if unbatched else shape
     if out is not None:
         check_out(out, result_shape, weight.dtype, where)
-    result = np.empty(shape, weight.dtype)
+    # Into out directly unless it overlaps an argument (the kernels read
+    # them while writing the result) or is misaligned.
+    direct = out is not None and out.flags.aligned and not any(
+        np.may_share_memory(out, a) for a in (x, weight, bias) if a is not None)
+    result = out.reshape(shape) if direct else np.empty(shape, weight.dtype)
     if result.size:
         # The forward convolution this is the adjoint of has weight (C_in, C_out/G, R, S).
         _transposed_conv(kernel_ready(xb), kernel_ready(weight), groups, stride,
                          (pads[0][0], pads[1][0]), dilation, sizes, layout, bias, result)
+    if direct:
+        return out
     result = result[0] if unbatched else result
     if out is not None:
         np.copyto(out, result)

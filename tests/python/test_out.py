@@ -19,6 +19,7 @@ def _ops(dtype, layout):
     wd = random_array((12, 1, 3, 3), dtype, 3)
     wg = random_array((12, 1, 5, 7), dtype, 4)
     b = random_array((12,), dtype, 5)
+    wt = random_array((6, 6, 3, 3), dtype, 6)  # transposed: (C_in, C_out / groups, R, S)
     plan = gconv.Conv2d(w, b, padding=1, groups=2, layout=layout, activation="relu")
     return [
         ("conv2d", lambda out: gconv.conv2d(x, w, b, padding=1, groups=2, layout=layout, activation="relu", out=out),
@@ -33,12 +34,17 @@ def _ops(dtype, layout):
          reference.channel_shuffle(x, 3, layout=layout)),
         ("Conv2d", lambda out: plan(x, out=out),
          reference.conv2d(x, w, b, padding=1, groups=2, layout=layout, activation="relu")),
+        ("conv_transpose2d", lambda out: gconv.conv_transpose2d(x, wt, b, stride=2, padding=1,
+                                                                output_padding=1, groups=2,
+                                                                layout=layout, out=out),
+         reference.conv_transpose2d(x, wt, b, stride=2, padding=1, output_padding=1, groups=2,
+                                    layout=layout)),
     ]
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("op", range(6), ids=[n for n, _, _ in _ops(np.float32, "NCHW")])
+@pytest.mark.parametrize("op", range(7), ids=[n for n, _, _ in _ops(np.float32, "NCHW")])
 def test_out_is_written_and_returned_as_the_same_object(op, dtype, layout):
     name, call, ref = _ops(dtype, layout)[op]
     out = np.full(ref.shape, SENTINEL, dtype)
@@ -47,7 +53,7 @@ def test_out_is_written_and_returned_as_the_same_object(op, dtype, layout):
     assert_close(out, ref, dtype, f"{name} out= layout={layout} dtype={dtype}")
 
 
-@pytest.mark.parametrize("op", range(6), ids=[n for n, _, _ in _ops(np.float32, "NCHW")])
+@pytest.mark.parametrize("op", range(7), ids=[n for n, _, _ in _ops(np.float32, "NCHW")])
 def test_failing_out_leaves_out_untouched(op):
     name, call, ref = _ops(np.float32, "NCHW")[op]
     bad = {
@@ -123,6 +129,30 @@ def test_channel_shuffle_in_place():
     ref = reference.channel_shuffle(x, 4)
     assert gconv.channel_shuffle(x, 4, out=x) is x
     np.testing.assert_array_equal(x, ref.astype(np.float32))
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_transposed_out_aliasing_the_input_still_gives_the_right_result(layout, stride,
+                                                                        monkeypatch):
+    # Stride 1, 3x3, padding 1 keeps the shape; stride 2 writes into the
+    # memory of an input four times smaller, through a reshaped view, one
+    # image at a time (so image 0's result lands on images 1-3's input
+    # before they are read, unless out is written through a copy).
+    monkeypatch.setattr(gconv._grad, "_PHASE_BUFFER_BYTES", 1)
+    x = random_array((3, 4, 6, 6) if layout == "NCHW" else (3, 6, 6, 4), np.float64, 1)
+    w = random_array((4, 2, 3, 3), np.float64, 2)
+    args = dict(stride=stride, padding=1, output_padding=stride - 1, groups=2, layout=layout)
+    ref = reference.conv_transpose2d(x, w, **args)
+    if stride == 1:
+        out = x
+    else:
+        memory = np.empty(ref.size, np.float64)
+        memory[:x.size] = x.ravel()
+        x = memory[:x.size].reshape(x.shape)
+        out = memory.reshape(ref.shape)
+    assert gconv.conv_transpose2d(x, w, out=out, **args) is out
+    assert_close(out, ref, np.float64, f"transposed out aliases x, layout={layout}")
 
 
 def test_out_aliasing_the_weight_still_gives_the_right_result():
