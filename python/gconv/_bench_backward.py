@@ -10,8 +10,9 @@ otherwise) these run interleaved, round-robin, in one process:
   tensors;
 - gconv's ``conv_transpose2d`` of the output gradient with the layer's
   weight (exactly the input gradient) and gconv's forward ``conv2d`` of the
-  layer, in each layout: the same FLOPs, so their time ratio says what the
-  transposed path costs over the forward kernels it runs on.
+  layer, in each layout, each into a reused ``out=`` array: the same FLOPs,
+  so their time ratio says what the transposed path costs over the forward
+  kernels it runs on.
 
 Reported, not asserted (issue 4): gconv's faster layout over torch's faster
 layout, geomean >= 2x at N=16 with no layer below 1.0x; transposed over
@@ -96,24 +97,39 @@ def gconv_backward(layer, layout, x_nchw, weight, dy_nchw):
 
 def gconv_transpose(layer, layout, weight, dy_nchw):
     """``gconv.conv_transpose2d`` of the output gradient with the layer's
-    weight (K, C/G, R, S) as its (C_in, C_out/G, R, S): the input gradient."""
+    weight (K, C/G, R, S) as its (C_in, C_out/G, R, S): the input gradient.
+    Into one ``out=`` array, as gconv_forward: see _reused_out."""
     dy = _to_layout(dy_nchw, layout)
     pad_out = output_padding(layer)
-    return _bench.Implementation(
-        f"transpose_{layout}",
-        lambda: gconv.conv_transpose2d(dy, weight, None, layer.stride, layer.padding, pad_out,
-                                       layer.groups, layout=layout),
-        lambda y: _from_layout(y, layout))
+
+    def call(out=None):
+        return gconv.conv_transpose2d(dy, weight, None, layer.stride, layer.padding, pad_out,
+                                      layer.groups, layout=layout, out=out)
+
+    return _bench.Implementation(f"transpose_{layout}", _reused_out(call),
+                                 lambda y: _from_layout(y, layout))
 
 
 def gconv_forward(layer, layout, x_nchw, weight):
     """The layer's forward ``gconv.conv2d`` (same FLOPs as the transposed one)."""
     x = _to_layout(x_nchw, layout)
-    return _bench.Implementation(
-        f"forward_{layout}",
-        lambda: gconv.conv2d(x, weight, None, layer.stride, layer.padding, 1, layer.groups,
-                             layout=layout),
-        lambda y: _from_layout(y, layout))
+
+    def call(out=None):
+        return gconv.conv2d(x, weight, None, layer.stride, layer.padding, 1, layer.groups,
+                            layout=layout, out=out)
+
+    return _bench.Implementation(f"forward_{layout}", _reused_out(call),
+                                 lambda y: _from_layout(y, layout))
+
+
+def _reused_out(call):
+    """``call`` timed writing into one array made by a first call: a fresh
+    result's pages are zeroed by the OS on first touch, a cost in proportion
+    to the output's size (four times the input for the transposed form of a
+    stride-2 layer, a quarter for its forward form) that says nothing about
+    the kernels the transposed/forward ratio compares."""
+    out = call()
+    return lambda: call(out)
 
 
 class TorchBackward:
@@ -404,7 +420,9 @@ def write_markdown(report, path):
            "torch's faster time over gconv's faster time (> 1: gconv is faster); "
            "`max rel err` is max |gconv - torch| / max |torch| over both gradients; `T/F` is "
            "the time of gconv's `conv_transpose2d` (the input gradient as a transposed "
-           "convolution) over its forward `conv2d` of the layer, same FLOPs.", "",
+           "convolution) over its forward `conv2d` of the layer, same FLOPs, both writing into "
+           "a reused `out=` array (a fresh result's first-touch page zeroing grows with the "
+           "output, four times the input for the transposed form of a stride-2 layer).", "",
            "| " + " | ".join(header) + " |",
            "|" + "|".join("---" if i in (0, 2) else "---:" for i in range(len(header))) + "|"]
     out += ["| " + " | ".join(cell.strip() for cell in cells) + " |" for cells in lines]
