@@ -63,6 +63,12 @@ cdef extern from "cpu/transposed/interleave_phases.h":
                                          int64_t phase_w, const void* phases, void* y,
                                          int num_threads) nogil
 
+cdef extern from "cpu/transposed/scale_planes.h":
+    gconv_status gconv_scale_planes(int32_t dtype, int32_t layout, int64_t batch,
+                                    int64_t channels, int64_t pixels, const void* x,
+                                    const void* planes, const void* bias, void* y,
+                                    int num_threads) nogil
+
 cdef extern from "core/diagnostics.h":
     double gconv_measure_fma_peak(int64_t iterations, int num_threads) nogil
 
@@ -82,12 +88,14 @@ cdef int check(gconv_status status) except -1:
     raise ValueError(message)
 
 
-cdef int acquire_input_output(x, y, Py_buffer* xbuf, Py_buffer* ybuf) except -1:
-    """C-contiguous views of x (read) and y (written); release both with
-    release_input_output. On failure nothing stays acquired."""
+cdef int acquire_input_output(x, y, Py_buffer* xbuf, Py_buffer* ybuf,
+                              bint writable=True) except -1:
+    """C-contiguous views of x (read) and y (written, unless `writable` is
+    false); release both with release_input_output. On failure nothing stays
+    acquired."""
     PyObject_GetBuffer(x, xbuf, PyBUF_C_CONTIGUOUS)
     try:
-        PyObject_GetBuffer(y, ybuf, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+        PyObject_GetBuffer(y, ybuf, PyBUF_C_CONTIGUOUS | (PyBUF_WRITABLE if writable else 0))
     except BaseException:
         PyBuffer_Release(xbuf)
         raise
@@ -222,6 +230,38 @@ def interleave_phases(int dtype, int layout, int64_t batch, int64_t channels, in
                                          stride_w, phase_h, phase_w, pbuf.buf, ybuf.buf,
                                          num_threads)
     release_input_output(&pbuf, &ybuf)
+    check(status)
+    return y
+
+
+def scale_planes(int dtype, int layout, x, planes, bias, y, int num_threads=0):
+    """y = each element of x (batch, channels) times its channel's plane of
+    `planes` (channels, pixels), plus bias, in `layout`: the transposed
+    depthwise convolution of a 1 x 1 image. All C-contiguous, of the dtype
+    `dtype` names."""
+    cdef Py_buffer xbuf, ybuf, pbuf, bbuf
+    cdef gconv_status status
+    cdef int64_t batch = x.shape[0], channels = x.shape[1], pixels = planes.size // channels
+    cdef const void* bias_ptr = NULL
+    arrays = (x, planes, y) if bias is None else (x, planes, y, bias)
+    if any(a.dtype != x.dtype or a.itemsize != (8 if dtype == 1 else 4) for a in arrays) or \
+            planes.size != channels * pixels or y.size != batch * channels * pixels or (
+            bias is not None and bias.size != channels):
+        raise ValueError("scale_planes: inconsistent sizes or dtypes")
+    acquire_input_output(x, y, &xbuf, &ybuf)
+    try:
+        acquire_input_output(planes, bias if bias is not None else planes, &pbuf, &bbuf,
+                             False)
+    except BaseException:
+        release_input_output(&xbuf, &ybuf)
+        raise
+    if bias is not None:
+        bias_ptr = bbuf.buf
+    with nogil:
+        status = gconv_scale_planes(dtype, layout, batch, channels, pixels, xbuf.buf, pbuf.buf,
+                                    bias_ptr, ybuf.buf, num_threads)
+    release_input_output(&pbuf, &bbuf)
+    release_input_output(&xbuf, &ybuf)
     check(status)
     return y
 

@@ -178,20 +178,19 @@ def _transposed_from_one_pixel(dy, weight, groups, pad_before, in_sizes, layout,
     k, cg, r, s = weight.shape
     n, (h, w) = dy.shape[0], in_sizes
     kg, pt, pl = k // groups, pad_before[0], pad_before[1]
-    window = np.zeros((k, cg, h, w), weight.dtype)  # taps past the kernel: zero
-    rows, cols = min(h, r - pt), min(w, s - pl)
-    if rows > 0 and cols > 0:
-        window[:, :, :rows, :cols] = weight[:, :, pt:pt + rows, pl:pl + cols]
+    if (pt, pl, h, w) == (0, 0, r, s):  # the kernel covers the input exactly
+        window = weight
+    else:
+        window = np.zeros((k, cg, h, w), weight.dtype)  # taps past the kernel: zero
+        rows, cols = min(h, r - pt), min(w, s - pl)
+        if rows > 0 and cols > 0:
+            window[:, :, :rows, :cols] = weight[:, :, pt:pt + rows, pl:pl + cols]
     if kg == 1 and cg == 1:
-        # One product per input element (GDC): NumPy's broadcast multiply is
-        # that product, at memory speed.
-        if layout == "NCHW":
-            np.multiply(dy.reshape(n, k, 1, 1), window[None, :, 0], out=result)
-        else:
-            np.multiply(dy.reshape(n, 1, 1, k), window[:, 0].transpose(1, 2, 0)[None], out=result)
-        if bias is not None:
-            result += bias.reshape((1, k, 1, 1) if layout == "NCHW" else (1, 1, 1, k))
-        return result
+        # One product per output element (GDC): a plane of the window per
+        # input value.
+        return _core.scale_planes(DTYPE_CODES[result.dtype], LAYOUT_CODES[layout],
+                                  kernel_ready(dy.reshape(n, k)),
+                                  kernel_ready(window.reshape(k, h * w)), bias, result)
     # Output channel (g, c, i, j) of group g reads that group's kg gradients.
     wt = window.reshape(groups, kg, cg * h * w).transpose(0, 2, 1).reshape(
         groups * cg * h * w, kg, 1, 1)

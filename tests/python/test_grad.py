@@ -367,6 +367,7 @@ def test_conv_transpose2d_bad_arguments_raise_value_error(kwargs, patterns):
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("c_in,groups,c_out,padding", [
     (6, 6, 6, 0),    # GDC's input gradient: one product per element
+    (6, 6, 6, 1),    # the same, the window cropped and zero past the kernel
     (6, 3, 12, 1),   # grouped, cropped: a grouped 1x1 conv
     (4, 1, 2, 0),
 ])
@@ -380,6 +381,22 @@ def test_transposed_conv_of_a_single_pixel_matches_reference(layout, c_in, group
     if layout == "NHWC":
         got = got.transpose(0, 3, 1, 2)
     assert_close(got, ref, np.float64, f"conv_transpose2d 1x1 input {layout}")
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gdc_input_grad_of_strided_arrays_matches_reference(layout, dtype):
+    # grad_output and weight as non-contiguous views, in both layouts.
+    w = random_array((10, 1, 14, 6), dtype, 1)[:, :, ::2, :]      # (10, 1, 7, 6)
+    dy = random_array((3, 20, 1, 1), dtype, 2)[:, ::2]               # (3, 10, 1, 1)
+    ref = reference.conv2d_input_grad((3, 10, 7, 6), w.astype(np.float64),
+                                      dy.astype(np.float64), groups=10)
+    dya = dy if layout == "NCHW" else dy.transpose(0, 2, 3, 1)
+    shape = (3, 10, 7, 6) if layout == "NCHW" else (3, 7, 6, 10)
+    got = gconv.conv2d_input_grad(shape, w, dya, groups=10, layout=layout)
+    if layout == "NHWC":
+        got = got.transpose(0, 3, 1, 2)
+    assert_close(got, ref, dtype, f"GDC input gradient {layout}")
 
 
 @pytest.mark.parametrize("module", ["_grad", "_api"])

@@ -1,0 +1,80 @@
+#include "cpu/transposed/scale_planes.h"
+
+#include <cinttypes>
+#include <new>
+#include <vector>
+
+#include "core/descriptor.hpp"
+#include "core/error.hpp"
+#include "core/threads.hpp"
+
+namespace gconv {
+namespace {
+
+// Rows of output, each a contiguous run the compiler vectorises: NCHW, a
+// plane times one input value; NHWC, a pixel's channels times its window
+// row, from the planes transposed once per call.
+template <typename T>
+gconv_status scale(bool nhwc, int64_t N, int64_t C, int64_t P, const T* x, const T* planes,
+                   const T* bias, T* y, int threads) {
+    if (nhwc) {
+        std::vector<T> rows;
+        try {
+            rows.resize(static_cast<size_t>(C * P));
+        } catch (const std::bad_alloc&) {
+            return fail(GCONV_OUT_OF_MEMORY, "scale_planes: cannot allocate %" PRId64 " values",
+                        C * P);
+        }
+        for (int64_t c = 0; c < C; ++c)
+            for (int64_t p = 0; p < P; ++p) rows[p * C + c] = planes[c * P + p];
+        parallel_for(N * P, threads, [&](int64_t item, int) {
+            const int64_t n = item / P, p = item % P;
+            const T* __restrict in = x + n * C;
+            const T* __restrict w = rows.data() + p * C;
+            T* __restrict out = y + item * C;
+            if (bias)
+                for (int64_t c = 0; c < C; ++c) out[c] = in[c] * w[c] + bias[c];
+            else
+                for (int64_t c = 0; c < C; ++c) out[c] = in[c] * w[c];
+        });
+        return GCONV_SUCCESS;
+    }
+    parallel_for(N * C, threads, [&](int64_t item, int) {
+        const int64_t c = item % C;
+        const T value = x[item], b = bias ? bias[c] : T(0);
+        const T* __restrict w = planes + c * P;
+        T* __restrict out = y + item * P;
+        if (bias)
+            for (int64_t p = 0; p < P; ++p) out[p] = value * w[p] + b;
+        else
+            for (int64_t p = 0; p < P; ++p) out[p] = value * w[p];
+    });
+    return GCONV_SUCCESS;
+}
+
+}  // namespace
+}  // namespace gconv
+
+extern "C" gconv_status gconv_scale_planes(int32_t dtype, int32_t layout, int64_t batch,
+                                           int64_t channels, int64_t pixels, const void* x,
+                                           const void* planes, const void* bias, void* y,
+                                           int num_threads) {
+    using namespace gconv;
+    if (batch < 0 || channels < 1 || pixels < 1)
+        return fail(GCONV_INVALID_PARAMETER,
+                    "scale_planes: inconsistent sizes (batch %" PRId64 ", channels %" PRId64
+                    ", pixels %" PRId64 ")",
+                    batch, channels, pixels);
+    if (batch == 0) return GCONV_SUCCESS;
+    int threads = resolve_threads(num_threads);
+    const int64_t elements = batch * channels * pixels;
+    if (threads > elements / 65536 + 1) threads = static_cast<int>(elements / 65536 + 1);
+    const bool nhwc = layout == GCONV_LAYOUT_NHWC;
+    if (dtype == GCONV_FLOAT64)
+        return scale(nhwc, batch, channels, pixels, static_cast<const double*>(x),
+                     static_cast<const double*>(planes), static_cast<const double*>(bias),
+                     static_cast<double*>(y), threads);
+    return scale(nhwc, batch, channels, pixels, static_cast<const float*>(x),
+                 static_cast<const float*>(planes), static_cast<const float*>(bias),
+                 static_cast<float*>(y), threads);
+}
