@@ -69,6 +69,16 @@ cdef extern from "cpu/transposed/scale_planes.h":
                                     const void* planes, const void* bias, void* y,
                                     int num_threads) nogil
 
+cdef extern from "cpu/transposed/transposed_depthwise.h":
+    gconv_status gconv_transposed_depthwise(int32_t dtype, int32_t layout, int64_t batch,
+                                            int64_t channels, int64_t in_h, int64_t in_w,
+                                            int64_t out_h, int64_t out_w, int64_t kernel_h,
+                                            int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+                                            int64_t pad_top, int64_t pad_left,
+                                            int64_t dilation_h, int64_t dilation_w,
+                                            const void* dy, const void* weight,
+                                            const void* bias, void* y, int num_threads) nogil
+
 cdef extern from "core/diagnostics.h":
     double gconv_measure_fma_peak(int64_t iterations, int num_threads) nogil
 
@@ -262,6 +272,48 @@ def scale_planes(int dtype, int layout, x, planes, bias, y, int num_threads=0):
                                     bias_ptr, ybuf.buf, num_threads)
     release_input_output(&pbuf, &bbuf)
     release_input_output(&xbuf, &ybuf)
+    check(status)
+    return y
+
+
+def transposed_depthwise(int dtype, int layout, dy, weight, bias, y, stride, pad_before,
+                         dilation, int num_threads=0):
+    """y = the transposed depthwise convolution (multiplier 1) of dy with
+    weight (C, 1, R, S), plus bias; dy and y batched, in `layout`. All
+    C-contiguous, of the dtype `dtype` names."""
+    cdef Py_buffer dbuf, ybuf, wbuf, bbuf
+    cdef gconv_status status
+    cdef int64_t batch = dy.shape[0], channels = weight.shape[0]
+    cdef int64_t kernel_h = weight.shape[2], kernel_w = weight.shape[3]
+    cdef int64_t in_h, in_w, out_h, out_w
+    cdef int64_t sh = stride[0], sw = stride[1], pt = pad_before[0], pl = pad_before[1]
+    cdef int64_t dh = dilation[0], dw = dilation[1]
+    cdef const void* bias_ptr = NULL
+    if layout == 0:
+        in_h, in_w, out_h, out_w = dy.shape[2], dy.shape[3], y.shape[2], y.shape[3]
+        shapes_agree = dy.shape[1] == channels and y.shape[1] == channels
+    else:
+        in_h, in_w, out_h, out_w = dy.shape[1], dy.shape[2], y.shape[1], y.shape[2]
+        shapes_agree = dy.shape[3] == channels and y.shape[3] == channels
+    arrays = (dy, weight, y) if bias is None else (dy, weight, y, bias)
+    if any(a.dtype != dy.dtype or a.itemsize != (8 if dtype == 1 else 4) for a in arrays) or \
+            not shapes_agree or y.shape[0] != batch or weight.shape[1] != 1 or (
+            bias is not None and bias.size != channels):
+        raise ValueError("transposed_depthwise: inconsistent shapes or dtypes")
+    acquire_input_output(dy, y, &dbuf, &ybuf)
+    try:
+        acquire_input_output(weight, bias if bias is not None else weight, &wbuf, &bbuf, False)
+    except BaseException:
+        release_input_output(&dbuf, &ybuf)
+        raise
+    if bias is not None:
+        bias_ptr = bbuf.buf
+    with nogil:
+        status = gconv_transposed_depthwise(dtype, layout, batch, channels, in_h, in_w, out_h,
+                                            out_w, kernel_h, kernel_w, sh, sw, pt, pl, dh, dw,
+                                            dbuf.buf, wbuf.buf, bias_ptr, ybuf.buf, num_threads)
+    release_input_output(&wbuf, &bbuf)
+    release_input_output(&dbuf, &ybuf)
     check(status)
     return y
 

@@ -6,7 +6,10 @@ run as ordinary forward convolutions through the planner and kernels of
 the flipped, group-transposed weights; for stride s the input splits into
 s_h x s_w phases (rows i with i mod s_h fixed, columns likewise), and each
 phase is a stride-1 correlation with the taps that reach it, so no work is
-spent on the zeros a dilate-then-convolve scheme would insert.
+spent on the zeros a dilate-then-convolve scheme would insert. Two cases
+have kernels of their own: a strided depthwise one (multiplier 1) runs in
+one pass that writes each output once (src/cpu/transposed/), and a 1 x 1
+gradient (GDC) is one product per output.
 
 The weight gradient is its own C++ reduction (src/cpu/wgrad/), parallel
 over blocks of weights with a fixed summation order.
@@ -109,6 +112,11 @@ def _transposed_conv(dy, weight, groups, stride, pad_before, dilation, in_sizes,
     if (dy.shape[axes[0]], dy.shape[axes[1]]) == (1, 1) and dilation == (1, 1):
         return _transposed_from_one_pixel(dy, weight, groups, pad_before, in_sizes, layout, bias,
                                           result)
+    if stride != (1, 1) and weight.shape[1] == 1 and weight.shape[0] == groups:
+        # Depthwise, multiplier 1: one pass that writes each output once.
+        return _core.transposed_depthwise(DTYPE_CODES[result.dtype], LAYOUT_CODES[layout],
+                                          kernel_ready(dy), kernel_ready(weight), bias, result,
+                                          stride, pad_before, dilation)
     channel_axis = 1 if layout == "NCHW" else 3
     out_sizes = (dy.shape[axes[0]], dy.shape[axes[1]])
     kernel = weight.shape[2:]

@@ -24,6 +24,7 @@ namespace {
         isa_namespace::fill_global(table);               \
         isa_namespace::fill_peak(table);                 \
         isa_namespace::fill_wgrad(table);                \
+        isa_namespace::fill_transposed(table);           \
     } while (0)
 
 KernelTable make_table(gconv_isa isa) {

@@ -124,6 +124,40 @@ template <typename T>
 using TransposeRowsFn = void (*)(const T* const* rows, int count, int64_t cols, T* out,
                                  int64_t out_stride);
 
+// The transposed depthwise convolution (multiplier 1), see
+// src/cpu/transposed/transposed_dw.inl: dy is C x H x W, the output
+// C x OH x OW; output (i, j) gets w[r][s] * dy[oi][oj] wherever
+// i + pt - r * dh == oi * sh and j + pl - s * dw == oj * sw.
+struct TransposedDwGeometry {
+    int64_t C, H, W, OH, OW, R, S, sh, sw, pt, pl, dh, dw;
+};
+
+// Which taps reach which outputs, worked out once per call by the driver.
+// Output row i (q = (i + pt) mod sh, base = (i + pt) / sh) gets kernel rows
+// row_r[t] for t in [row_begin[q], row_begin[q + 1]), from dy row
+// base - row_k[t]. Output column j = u * sw + b gets kernel columns
+// col_s[t] for t in [col_begin[b], col_begin[b + 1]), from dy column
+// u + col_d[t].
+struct TransposedDwTaps {
+    const int64_t *row_r, *row_k, *row_begin;
+    const int64_t *col_s, *col_d, *col_begin;
+};
+
+// NCHW: output rows [i0, i1) of one channel (`dy`, `y` at its planes, `w`
+// at its R x S weights); `phases` holds sw * ceil(OW / sw) values.
+// `stream`: write the output with streaming stores where the kernel can
+// (the result is too big to stay in the caches).
+template <typename T>
+using TransposedDwNchwFn = void (*)(const TransposedDwGeometry& g, const TransposedDwTaps& taps,
+                                    const T* dy, const T* w, T bias, T* y, int64_t i0,
+                                    int64_t i1, T* phases, bool stream);
+
+// NHWC: output row i of one image, every channel; `w` packed [R * S][C],
+// `bias` null or C values.
+template <typename T>
+using TransposedDwNhwcFn = void (*)(const TransposedDwGeometry& g, const TransposedDwTaps& taps,
+                                    const T* dy, const T* w, const T* bias, T* y, int64_t i);
+
 // Largest blocks the weight-gradient kernels take (kb x jb accumulators).
 constexpr int kWgradLaneMaxK = 4;       // lanes over groups: kb <= 4, kb * jb <= 12
 constexpr int kWgradLaneMaxProduct = 12;
@@ -148,6 +182,8 @@ struct KernelFamily {
     WgradFn<T> wgrad_group_lanes;      // dy and x both vectors over groups
     WgradFn<T> wgrad_channel_lanes;    // dy broadcast, x vectors over channels
     TransposeRowsFn<T> transpose_rows;
+    TransposedDwNchwFn<T> transposed_dw_nchw;
+    TransposedDwNhwcFn<T> transposed_dw_nhwc;
     int vector_lanes;                  // Vec<T>::N of the family
 };
 
@@ -174,6 +210,7 @@ template <> inline const KernelFamily<double>& family<double>(const KernelTable&
     void fill_global(KernelTable& table);                \
     void fill_peak(KernelTable& table);                  \
     void fill_wgrad(KernelTable& table);                 \
+    void fill_transposed(KernelTable& table);            \
     }
 
 GCONV_DECLARE_ISA_FAMILY(scalar)

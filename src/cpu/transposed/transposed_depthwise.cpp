@@ -1,0 +1,138 @@
+// Work decomposition of the in-place transposed depthwise convolution: the
+// kernels (transposed_dw.inl) compute rows; this splits the batch into
+// items, packs the NHWC weights tap-major and holds each thread's phase rows.
+#include "cpu/transposed/transposed_depthwise.h"
+
+#include <cinttypes>
+#include <new>
+#include <vector>
+
+#include "core/descriptor.hpp"
+#include "core/error.hpp"
+#include "core/plan.hpp"
+#include "core/threads.hpp"
+#include "cpu/kernel_table.hpp"
+
+namespace gconv {
+namespace {
+
+// a mod b for b > 0, in [0, b).
+int64_t floor_mod(int64_t a, int64_t b) {
+    const int64_t m = a % b;
+    return m < 0 ? m + b : m;
+}
+
+// The tap lists of TransposedDwTaps, grouped by output row residue and
+// output column phase.
+struct TapLists {
+    std::vector<int64_t> row_r, row_k, row_begin, col_s, col_d, col_begin;
+
+    explicit TapLists(const TransposedDwGeometry& g) {
+        // Kernel row r reaches output rows i with i + pt - r * dh = oi * sh,
+        // i.e. (i + pt) mod sh == (r * dh) mod sh, from dy row
+        // (i + pt) / sh - (r * dh - q) / sh.
+        for (int64_t q = 0; q < g.sh; ++q) {
+            row_begin.push_back(static_cast<int64_t>(row_r.size()));
+            for (int64_t r = 0; r < g.R; ++r)
+                if (floor_mod(r * g.dh, g.sh) == q) {
+                    row_r.push_back(r);
+                    row_k.push_back((r * g.dh - q) / g.sh);
+                }
+        }
+        row_begin.push_back(static_cast<int64_t>(row_r.size()));
+        // Kernel column s reaches columns j = u * sw + b with
+        // b == (s * dw - pl) mod sw, from dy column u + (b + pl - s * dw) / sw.
+        for (int64_t b = 0; b < g.sw; ++b) {
+            col_begin.push_back(static_cast<int64_t>(col_s.size()));
+            for (int64_t s = 0; s < g.S; ++s)
+                if (floor_mod(s * g.dw - g.pl, g.sw) == b) {
+                    col_s.push_back(s);
+                    col_d.push_back((b + g.pl - s * g.dw) / g.sw);
+                }
+        }
+        col_begin.push_back(static_cast<int64_t>(col_s.size()));
+    }
+
+    TransposedDwTaps view() const {
+        return {row_r.data(), row_k.data(), row_begin.data(),
+                col_s.data(), col_d.data(), col_begin.data()};
+    }
+};
+
+template <typename T>
+gconv_status run(const KernelFamily<T>& f, bool nhwc, int64_t N, const TransposedDwGeometry& g,
+                 const T* dy, const T* w, const T* bias, T* y, int threads) {
+    const int64_t in_image = g.C * g.H * g.W, out_image = g.C * g.OH * g.OW;
+    const int64_t taps = g.R * g.S;
+    try {
+        const TapLists lists(g);
+        const TransposedDwTaps k = lists.view();
+        if (nhwc) {
+            std::vector<T> packed(static_cast<size_t>(taps * g.C));  // [R * S][C]
+            for (int64_t c = 0; c < g.C; ++c)
+                for (int64_t t = 0; t < taps; ++t) packed[t * g.C + c] = w[c * taps + t];
+            parallel_for(N * g.OH, threads, [&](int64_t item, int) {
+                const int64_t n = item / g.OH, i = item % g.OH;
+                f.transposed_dw_nhwc(g, k, dy + n * in_image, packed.data(), bias,
+                                     y + n * out_image, i);
+            });
+            return GCONV_SUCCESS;
+        }
+        // A result past kStreamBytes does not stay in the caches: written
+        // with streaming stores, each line is not read first (MobileNetV2's
+        // 112x112 stride-2 layer at N=16: 18.8 -> 12.6 ms; at N=1, 4.8 MB,
+        // no gain).
+        constexpr int64_t kStreamBytes = 8 << 20;
+        const bool stream = N * out_image * static_cast<int64_t>(sizeof(T)) > kStreamBytes;
+        const int64_t phase_values = (g.OW + g.sw - 1) / g.sw * g.sw;
+        std::vector<T> phases(static_cast<size_t>(threads * phase_values));
+        const int64_t planes = N * g.C;
+        const int64_t rows = split_size(g.OH, (4 * threads + planes - 1) / planes, 4);
+        const int64_t blocks = (g.OH + rows - 1) / rows;
+        parallel_for(planes * blocks, threads, [&](int64_t item, int tid) {
+            const int64_t plane = item / blocks, c = plane % g.C;
+            const int64_t i0 = item % blocks * rows, i1 = i0 + rows < g.OH ? i0 + rows : g.OH;
+            f.transposed_dw_nchw(g, k, dy + plane * g.H * g.W, w + c * taps,
+                                 bias ? bias[c] : T(0), y + plane * g.OH * g.OW, i0, i1,
+                                 phases.data() + tid * phase_values, stream);
+        });
+        return GCONV_SUCCESS;
+    } catch (const std::bad_alloc&) {
+        return fail(GCONV_OUT_OF_MEMORY, "transposed_depthwise: cannot allocate scratch");
+    }
+}
+
+}  // namespace
+}  // namespace gconv
+
+extern "C" gconv_status gconv_transposed_depthwise(
+    int32_t dtype, int32_t layout, int64_t batch, int64_t channels, int64_t in_h, int64_t in_w,
+    int64_t out_h, int64_t out_w, int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
+    int64_t stride_w, int64_t pad_top, int64_t pad_left, int64_t dilation_h, int64_t dilation_w,
+    const void* dy, const void* weight, const void* bias, void* y, int num_threads) {
+    using namespace gconv;
+    if (batch < 0 || channels < 1 || in_h < 1 || in_w < 1 || out_h < 1 || out_w < 1 ||
+        kernel_h < 1 || kernel_w < 1 || stride_h < 1 || stride_w < 1 || dilation_h < 1 ||
+        dilation_w < 1 || pad_top < 0 || pad_left < 0)
+        return fail(GCONV_INVALID_PARAMETER,
+                    "transposed_depthwise: inconsistent sizes (batch %" PRId64
+                    ", channels %" PRId64 ", in %" PRId64 "x%" PRId64 ", out %" PRId64
+                    "x%" PRId64 ")",
+                    batch, channels, in_h, in_w, out_h, out_w);
+    if (batch == 0) return GCONV_SUCCESS;
+    const TransposedDwGeometry g{channels, in_h,     in_w,     out_h,    out_w,
+                                 kernel_h, kernel_w, stride_h, stride_w, pad_top,
+                                 pad_left, dilation_h, dilation_w};
+    int threads = resolve_threads(num_threads);
+    const int64_t elements = batch * channels * out_h * out_w;
+    if (threads > elements / 65536 + 1) threads = static_cast<int>(elements / 65536 + 1);
+    const KernelTable& table = active_kernel_table();
+    const bool nhwc = layout == GCONV_LAYOUT_NHWC;
+    if (dtype == GCONV_FLOAT64)
+        return run(table.f64, nhwc, batch, g, static_cast<const double*>(dy),
+                   static_cast<const double*>(weight), static_cast<const double*>(bias),
+                   static_cast<double*>(y), threads);
+    return run(table.f32, nhwc, batch, g, static_cast<const float*>(dy),
+               static_cast<const float*>(weight), static_cast<const float*>(bias),
+               static_cast<float*>(y), threads);
+}

@@ -1,0 +1,237 @@
+// The transposed depthwise convolution (multiplier 1) written in place:
+// output element (i, j) of channel c sums w[c][r][s] * dy[c][oi][oj] over
+// the taps with i + pt - r * dh == oi * sh and j + pl - s * dw == oj * sw.
+// With stride > 1 only some taps reach each output (3x3, stride 2: one,
+// two or four), which the phase-split route computed as sh x sw separate
+// convolutions plus an interleave pass over the result; these kernels
+// read dy and write each output once, each output summed in a register
+// over its taps (vectors along a phase row in NCHW, along the channels in
+// NHWC).
+#include <cstdint>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+#include "cpu/kernel_table.hpp"
+
+namespace gconv {
+namespace GCONV_ISA {
+
+#include "cpu/common/simd.inl"
+
+namespace {
+
+// Taps summed per pass over a row: each pass keeps one accumulator per
+// output in a register and stores it once; wider kernels take several.
+constexpr int kTapsPerPass = 16;
+
+// out[u] (u < count) = first[u] (bias when `first` is null) + sum over the
+// taps of w[t] * src[t][u + d[t]], a term that exists only for u + d[t] in
+// [0, W). kTaps > 0: exactly that many taps, unrolled with the weights in
+// registers (a 3x3 stride-2 phase has 1 to 4); 0: `taps` of them.
+template <typename T, int kTaps>
+void sum_taps_row(const T* const* src, const T* w, const int64_t* d, int64_t W, int taps,
+                  T bias, const T* first, int64_t count, T* out) {
+    using V = Vec<T>;
+    constexpr int kMost = kTaps > 0 ? kTaps : kTapsPerPass;
+    const int n = kTaps > 0 ? kTaps : taps;
+    int64_t inner_lo = 0, inner_hi = count;  // where every tap is in range
+    for (int t = 0; t < n; ++t) {
+        inner_lo = -d[t] > inner_lo ? -d[t] : inner_lo;
+        inner_hi = W - d[t] < inner_hi ? W - d[t] : inner_hi;
+    }
+    if (inner_hi < inner_lo) inner_hi = inner_lo;
+    auto scalar = [&](int64_t u) {
+        T acc = first ? first[u] : bias;
+        for (int t = 0; t < n; ++t)
+            if (u + d[t] >= 0 && u + d[t] < W) acc += w[t] * src[t][u + d[t]];
+        out[u] = acc;
+    };
+    int64_t u = 0;
+    for (; u < inner_lo; ++u) scalar(u);
+    V wv[kMost];
+    for (int t = 0; t < n; ++t) wv[t] = V::set1(w[t]);
+    auto vector = [&](int64_t at) {
+        V acc = first ? V::load(first + at) : V::set1(bias);
+        for (int t = 0; t < kMost; ++t) {
+            if (t == n) break;
+            acc = fmadd(wv[t], V::load(src[t] + (at + d[t])), acc);
+        }
+        acc.store(out + at);
+    };
+    for (; u + V::N <= inner_hi; u += V::N) vector(u);
+    // The rest of the interior as one vector overlapping the last: the
+    // same values again, unless this pass adds to its own output.
+    if (u < inner_hi && !first && inner_hi - inner_lo >= V::N) {
+        vector(inner_hi - V::N);
+        u = inner_hi;
+    }
+    for (; u < count; ++u) scalar(u);
+}
+
+template <typename T>
+void sum_taps_row_any(const T* const* src, const T* w, const int64_t* d, int64_t W, int taps,
+                      T bias, const T* first, int64_t count, T* out) {
+    switch (taps) {
+        case 1: return sum_taps_row<T, 1>(src, w, d, W, taps, bias, first, count, out);
+        case 2: return sum_taps_row<T, 2>(src, w, d, W, taps, bias, first, count, out);
+        case 3: return sum_taps_row<T, 3>(src, w, d, W, taps, bias, first, count, out);
+        case 4: return sum_taps_row<T, 4>(src, w, d, W, taps, bias, first, count, out);
+        default: return sum_taps_row<T, 0>(src, w, d, W, taps, bias, first, count, out);
+    }
+}
+
+// out[2u] = even[u], out[2u + 1] = odd[u] for the first pairs of a row,
+// with streaming stores (no read of each output line before its write):
+// returns how many pairs it wrote, 0 where the family has no such stores
+// or `out` is not 32-byte aligned.
+template <typename T>
+int64_t interleave_pairs_streaming(const T*, const T*, int64_t, T*) {
+    return 0;
+}
+
+#if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
+template <>
+int64_t interleave_pairs_streaming<float>(const float* even, const float* odd, int64_t pairs,
+                                          float* out) {
+    if (reinterpret_cast<uintptr_t>(out) % 32 != 0) return 0;
+    int64_t u = 0;
+    for (; u + 8 <= pairs; u += 8) {
+        const __m256 e = _mm256_loadu_ps(even + u), o = _mm256_loadu_ps(odd + u);
+        const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+        _mm256_stream_ps(out + 2 * u, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_stream_ps(out + 2 * u + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+    return u;
+}
+#endif
+
+// NCHW: output rows [i0, i1) of one channel. Row i is computed as sw
+// phase rows (phase b holds outputs j = u * sw + b; each of its taps reads
+// a contiguous run of a dy row) in `phases`, then interleaved, with
+// streaming stores if `stream`.
+template <typename T>
+void transposed_dw_nchw_rows(const TransposedDwGeometry& g, const TransposedDwTaps& k,
+                             const T* dy, const T* w, T bias, T* y, int64_t i0, int64_t i1,
+                             T* phases, bool stream) {
+    const int64_t U = (g.OW + g.sw - 1) / g.sw;  // phase row length
+    for (int64_t i = i0; i < i1; ++i) {
+        const int64_t q = (i + g.pt) % g.sh, base = (i + g.pt) / g.sh;
+        for (int64_t b = 0; b < g.sw; ++b) {
+            const int64_t count = (g.OW - b + g.sw - 1) / g.sw;
+            T* out = phases + b * U;
+            const T* src[kTapsPerPass];
+            T wt[kTapsPerPass];
+            int64_t offset[kTapsPerPass];
+            int taps = 0;
+            bool written = false;
+            for (int64_t t = k.row_begin[q]; t < k.row_begin[q + 1]; ++t) {
+                const int64_t oi = base - k.row_k[t];
+                if (oi < 0 || oi >= g.H) continue;
+                const T* row = dy + oi * g.W;
+                for (int64_t e = k.col_begin[b]; e < k.col_begin[b + 1]; ++e) {
+                    src[taps] = row;
+                    wt[taps] = w[k.row_r[t] * g.S + k.col_s[e]];
+                    offset[taps] = k.col_d[e];
+                    if (++taps == kTapsPerPass) {
+                        sum_taps_row_any(src, wt, offset, g.W, taps, bias, written ? out : nullptr,
+                                     count, out);
+                        written = true;
+                        taps = 0;
+                    }
+                }
+            }
+            if (taps > 0 || !written)
+                sum_taps_row_any(src, wt, offset, g.W, taps, bias, written ? out : nullptr, count,
+                             out);
+        }
+        T* __restrict row = y + i * g.OW;
+        if (g.sw == 2) {  // pairs side by side: vectorises as unpacks
+            const T* __restrict even = phases;
+            const T* __restrict odd = phases + U;
+            const int64_t pairs = g.OW / 2;
+            const int64_t streamed = stream ? interleave_pairs_streaming(even, odd, pairs, row) : 0;
+            for (int64_t u = streamed; u < pairs; ++u) {
+                row[2 * u] = even[u];
+                row[2 * u + 1] = odd[u];
+            }
+            if (g.OW % 2) row[g.OW - 1] = even[pairs];
+            continue;
+        }
+        for (int64_t b = 0; b < g.sw; ++b)
+            for (int64_t j = b, u = 0; j < g.OW; j += g.sw, ++u) row[j] = phases[b * U + u];
+    }
+#if defined(__SSE2__)
+    _mm_sfence();  // streaming stores complete before the caller's barrier
+#endif
+}
+
+// out[c] (c < C) = first[c] (bias, or zero, when `first` is null) + sum over
+// the taps of w[t][c] * src[t][c].
+template <typename T>
+void sum_taps_pixel(const T* const* src, const T* const* w, int taps, const T* bias,
+                    const T* first, int64_t C, T* out) {
+    using V = Vec<T>;
+    int64_t c = 0;
+    for (; c + V::N <= C; c += V::N) {
+        V acc = first ? V::load(first + c) : bias ? V::load(bias + c) : V::zero();
+        for (int t = 0; t < taps; ++t) acc = fmadd(V::load(w[t] + c), V::load(src[t] + c), acc);
+        acc.store(out + c);
+    }
+    for (; c < C; ++c) {
+        T acc = first ? first[c] : bias ? bias[c] : T(0);
+        for (int t = 0; t < taps; ++t) acc += w[t][c] * src[t][c];
+        out[c] = acc;
+    }
+}
+
+// NHWC: output row i of one image, every channel; weights packed
+// [R * S][C]. Each pixel's taps are summed channel vector by channel
+// vector and stored once.
+template <typename T>
+void transposed_dw_nhwc_row(const TransposedDwGeometry& g, const TransposedDwTaps& k,
+                            const T* dy, const T* w, const T* bias, T* y, int64_t i) {
+    const int64_t C = g.C;
+    const int64_t q = (i + g.pt) % g.sh, base = (i + g.pt) / g.sh;
+    for (int64_t j = 0, u = 0, b = 0; j < g.OW; ++j) {  // j = u * sw + b
+        T* out = y + (i * g.OW + j) * C;
+        const T* src[kTapsPerPass];
+        const T* wt[kTapsPerPass];
+        int taps = 0;
+        bool written = false;
+        for (int64_t t = k.row_begin[q]; t < k.row_begin[q + 1]; ++t) {
+            const int64_t oi = base - k.row_k[t];
+            if (oi < 0 || oi >= g.H) continue;
+            for (int64_t e = k.col_begin[b]; e < k.col_begin[b + 1]; ++e) {
+                const int64_t oj = u + k.col_d[e];
+                if (oj < 0 || oj >= g.W) continue;
+                src[taps] = dy + (oi * g.W + oj) * C;
+                wt[taps] = w + (k.row_r[t] * g.S + k.col_s[e]) * C;
+                if (++taps == kTapsPerPass) {
+                    sum_taps_pixel(src, wt, taps, bias, written ? out : nullptr, C, out);
+                    written = true;
+                    taps = 0;
+                }
+            }
+        }
+        if (taps > 0 || !written)
+            sum_taps_pixel(src, wt, taps, bias, written ? out : nullptr, C, out);
+        if (++b == g.sw) b = 0, ++u;
+    }
+}
+
+template <typename T>
+void fill(KernelFamily<T>& f) {
+    f.transposed_dw_nchw = transposed_dw_nchw_rows<T>;
+    f.transposed_dw_nhwc = transposed_dw_nhwc_row<T>;
+}
+
+}  // namespace
+
+void fill_transposed(KernelTable& table) {
+    fill(table.f32);
+    fill(table.f64);
+}
+
+}  // namespace GCONV_ISA
+}  // namespace gconv
