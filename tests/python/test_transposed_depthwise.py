@@ -49,7 +49,8 @@ GEOMETRIES = [
 
 
 @pytest.mark.parametrize("isa", ALL_ISAS)
-@pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"c{g[0]}_{g[1]}x{g[2]}_k{g[3]}_s{g[4]}")
+@pytest.mark.parametrize("geometry", GEOMETRIES,
+                         ids=lambda g: f"c{g[0]}_{g[1]}x{g[2]}_k{g[3]}_s{g[4]}")
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_strided_transposed_depthwise_matches_reference(isa, geometry, layout, dtype,
