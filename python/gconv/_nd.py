@@ -243,30 +243,52 @@ def _conv3d_depthwise_by_taps(call, target):
     ndhwc = call.layout == "NDHWC"
     n = x.shape[0]
     d = x.shape[1] if ndhwc else x.shape[2]
-    if call.bias is None:
-        target[...] = 0
-    else:
-        target[...] = call.bias.reshape((k,) if ndhwc else (k, 1, 1, 1))
     if not ndhwc:
         images = x.reshape(n, c * d, x.shape[3], x.shape[4])
         sums = target.reshape(n, c, m, od, oh, ow)
+    ranges = []
     for tap in range(kd):
         offset = tap * dd - pad_front
         lo = min(max(0, -(offset // sd)), od)
         hi = max(min(od, (d - 1 - offset) // sd + 1), lo)
-        if hi == lo:
-            continue
+        if hi > lo:
+            # Whether this tap's convolution can be the target itself: it
+            # reaches every output slice, and (NCDHW) its C*D-channel image
+            # is exactly the target's slices in order.
+            whole = lo == 0 and hi == od and (ndhwc or (m == 1 and offset == 0 and d == od))
+            ranges.append((not whole, tap, offset, lo, hi))
+    # A tap that covers the target writes it first, bias included: one pass
+    # over the result fewer than zeroing it and adding every tap.
+    ranges.sort()
+    written = False
+    for partial, tap, offset, lo, hi in ranges:
         taps = weight[:, :, tap]
         if ndhwc:
             depths = slice(lo * sd + offset, (hi - 1) * sd + offset + 1, sd)
             images = x[:, depths]
             images = images.reshape((-1,) + images.shape[2:])
             groups = c
+            bias = call.bias
         else:
             # Channel (c, slice, j) of the C*D-channel image uses filter c*m + j.
             taps = np.broadcast_to(taps.reshape(c, 1, m, 1, r, s), (c, d, m, 1, r, s))
             taps = taps.reshape(c * d * m, 1, r, s)
             groups = c * d
+            bias = None if call.bias is None else np.ascontiguousarray(
+                np.broadcast_to(call.bias.reshape(c, 1, m), (c, d, m)).ravel())
+        if not written and not partial:
+            spec = ConvSpec(taps, bias, call.stride[1:], call.pads[1:], call.dilation[1:], groups,
+                            "NHWC" if ndhwc else "NCHW", None, "conv3d")
+            out = target.reshape((n * od, oh, ow, k) if ndhwc else (n, c * d, oh, ow))
+            _convolve(spec, images, out)
+            written = True
+            continue
+        if not written:
+            if call.bias is None:
+                target[...] = 0
+            else:
+                target[...] = call.bias.reshape((k,) if ndhwc else (k, 1, 1, 1))
+            written = True
         spec = ConvSpec(taps, None, call.stride[1:], call.pads[1:], call.dilation[1:], groups,
                         "NHWC" if ndhwc else "NCHW", None, "conv3d")
         y = _convolve(spec, images, None)
@@ -275,6 +297,11 @@ def _conv3d_depthwise_by_taps(call, target):
         else:
             y = y.reshape(n, c, d, m, oh, ow)[:, :, lo + offset:hi + offset]
             sums[:, :, :, lo:hi] += y.transpose(0, 1, 3, 2, 4, 5)
+    if not written:  # no tap reaches any output slice
+        if call.bias is None:
+            target[...] = 0
+        else:
+            target[...] = call.bias.reshape((k,) if ndhwc else (k, 1, 1, 1))
     _activate_in_place(target, call.activation)
 
 
