@@ -14,9 +14,13 @@ otherwise) these run interleaved, round-robin, in one process:
   so their time ratio says what the transposed path costs over the forward
   kernels it runs on.
 
+- over the whole suite, conv1d and conv3d layers against the conv2d with
+  the same multiply-adds (gconv._bench_nd).
+
 Reported, not asserted (issue 4): gconv's faster layout over torch's faster
 layout, geomean >= 2x at N=16 with no layer below 1.0x; transposed over
-forward time <= 1.5x on every layer.
+forward time and conv1d/conv3d over their equivalent conv2d <= 1.5x on
+every layer.
 
     python -m gconv bench --backward --vs torch
     python -m gconv bench --backward --quick --layers resnext50_s3 --batch 2
@@ -30,7 +34,7 @@ import time
 import numpy as np
 
 import gconv
-from gconv import _bench
+from gconv import _bench, _bench_nd
 from gconv import _bench_suite as suite
 
 BATCH = 16                 # the default batch of --backward; the targets are stated there
@@ -401,6 +405,11 @@ def print_text(report, out=sys.stdout):
     print(_header_line(report), file=out)
     for line in _summary_lines(report):
         print(line, file=out)
+    if report.get("nd_rows"):
+        print(file=out)
+        for line in _bench_nd.table_lines(report["nd_rows"]) + _bench_nd.summary_lines(
+                report["nd_rows"]):
+            print(line, file=out)
 
 
 def write_markdown(report, path):
@@ -428,6 +437,16 @@ def write_markdown(report, path):
     out += ["| " + " | ".join(cell.strip() for cell in cells) + " |" for cells in lines]
     out += ["", "## Summary", ""] + [("  - " if line.startswith(" ") else "- ") + line.strip()
                                      for line in _summary_lines(report)]
+    if report.get("nd_rows"):
+        out += ["", "## conv1d and conv3d", "",
+                "Each against the conv2d with the same multiply-adds on gconv's kernels "
+                "(conv1d: height 1; dense/grouped conv3d: the depth taps folded into the "
+                "channels; depthwise conv3d: one depthwise conv2d over the depth taps' "
+                "images), interleaved, both into reused `out=` arrays, float32, milliseconds.",
+                ""]
+        out += _bench_nd.table_lines(report["nd_rows"], markdown=True) + [""]
+        out += [("  - " if line.startswith(" ") else "- ") + line.strip()
+                for line in _bench_nd.summary_lines(report["nd_rows"])]
     out += ["", f"Targets of issue 4 (reported, not asserted): backward geomean >= "
             f"{RATIO_TARGET:.0f}x torch's faster layout over the suite at N={BATCH}, no layer "
             f"below {MIN_RATIO:.1f}x; conv_transpose2d within {TRANSPOSE_TARGET}x of the "
@@ -487,6 +506,10 @@ def run(args, log=None, layers=None):
             + " ...")
         rows.append(measure_layer(layer, batch, args.layout, torch_peer,
                                   machine["peak_gflops"][layer.dtype], timing, log))
+    nd_rows = []
+    if args.layers is None and not args.quick:  # the whole suite: conv1d/conv3d as well
+        log("conv1d / conv3d against the equivalent conv2d ...")
+        nd_rows = _bench_nd.measure(timing)
     shown = argparse.Namespace(**{**vars(args), "batch": sizes, "plot": None,
                                   "vs": ["torch"] if "torch" in args.vs else []})
     command = _bench.command_line(shown).replace("python -m gconv bench ",
@@ -506,6 +529,7 @@ def run(args, log=None, layers=None):
                                "batch": BATCH, "transpose_over_forward": TRANSPOSE_TARGET}},
         "machine": machine,
         "rows": rows,
+        "nd_rows": nd_rows,
         "summary": summarize(rows, args.layout, unavailable),
     }
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import gconv
@@ -191,3 +192,30 @@ def test_cli_backward_quick_prints_the_table_and_writes_json_and_markdown(tmp_pa
     assert "| mbv2_dw_7 | 2 | float32 |" in markdown
     assert "python -m gconv bench --backward " in markdown
 
+
+
+def test_nd_bench_compares_each_layer_with_a_conv2d_of_the_same_work():
+    from gconv import _bench, _bench_nd
+
+    layers = (_bench_nd.NdLayer("c1", 1, 8, 2, (40,), 3, 2),
+              _bench_nd.NdLayer("c3", 3, 8, 2, (4, 6, 5), 3, 1),
+              _bench_nd.NdLayer("dw3", 3, 6, 6, (3, 5, 4), 3, 1))
+    rng = np.random.default_rng(0)
+    for layer in layers:
+        for layout in _bench_nd.LAYOUTS[layer.dims]:
+            nd, flat = _bench_nd.implementations(layer, layout, rng)
+            y_nd, y_flat = nd.run(), flat.run()
+            k, cg = layer.kernel, layer.channels // layer.groups
+            nd_macs = y_nd.size * cg * k ** layer.dims  # outputs x taps x channels per group
+            if layer.dims == 1:  # height 1: the same convolution, the same numbers
+                flat_macs = y_flat.size * cg * k
+                np.testing.assert_allclose(y_flat.reshape(y_nd.shape), y_nd, rtol=1e-5, atol=1e-4)
+            else:  # folded: k times the channels per group; depthwise: k times the images
+                flat_macs = y_flat.size * (cg * k if cg > 1 else 1) * k ** 2
+            assert nd_macs == flat_macs, (layer.name, layout)
+    rows = _bench_nd.measure(_bench.QUICK, layers=layers[:1])
+    assert [r["layout"] for r in rows] == ["NCL", "NLC"]
+    for r in rows:
+        assert r["ratio"] == pytest.approx(r["nd_ms"] / r["conv2d_ms"])
+    text = "\n".join(_bench_nd.table_lines(rows) + _bench_nd.summary_lines(rows))
+    assert "c1" in text and f"<= {_bench_nd.TARGET}x" in text
