@@ -33,7 +33,8 @@ constexpr int64_t kPackedTileBytes = 256 * 1024, kMaxWideTilePixels = 1024;
 // N=1 on two threads (dense 3x3, AlexNet conv4), where more items share out
 // more evenly.
 constexpr int64_t kMaxIndirectTilePixels = 128;
-// The widest micro-panel of any family's cols kernel (NR).
+// The widest micro-panel of any family's cols kernel (NR; the indirect
+// routes use only that kernel).
 constexpr int kMaxPanelColumns = 16;
 
 // How B reaches the micro-kernel.
@@ -143,9 +144,6 @@ gconv_status prepare_typed(gconv_plan& plan, const void* weight, bool im2col) {
     const ConvGeometry& g = plan.geom;
     const Route how = route<T>(g, im2col);
     const GemmUkernel<T>& uk = ukernel<T>(plan, im2col);
-    if (uk.nr > kMaxPanelColumns)
-        return fail(GCONV_INTERNAL_ERROR, "micro-panel of %d columns exceeds %d", uk.nr,
-                    kMaxPanelColumns);
     const int64_t group_size = packed_a_group_size(g, uk.mr);
     if (!plan.weight.allocate(static_cast<size_t>(group_size * g.G) * sizeof(T)))
         return fail(GCONV_OUT_OF_MEMORY, "cannot allocate %" PRId64 " packed weights",
@@ -157,6 +155,9 @@ gconv_status prepare_typed(gconv_plan& plan, const void* weight, bool im2col) {
     const int64_t tile = how == Route::kPacked ? kMaxTilePixels : kMaxIndirectTilePixels;
     plan.tile_pixels = (tile + uk.nr - 1) / uk.nr * uk.nr;
     if (how != Route::kPacked) {
+        if (uk.nr > kMaxPanelColumns)  // point_rows' per-column arrays
+            return fail(GCONV_INTERNAL_ERROR, "micro-panel of %d columns exceeds %d", uk.nr,
+                        kMaxPanelColumns);
         const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, block_steps(uk));
         plan.tile_depth = blocks.taps * blocks.channels;
         plan.scratch_bytes =
