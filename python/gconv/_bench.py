@@ -229,6 +229,13 @@ class Implementation:
     to_nchw: object = np.asarray
 
 
+def reused_out(call):
+    """``call(out=None)`` timed writing into one array its first call made
+    (a fresh result's first-touch page zeroing is not the kernels' cost)."""
+    out = call()
+    return lambda: call(out)
+
+
 class TorchPeer:
     """``torch.nn.functional.conv2d`` under no_grad, in NCHW (``torch``) and
     channels_last (``torch_cl``, input and weight in that memory format)."""

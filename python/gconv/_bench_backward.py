@@ -102,7 +102,10 @@ def gconv_backward(layer, layout, x_nchw, weight, dy_nchw):
 def gconv_transpose(layer, layout, weight, dy_nchw):
     """``gconv.conv_transpose2d`` of the output gradient with the layer's
     weight (K, C/G, R, S) as its (C_in, C_out/G, R, S): the input gradient.
-    Into one ``out=`` array, as gconv_forward: see _reused_out."""
+    Into one ``out=`` array, as gconv_forward: a fresh result's page zeroing
+    grows with the output (four times the input for the transposed form of a
+    stride-2 layer, a quarter for its forward form) and says nothing about
+    the kernels the transposed/forward ratio compares."""
     dy = _to_layout(dy_nchw, layout)
     pad_out = output_padding(layer)
 
@@ -110,7 +113,7 @@ def gconv_transpose(layer, layout, weight, dy_nchw):
         return gconv.conv_transpose2d(dy, weight, None, layer.stride, layer.padding, pad_out,
                                       layer.groups, layout=layout, out=out)
 
-    return _bench.Implementation(f"transpose_{layout}", _reused_out(call),
+    return _bench.Implementation(f"transpose_{layout}", _bench.reused_out(call),
                                  lambda y: _from_layout(y, layout))
 
 
@@ -122,18 +125,8 @@ def gconv_forward(layer, layout, x_nchw, weight):
         return gconv.conv2d(x, weight, None, layer.stride, layer.padding, 1, layer.groups,
                             layout=layout, out=out)
 
-    return _bench.Implementation(f"forward_{layout}", _reused_out(call),
+    return _bench.Implementation(f"forward_{layout}", _bench.reused_out(call),
                                  lambda y: _from_layout(y, layout))
-
-
-def _reused_out(call):
-    """``call`` timed writing into one array made by a first call: a fresh
-    result's pages are zeroed by the OS on first touch, a cost in proportion
-    to the output's size (four times the input for the transposed form of a
-    stride-2 layer, a quarter for its forward form) that says nothing about
-    the kernels the transposed/forward ratio compares."""
-    out = call()
-    return lambda: call(out)
 
 
 class TorchBackward:

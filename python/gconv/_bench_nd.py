@@ -67,7 +67,6 @@ def implementations(layer, layout, rng):
         x2 = x[:, :, None, :]
         w2 = w[:, :, None, :]
         padding2 = (0, pad)
-        groups2 = g
     else:
         nd = lambda out=None: gconv.conv3d(x_nd, w, padding=pad, groups=g,  # noqa: E731
                                            layout=layout, out=out)
@@ -75,23 +74,16 @@ def implementations(layer, layout, rng):
         if cg == 1:  # depthwise: KD depthwise conv2d's worth of images
             x2 = rng.standard_normal((n * d * k, c, h, wd)).astype(np.float32)
             w2 = w[:, :, 0]
-            groups2 = g
         else:  # the fold: KD * Cg channels per group over N * OD slices
             x2 = rng.standard_normal((n * d, g * k * cg, h, wd)).astype(np.float32)
             w2 = np.ascontiguousarray(w.reshape(c, cg * k, k, k))
-            groups2 = g
         padding2 = pad
     x2 = _channels_last(x2) if last else np.ascontiguousarray(x2)
     w2 = np.ascontiguousarray(w2)
-    flat = lambda out=None: gconv.conv2d(x2, w2, padding=padding2, groups=groups2,  # noqa: E731
+    flat = lambda out=None: gconv.conv2d(x2, w2, padding=padding2, groups=g,  # noqa: E731
                                          layout=layout2d, out=out)
-    return (_bench.Implementation(f"nd_{layout}", _reused(nd)),
-            _bench.Implementation(f"conv2d_{layout}", _reused(flat)))
-
-
-def _reused(call):
-    out = call()
-    return lambda: call(out)
+    return (_bench.Implementation(f"nd_{layout}", _bench.reused_out(nd)),
+            _bench.Implementation(f"conv2d_{layout}", _bench.reused_out(flat)))
 
 
 def measure(timing, layers=LAYERS, seed=0):

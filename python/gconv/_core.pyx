@@ -117,6 +117,31 @@ cdef void release_input_output(Py_buffer* xbuf, Py_buffer* ybuf) noexcept:
     PyBuffer_Release(xbuf)
 
 
+cdef int acquire_with_weights(x, y, w, bias, Py_buffer* bufs) except -1:
+    """bufs[0..3]: x (read), y (written), w and bias (read; w again when
+    bias is None); release with release_with_weights. On failure nothing
+    stays acquired."""
+    acquire_input_output(x, y, &bufs[0], &bufs[1])
+    try:
+        acquire_input_output(w, bias if bias is not None else w, &bufs[2], &bufs[3], False)
+    except BaseException:
+        release_input_output(&bufs[0], &bufs[1])
+        raise
+    return 0
+
+
+cdef void release_with_weights(Py_buffer* bufs) noexcept:
+    release_input_output(&bufs[2], &bufs[3])
+    release_input_output(&bufs[0], &bufs[1])
+
+
+cdef bint one_dtype(int dtype, arrays):
+    """Whether every array (None skipped) has the dtype the code names."""
+    first = arrays[0].dtype
+    return all(a.dtype == first and a.itemsize == (8 if dtype == 1 else 4)
+               for a in arrays if a is not None)
+
+
 cdef gconv_conv2d_desc make_desc(tuple f) except *:
     """The descriptor from the tuple gconv._api builds, in field order."""
     cdef gconv_conv2d_desc d
@@ -249,29 +274,19 @@ def scale_planes(int dtype, int layout, x, planes, bias, y, int num_threads=0):
     `planes` (channels, pixels), plus bias, in `layout`: the transposed
     depthwise convolution of a 1 x 1 image. All C-contiguous, of the dtype
     `dtype` names."""
-    cdef Py_buffer xbuf, ybuf, pbuf, bbuf
+    cdef Py_buffer bufs[4]
     cdef gconv_status status
+    cdef const void* bias_ptr
     cdef int64_t batch = x.shape[0], channels = x.shape[1], pixels = planes.size // channels
-    cdef const void* bias_ptr = NULL
-    arrays = (x, planes, y) if bias is None else (x, planes, y, bias)
-    if any(a.dtype != x.dtype or a.itemsize != (8 if dtype == 1 else 4) for a in arrays) or \
-            planes.size != channels * pixels or y.size != batch * channels * pixels or (
-            bias is not None and bias.size != channels):
+    if not one_dtype(dtype, (x, planes, y, bias)) or planes.size != channels * pixels or \
+            y.size != batch * channels * pixels or (bias is not None and bias.size != channels):
         raise ValueError("scale_planes: inconsistent sizes or dtypes")
-    acquire_input_output(x, y, &xbuf, &ybuf)
-    try:
-        acquire_input_output(planes, bias if bias is not None else planes, &pbuf, &bbuf,
-                             False)
-    except BaseException:
-        release_input_output(&xbuf, &ybuf)
-        raise
-    if bias is not None:
-        bias_ptr = bbuf.buf
+    acquire_with_weights(x, y, planes, bias, bufs)
+    bias_ptr = bufs[3].buf if bias is not None else NULL
     with nogil:
-        status = gconv_scale_planes(dtype, layout, batch, channels, pixels, xbuf.buf, pbuf.buf,
-                                    bias_ptr, ybuf.buf, num_threads)
-    release_input_output(&pbuf, &bbuf)
-    release_input_output(&xbuf, &ybuf)
+        status = gconv_scale_planes(dtype, layout, batch, channels, pixels, bufs[0].buf,
+                                    bufs[2].buf, bias_ptr, bufs[1].buf, num_threads)
+    release_with_weights(bufs)
     check(status)
     return y
 
@@ -281,39 +296,32 @@ def transposed_depthwise(int dtype, int layout, dy, weight, bias, y, stride, pad
     """y = the transposed depthwise convolution (multiplier 1) of dy with
     weight (C, 1, R, S), plus bias; dy and y batched, in `layout`. All
     C-contiguous, of the dtype `dtype` names."""
-    cdef Py_buffer dbuf, ybuf, wbuf, bbuf
+    cdef Py_buffer bufs[4]
     cdef gconv_status status
+    cdef const void* bias_ptr
     cdef int64_t batch = dy.shape[0], channels = weight.shape[0]
     cdef int64_t kernel_h = weight.shape[2], kernel_w = weight.shape[3]
     cdef int64_t in_h, in_w, out_h, out_w
     cdef int64_t sh = stride[0], sw = stride[1], pt = pad_before[0], pl = pad_before[1]
     cdef int64_t dh = dilation[0], dw = dilation[1]
-    cdef const void* bias_ptr = NULL
     if layout == 0:
         in_h, in_w, out_h, out_w = dy.shape[2], dy.shape[3], y.shape[2], y.shape[3]
         shapes_agree = dy.shape[1] == channels and y.shape[1] == channels
     else:
         in_h, in_w, out_h, out_w = dy.shape[1], dy.shape[2], y.shape[1], y.shape[2]
         shapes_agree = dy.shape[3] == channels and y.shape[3] == channels
-    arrays = (dy, weight, y) if bias is None else (dy, weight, y, bias)
-    if any(a.dtype != dy.dtype or a.itemsize != (8 if dtype == 1 else 4) for a in arrays) or \
-            not shapes_agree or y.shape[0] != batch or weight.shape[1] != 1 or (
+    if not one_dtype(dtype, (dy, weight, y, bias)) or not shapes_agree or \
+            y.shape[0] != batch or weight.shape[1] != 1 or (
             bias is not None and bias.size != channels):
         raise ValueError("transposed_depthwise: inconsistent shapes or dtypes")
-    acquire_input_output(dy, y, &dbuf, &ybuf)
-    try:
-        acquire_input_output(weight, bias if bias is not None else weight, &wbuf, &bbuf, False)
-    except BaseException:
-        release_input_output(&dbuf, &ybuf)
-        raise
-    if bias is not None:
-        bias_ptr = bbuf.buf
+    acquire_with_weights(dy, y, weight, bias, bufs)
+    bias_ptr = bufs[3].buf if bias is not None else NULL
     with nogil:
         status = gconv_transposed_depthwise(dtype, layout, batch, channels, in_h, in_w, out_h,
                                             out_w, kernel_h, kernel_w, sh, sw, pt, pl, dh, dw,
-                                            dbuf.buf, wbuf.buf, bias_ptr, ybuf.buf, num_threads)
-    release_input_output(&wbuf, &bbuf)
-    release_input_output(&dbuf, &ybuf)
+                                            bufs[0].buf, bufs[2].buf, bias_ptr, bufs[1].buf,
+                                            num_threads)
+    release_with_weights(bufs)
     check(status)
     return y
 
