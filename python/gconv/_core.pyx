@@ -79,6 +79,17 @@ cdef extern from "cpu/transposed/transposed_depthwise.h":
                                             const void* dy, const void* weight,
                                             const void* bias, void* y, int num_threads) nogil
 
+cdef extern from "cpu/transposed/transposed_grouped.h":
+    gconv_status gconv_transposed_grouped(int32_t dtype, int32_t layout, int64_t batch,
+                                          int64_t groups, int64_t dy_per_group,
+                                          int64_t out_per_group, int64_t in_h, int64_t in_w,
+                                          int64_t out_h, int64_t out_w, int64_t kernel_h,
+                                          int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+                                          int64_t pad_top, int64_t pad_left,
+                                          int64_t dilation_h, int64_t dilation_w,
+                                          const void* dy, const void* weight, const void* bias,
+                                          void* y, int num_threads) nogil
+
 cdef extern from "core/diagnostics.h":
     double gconv_measure_fma_peak(int64_t iterations, int num_threads) nogil
 
@@ -324,6 +335,47 @@ def transposed_depthwise(int dtype, int layout, dy, weight, bias, y, stride, pad
     release_with_weights(bufs)
     check(status)
     return y
+
+
+def transposed_grouped(int dtype, int layout, dy, weight, int64_t groups, bias, y, stride,
+                       pad_before, dilation, int num_threads=0):
+    """y = the strided transposed grouped convolution of dy with weight
+    (groups * Kg, Cg, R, S), plus bias; dy and y batched, in `layout`. All
+    C-contiguous, of the dtype `dtype` names. Returns False, leaving y
+    unwritten, where the kernels decline (the phase split is the better
+    route, or the family cannot take the layout), True when y is written."""
+    cdef Py_buffer bufs[4]
+    cdef gconv_status status
+    cdef const void* bias_ptr
+    cdef int64_t batch = dy.shape[0], out_per_group = weight.shape[1]
+    cdef int64_t dy_per_group = weight.shape[0] // groups
+    cdef int64_t kernel_h = weight.shape[2], kernel_w = weight.shape[3]
+    cdef int64_t in_h, in_w, out_h, out_w
+    cdef int64_t sh = stride[0], sw = stride[1], pt = pad_before[0], pl = pad_before[1]
+    cdef int64_t dh = dilation[0], dw = dilation[1]
+    cdef int channel_axis = 1 if layout == 0 else 3
+    if layout == 0:
+        in_h, in_w, out_h, out_w = dy.shape[2], dy.shape[3], y.shape[2], y.shape[3]
+    else:
+        in_h, in_w, out_h, out_w = dy.shape[1], dy.shape[2], y.shape[1], y.shape[2]
+    if not one_dtype(dtype, (dy, weight, y, bias)) or groups < 1 or \
+            weight.shape[0] != groups * dy_per_group or \
+            dy.shape[channel_axis] != weight.shape[0] or \
+            y.shape[channel_axis] != groups * out_per_group or y.shape[0] != batch or (
+            bias is not None and bias.size != groups * out_per_group):
+        raise ValueError("transposed_grouped: inconsistent shapes or dtypes")
+    acquire_with_weights(dy, y, weight, bias, bufs)
+    bias_ptr = bufs[3].buf if bias is not None else NULL
+    with nogil:
+        status = gconv_transposed_grouped(dtype, layout, batch, groups, dy_per_group,
+                                          out_per_group, in_h, in_w, out_h, out_w, kernel_h,
+                                          kernel_w, sh, sw, pt, pl, dh, dw, bufs[0].buf,
+                                          bufs[2].buf, bias_ptr, bufs[1].buf, num_threads)
+    release_with_weights(bufs)
+    if status == GCONV_UNSUPPORTED:
+        return False
+    check(status)
+    return True
 
 
 def get_num_threads():

@@ -117,6 +117,10 @@ def _transposed_conv(dy, weight, groups, stride, pad_before, dilation, in_sizes,
         return _core.transposed_depthwise(DTYPE_CODES[result.dtype], LAYOUT_CODES[layout],
                                           kernel_ready(dy), kernel_ready(weight), bias, result,
                                           stride, pad_before, dilation)
+    if stride != (1, 1) and _core.transposed_grouped(
+            DTYPE_CODES[result.dtype], LAYOUT_CODES[layout], kernel_ready(dy),
+            kernel_ready(weight), groups, bias, result, stride, pad_before, dilation):
+        return result  # narrow groups: one pass that writes each output once
     channel_axis = 1 if layout == "NCHW" else 3
     out_sizes = (dy.shape[axes[0]], dy.shape[axes[1]])
     kernel = weight.shape[2:]

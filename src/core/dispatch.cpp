@@ -25,6 +25,7 @@ namespace {
         isa_namespace::fill_peak(table);                 \
         isa_namespace::fill_wgrad(table);                \
         isa_namespace::fill_transposed(table);           \
+        isa_namespace::fill_transposed_grouped(table);   \
     } while (0)
 
 KernelTable make_table(gconv_isa isa) {

@@ -124,12 +124,16 @@ template <typename T>
 using TransposeRowsFn = void (*)(const T* const* rows, int count, int64_t cols, T* out,
                                  int64_t out_stride);
 
-// The transposed depthwise convolution (multiplier 1), see
-// src/cpu/transposed/transposed_dw.inl: dy is C x H x W, the output
-// C x OH x OW; output (i, j) gets w[r][s] * dy[oi][oj] wherever
-// i + pt - r * dh == oi * sh and j + pl - s * dw == oj * sw.
-struct TransposedDwGeometry {
+// The strided transposed convolutions, see src/cpu/transposed/: dy is
+// K x H x W, the output C x OH x OW; output (i, j) gets w[r][s] * dy[oi][oj]
+// wherever i + pt - r * dh == oi * sh and j + pl - s * dw == oj * sw.
+// Depthwise (multiplier 1, transposed_dw.inl): K == C, one weight plane
+// per channel. Grouped (transposed_grouped.inl): G groups, output channel
+// c of group g sums over the group's Kg dy channels (K = G * Kg,
+// C = G * Cg).
+struct TransposedGeometry {
     int64_t C, H, W, OH, OW, R, S, sh, sw, pt, pl, dh, dw;
+    int64_t G, Cg, Kg;  // grouped kernels only
 };
 
 // Which taps reach which outputs, worked out once per call by the driver.
@@ -138,7 +142,7 @@ struct TransposedDwGeometry {
 // base - row_k[t]. Output column j = u * sw + b gets kernel columns
 // col_s[t] for t in [col_begin[b], col_begin[b + 1]), from dy column
 // u + col_d[t].
-struct TransposedDwTaps {
+struct TransposedTaps {
     const int64_t *row_r, *row_k, *row_begin;
     const int64_t *col_s, *col_d, *col_begin;
 };
@@ -148,15 +152,58 @@ struct TransposedDwTaps {
 // `stream`: write the output with streaming stores where the kernel can
 // (the result is too big to stay in the caches).
 template <typename T>
-using TransposedDwNchwFn = void (*)(const TransposedDwGeometry& g, const TransposedDwTaps& taps,
+using TransposedDwNchwFn = void (*)(const TransposedGeometry& g, const TransposedTaps& taps,
                                     const T* dy, const T* w, T bias, T* y, int64_t i0,
                                     int64_t i1, T* phases, bool stream);
 
 // NHWC: output row i of one image, every channel; `w` packed [R * S][C],
 // `bias` null or C values.
 template <typename T>
-using TransposedDwNhwcFn = void (*)(const TransposedDwGeometry& g, const TransposedDwTaps& taps,
+using TransposedDwNhwcFn = void (*)(const TransposedGeometry& g, const TransposedTaps& taps,
                                     const T* dy, const T* w, const T* bias, T* y, int64_t i);
+
+// The grouped NCHW kernel reads dy from zero-padded copies of its rows,
+// so that every vector it loads is inside them, and computes phase rows
+// `phase` wide (ceil(OW / sw) rounded up to whole vectors).
+// Copied row: `left` zeros, the W values, zeros up to `width`.
+struct TransposedPadding {
+    int64_t left, width, phase;
+    int64_t dy_rows(const TransposedGeometry& g, int64_t out_rows) const {  // most a block reads
+        const int64_t most = out_rows / g.sh + (g.R * g.dh) / g.sh + 3;
+        return most < g.H ? most : g.H;
+    }
+};
+
+inline TransposedPadding transposed_grouped_padding(const TransposedGeometry& g,
+                                                    const TransposedTaps& k, int lanes) {
+    int64_t lo = 0, hi = 0;  // extremes of the column offsets
+    for (int64_t e = k.col_begin[0]; e < k.col_begin[g.sw]; ++e) {
+        lo = k.col_d[e] < lo ? k.col_d[e] : lo;
+        hi = k.col_d[e] > hi ? k.col_d[e] : hi;
+    }
+    const int64_t phase = ((g.OW + g.sw - 1) / g.sw + lanes - 1) / lanes * lanes;
+    const int64_t reach = phase + hi > g.W ? phase + hi : g.W;
+    return {-lo, -lo + reach, phase};
+}
+
+// Grouped NCHW: output rows [i0, i1) of one group's Cg channels (`dy` at
+// the group's first dy plane, `y` at its first output plane, `bias` null or
+// its Cg values); `w` the group's weights packed [R * S][Kg][Cg]. Scratch:
+// `rows` holds Kg * pad.dy_rows(g, i1 - i0) * pad.width values, `phases`
+// Cg * sw * pad.phase.
+template <typename T>
+using TransposedGroupedNchwFn = void (*)(const TransposedGeometry& g, const TransposedTaps& taps,
+                                         const TransposedPadding& pad, const T* dy, const T* w,
+                                         const T* bias, T* y, int64_t i0, int64_t i1, T* rows,
+                                         T* phases, bool stream);
+
+// Grouped NHWC: output row i of one image, every group (Cg a multiple of
+// the family's vector_lanes); `w` packed [G][R * S][Kg][Cg], `bias` null or
+// C values.
+template <typename T>
+using TransposedGroupedNhwcFn = void (*)(const TransposedGeometry& g,
+                                         const TransposedTaps& taps, const T* dy, const T* w,
+                                         const T* bias, T* y, int64_t i);
 
 // Largest blocks the weight-gradient kernels take (kb x jb accumulators).
 constexpr int kWgradLaneMaxK = 4;       // lanes over groups: kb <= 4, kb * jb <= 12
@@ -184,6 +231,8 @@ struct KernelFamily {
     TransposeRowsFn<T> transpose_rows;
     TransposedDwNchwFn<T> transposed_dw_nchw;
     TransposedDwNhwcFn<T> transposed_dw_nhwc;
+    TransposedGroupedNchwFn<T> transposed_grouped_nchw;
+    TransposedGroupedNhwcFn<T> transposed_grouped_nhwc;
     int vector_lanes;                  // Vec<T>::N of the family
 };
 
@@ -211,6 +260,7 @@ template <> inline const KernelFamily<double>& family<double>(const KernelTable&
     void fill_peak(KernelTable& table);                  \
     void fill_wgrad(KernelTable& table);                 \
     void fill_transposed(KernelTable& table);            \
+    void fill_transposed_grouped(KernelTable& table);    \
     }
 
 GCONV_DECLARE_ISA_FAMILY(scalar)

@@ -286,14 +286,15 @@ def test_conv_transpose2d_matches_reference(row):
 # phase buffer (_PHASE_BUFFER_BYTES): with room for two images, five run as
 # 2 + 2 + 1, each chunk's phases written back to back and interleaved into
 # its own images; phases no tap reaches (stride 3 over a 2-wide kernel)
-# take the bias alone.
+# take the bias alone. (Dense, 36 x 36 channels: narrower groups take the
+# one-pass kernels, test_transposed_grouped.py.)
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_strided_transpose_in_image_chunks_matches_reference(layout, dtype, monkeypatch):
-    x = random_array((5, 6, 4, 5), dtype, 0)
-    w = random_array((6, 2, 3, 2), dtype, 1)
-    b = random_array((6,), dtype, 2)
-    args = ((2, 3), (1, 0), (1, 2), 3, 1)
+    x = random_array((5, 36, 4, 5), dtype, 0)
+    w = random_array((36, 36, 3, 2), dtype, 1)
+    b = random_array((36,), dtype, 2)
+    args = ((2, 3), (1, 0), (1, 2), 1, 1)
     ref = reference.conv_transpose2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
                                      *args)
     _, c_out, oh, ow = ref.shape

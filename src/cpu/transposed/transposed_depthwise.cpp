@@ -12,61 +12,19 @@
 #include "core/plan.hpp"
 #include "core/threads.hpp"
 #include "cpu/kernel_table.hpp"
+#include "cpu/transposed/tap_lists.hpp"
 
 namespace gconv {
 namespace {
 
-// a mod b for b > 0, in [0, b).
-int64_t floor_mod(int64_t a, int64_t b) {
-    const int64_t m = a % b;
-    return m < 0 ? m + b : m;
-}
-
-// The tap lists of TransposedDwTaps, grouped by output row residue and
-// output column phase.
-struct TapLists {
-    std::vector<int64_t> row_r, row_k, row_begin, col_s, col_d, col_begin;
-
-    explicit TapLists(const TransposedDwGeometry& g) {
-        // Kernel row r reaches output rows i with i + pt - r * dh = oi * sh,
-        // i.e. (i + pt) mod sh == (r * dh) mod sh, from dy row
-        // (i + pt) / sh - (r * dh - q) / sh.
-        for (int64_t q = 0; q < g.sh; ++q) {
-            row_begin.push_back(static_cast<int64_t>(row_r.size()));
-            for (int64_t r = 0; r < g.R; ++r)
-                if (floor_mod(r * g.dh, g.sh) == q) {
-                    row_r.push_back(r);
-                    row_k.push_back((r * g.dh - q) / g.sh);
-                }
-        }
-        row_begin.push_back(static_cast<int64_t>(row_r.size()));
-        // Kernel column s reaches columns j = u * sw + b with
-        // b == (s * dw - pl) mod sw, from dy column u + (b + pl - s * dw) / sw.
-        for (int64_t b = 0; b < g.sw; ++b) {
-            col_begin.push_back(static_cast<int64_t>(col_s.size()));
-            for (int64_t s = 0; s < g.S; ++s)
-                if (floor_mod(s * g.dw - g.pl, g.sw) == b) {
-                    col_s.push_back(s);
-                    col_d.push_back((b + g.pl - s * g.dw) / g.sw);
-                }
-        }
-        col_begin.push_back(static_cast<int64_t>(col_s.size()));
-    }
-
-    TransposedDwTaps view() const {
-        return {row_r.data(), row_k.data(), row_begin.data(),
-                col_s.data(), col_d.data(), col_begin.data()};
-    }
-};
-
 template <typename T>
-gconv_status run(const KernelFamily<T>& f, bool nhwc, int64_t N, const TransposedDwGeometry& g,
+gconv_status run(const KernelFamily<T>& f, bool nhwc, int64_t N, const TransposedGeometry& g,
                  const T* dy, const T* w, const T* bias, T* y, int threads) {
     const int64_t in_image = g.C * g.H * g.W, out_image = g.C * g.OH * g.OW;
     const int64_t taps = g.R * g.S;
     try {
         const TapLists lists(g);
-        const TransposedDwTaps k = lists.view();
+        const TransposedTaps k = lists.view();
         if (nhwc) {
             std::vector<T> packed(static_cast<size_t>(taps * g.C));  // [R * S][C]
             for (int64_t c = 0; c < g.C; ++c)
@@ -120,7 +78,7 @@ extern "C" gconv_status gconv_transposed_depthwise(
                     "x%" PRId64 ")",
                     batch, channels, in_h, in_w, out_h, out_w);
     if (batch == 0) return GCONV_SUCCESS;
-    const TransposedDwGeometry g{channels, in_h,     in_w,     out_h,    out_w,
+    const TransposedGeometry g{channels, in_h,     in_w,     out_h,    out_w,
                                  kernel_h, kernel_w, stride_h, stride_w, pad_top,
                                  pad_left, dilation_h, dilation_w};
     int threads = resolve_threads(num_threads);

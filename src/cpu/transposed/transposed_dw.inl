@@ -18,6 +18,7 @@ namespace gconv {
 namespace GCONV_ISA {
 
 #include "cpu/common/simd.inl"
+#include "cpu/transposed/phase_row.inl"
 
 namespace {
 
@@ -81,37 +82,12 @@ void sum_taps_row_any(const T* const* src, const T* w, const int64_t* d, int64_t
     }
 }
 
-// out[2u] = even[u], out[2u + 1] = odd[u] for the first pairs of a row,
-// with streaming stores (no read of each output line before its write):
-// returns how many pairs it wrote, 0 where the family has no such stores
-// or `out` is not 32-byte aligned.
-template <typename T>
-int64_t interleave_pairs_streaming(const T*, const T*, int64_t, T*) {
-    return 0;
-}
-
-#if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
-template <>
-int64_t interleave_pairs_streaming<float>(const float* even, const float* odd, int64_t pairs,
-                                          float* out) {
-    if (reinterpret_cast<uintptr_t>(out) % 32 != 0) return 0;
-    int64_t u = 0;
-    for (; u + 8 <= pairs; u += 8) {
-        const __m256 e = _mm256_loadu_ps(even + u), o = _mm256_loadu_ps(odd + u);
-        const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
-        _mm256_stream_ps(out + 2 * u, _mm256_permute2f128_ps(lo, hi, 0x20));
-        _mm256_stream_ps(out + 2 * u + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
-    }
-    return u;
-}
-#endif
-
 // NCHW: output rows [i0, i1) of one channel. Row i is computed as sw
 // phase rows (phase b holds outputs j = u * sw + b; each of its taps reads
 // a contiguous run of a dy row) in `phases`, then interleaved, with
 // streaming stores if `stream`.
 template <typename T>
-void transposed_dw_nchw_rows(const TransposedDwGeometry& g, const TransposedDwTaps& k,
+void transposed_dw_nchw_rows(const TransposedGeometry& g, const TransposedTaps& k,
                              const T* dy, const T* w, T bias, T* y, int64_t i0, int64_t i1,
                              T* phases, bool stream) {
     const int64_t U = (g.OW + g.sw - 1) / g.sw;  // phase row length
@@ -145,21 +121,7 @@ void transposed_dw_nchw_rows(const TransposedDwGeometry& g, const TransposedDwTa
                 sum_taps_row_any(src, wt, offset, g.W, taps, bias, written ? out : nullptr, count,
                              out);
         }
-        T* __restrict row = y + i * g.OW;
-        if (g.sw == 2) {  // pairs side by side: vectorises as unpacks
-            const T* __restrict even = phases;
-            const T* __restrict odd = phases + U;
-            const int64_t pairs = g.OW / 2;
-            const int64_t streamed = stream ? interleave_pairs_streaming(even, odd, pairs, row) : 0;
-            for (int64_t u = streamed; u < pairs; ++u) {
-                row[2 * u] = even[u];
-                row[2 * u + 1] = odd[u];
-            }
-            if (g.OW % 2) row[g.OW - 1] = even[pairs];
-            continue;
-        }
-        for (int64_t b = 0; b < g.sw; ++b)
-            for (int64_t j = b, u = 0; j < g.OW; j += g.sw, ++u) row[j] = phases[b * U + u];
+        interleave_phase_row(phases, U, g.sw, g.OW, y + i * g.OW, stream);
     }
 #if defined(__SSE2__)
     _mm_sfence();  // streaming stores complete before the caller's barrier
@@ -189,7 +151,7 @@ void sum_taps_pixel(const T* const* src, const T* const* w, int taps, const T* b
 // [R * S][C]. Each pixel's taps are summed channel vector by channel
 // vector and stored once.
 template <typename T>
-void transposed_dw_nhwc_row(const TransposedDwGeometry& g, const TransposedDwTaps& k,
+void transposed_dw_nhwc_row(const TransposedGeometry& g, const TransposedTaps& k,
                             const T* dy, const T* w, const T* bias, T* y, int64_t i) {
     const int64_t C = g.C;
     const int64_t q = (i + g.pt) % g.sh, base = (i + g.pt) / g.sh;

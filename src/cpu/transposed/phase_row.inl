@@ -1,0 +1,56 @@
+// One output row of a strided transposed convolution from its sw phase
+// rows (phase b holds columns b, b + sw, ...), shared by the NCHW kernels
+// of transposed_dw.inl and transposed_grouped.inl. Included inside a
+// family's namespace, after simd.inl.
+
+namespace {
+
+// out[2u] = even[u], out[2u + 1] = odd[u] for the first pairs of a row,
+// with streaming stores (no read of each output line before its write):
+// returns how many pairs it wrote, 0 where the family has no such stores
+// or `out` is not 32-byte aligned.
+template <typename T>
+int64_t interleave_pairs_streaming(const T*, const T*, int64_t, T*) {
+    return 0;
+}
+
+#if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
+template <>
+int64_t interleave_pairs_streaming<float>(const float* even, const float* odd, int64_t pairs,
+                                          float* out) {
+    if (reinterpret_cast<uintptr_t>(out) % 32 != 0) return 0;
+    int64_t u = 0;
+    for (; u + 8 <= pairs; u += 8) {
+        const __m256 e = _mm256_loadu_ps(even + u), o = _mm256_loadu_ps(odd + u);
+        const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+        _mm256_stream_ps(out + 2 * u, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_stream_ps(out + 2 * u + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+    return u;
+}
+#endif
+
+// row[u * sw + b] = phases[b * U + u] for every column j < OW, with
+// streaming stores for stride 2 if `stream` (the result is too big to stay
+// in the caches: each line is then not read before it is written).
+template <typename T>
+void interleave_phase_row(const T* phases, int64_t U, int64_t sw, int64_t OW, T* row,
+                          bool stream) {
+    if (sw == 2) {  // pairs side by side: vectorises as unpacks
+        const T* __restrict even = phases;
+        const T* __restrict odd = phases + U;
+        T* __restrict out = row;
+        const int64_t pairs = OW / 2;
+        const int64_t streamed = stream ? interleave_pairs_streaming(even, odd, pairs, out) : 0;
+        for (int64_t u = streamed; u < pairs; ++u) {
+            out[2 * u] = even[u];
+            out[2 * u + 1] = odd[u];
+        }
+        if (OW % 2) out[OW - 1] = even[pairs];
+        return;
+    }
+    for (int64_t b = 0; b < sw; ++b)
+        for (int64_t j = b, u = 0; j < OW; j += sw, ++u) row[j] = phases[b * U + u];
+}
+
+}  // namespace

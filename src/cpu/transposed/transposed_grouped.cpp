@@ -1,0 +1,115 @@
+// Work decomposition of the in-place strided transposed grouped
+// convolution: the kernels (transposed_grouped.inl) compute rows; this
+// decides whether they are the better route, packs the weights tap-major,
+// splits the batch into items and holds each thread's phase rows.
+#include "cpu/transposed/transposed_grouped.h"
+
+#include <cinttypes>
+#include <new>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/plan.hpp"
+#include "core/threads.hpp"
+#include "cpu/kernel_table.hpp"
+#include "cpu/transposed/tap_lists.hpp"
+
+namespace gconv {
+namespace {
+
+// Groups up to this many weights per tap (out_per_group x dy_per_group)
+// take the in-place kernels. Wider groups' phase convolutions are GEMMs
+// near the machine's peak, which the broadcast-bound kernels do not reach:
+// at 64 x 64 the phases were 10-25% faster, at 32 x 32 3-12% slower (3x3,
+// stride 2, 14x14 to 56x56 outputs, AVX2, 2 threads).
+constexpr int64_t kMostTapWeights = 1024;
+
+template <typename T>
+gconv_status run(const KernelFamily<T>& f, bool nhwc, int64_t N, const TransposedGeometry& g,
+                 const T* dy, const T* w, const T* bias, T* y, int threads) {
+    const int64_t taps = g.R * g.S, K = g.G * g.Kg;
+    const int64_t in_image = K * g.H * g.W, out_image = g.C * g.OH * g.OW;
+    try {
+        const TapLists lists(g);
+        const TransposedTaps k = lists.view();
+        // [G][R * S][Kg][Cg] from the convolution's [G * Kg][Cg][R][S].
+        std::vector<T> packed(static_cast<size_t>(g.G * taps * g.Kg * g.Cg));
+        for (int64_t grp = 0; grp < g.G; ++grp)
+            for (int64_t kk = 0; kk < g.Kg; ++kk)
+                for (int64_t c = 0; c < g.Cg; ++c)
+                    for (int64_t t = 0; t < taps; ++t)
+                        packed[((grp * taps + t) * g.Kg + kk) * g.Cg + c] =
+                            w[((grp * g.Kg + kk) * g.Cg + c) * taps + t];
+        if (nhwc) {
+            parallel_for(N * g.OH, threads, [&](int64_t item, int) {
+                const int64_t n = item / g.OH, i = item % g.OH;
+                f.transposed_grouped_nhwc(g, k, dy + n * in_image, packed.data(), bias,
+                                          y + n * out_image, i);
+            });
+            return GCONV_SUCCESS;
+        }
+        // As in transposed_depthwise.cpp: a result past the caches is
+        // written with streaming stores.
+        constexpr int64_t kStreamBytes = 8 << 20;
+        const bool stream = N * out_image * static_cast<int64_t>(sizeof(T)) > kStreamBytes;
+        const int64_t planes = N * g.G;  // one group of one image
+        const int64_t rows = split_size(g.OH, (4 * threads + planes - 1) / planes, 4);
+        const int64_t blocks = (g.OH + rows - 1) / rows;
+        const TransposedPadding pad = transposed_grouped_padding(g, k, f.vector_lanes);
+        const int64_t row_values = g.Kg * pad.dy_rows(g, rows) * pad.width;
+        const int64_t phase_values = g.Cg * g.sw * pad.phase;
+        std::vector<T> scratch(static_cast<size_t>(threads * (row_values + phase_values)));
+        parallel_for(planes * blocks, threads, [&](int64_t item, int tid) {
+            const int64_t plane = item / blocks, grp = plane % g.G, n = plane / g.G;
+            const int64_t i0 = item % blocks * rows, i1 = i0 + rows < g.OH ? i0 + rows : g.OH;
+            f.transposed_grouped_nchw(
+                g, k, pad, dy + n * in_image + grp * g.Kg * g.H * g.W,
+                packed.data() + grp * taps * g.Kg * g.Cg, bias ? bias + grp * g.Cg : nullptr,
+                y + n * out_image + grp * g.Cg * g.OH * g.OW, i0, i1,
+                scratch.data() + tid * (row_values + phase_values),
+                scratch.data() + tid * (row_values + phase_values) + row_values, stream);
+        });
+        return GCONV_SUCCESS;
+    } catch (const std::bad_alloc&) {
+        return fail(GCONV_OUT_OF_MEMORY, "transposed_grouped: cannot allocate scratch");
+    }
+}
+
+}  // namespace
+}  // namespace gconv
+
+extern "C" gconv_status gconv_transposed_grouped(
+    int32_t dtype, int32_t layout, int64_t batch, int64_t groups, int64_t dy_per_group,
+    int64_t out_per_group, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
+    int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_top,
+    int64_t pad_left, int64_t dilation_h, int64_t dilation_w, const void* dy, const void* weight,
+    const void* bias, void* y, int num_threads) {
+    using namespace gconv;
+    if (batch < 0 || groups < 1 || dy_per_group < 1 || out_per_group < 1 || in_h < 1 ||
+        in_w < 1 || out_h < 1 || out_w < 1 || kernel_h < 1 || kernel_w < 1 || stride_h < 1 ||
+        stride_w < 1 || dilation_h < 1 || dilation_w < 1 || pad_top < 0 || pad_left < 0)
+        return fail(GCONV_INVALID_PARAMETER,
+                    "transposed_grouped: inconsistent sizes (batch %" PRId64 ", groups %" PRId64
+                    ", channels per group %" PRId64 " -> %" PRId64 ", in %" PRId64 "x%" PRId64
+                    ", out %" PRId64 "x%" PRId64 ")",
+                    batch, groups, dy_per_group, out_per_group, in_h, in_w, out_h, out_w);
+    const KernelTable& table = active_kernel_table();
+    const int lanes = dtype == GCONV_FLOAT64 ? table.f64.vector_lanes : table.f32.vector_lanes;
+    const bool nhwc = layout == GCONV_LAYOUT_NHWC;
+    if (out_per_group * dy_per_group > kMostTapWeights || (nhwc && out_per_group % lanes != 0))
+        return GCONV_UNSUPPORTED;
+    if (batch == 0) return GCONV_SUCCESS;
+    const TransposedGeometry g{groups * out_per_group, in_h, in_w, out_h, out_w, kernel_h,
+                               kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
+                               dilation_w, groups, out_per_group, dy_per_group};
+    int threads = resolve_threads(num_threads);
+    const int64_t elements = batch * g.C * out_h * out_w;
+    if (threads > elements / 65536 + 1) threads = static_cast<int>(elements / 65536 + 1);
+    if (dtype == GCONV_FLOAT64)
+        return run(table.f64, nhwc, batch, g, static_cast<const double*>(dy),
+                   static_cast<const double*>(weight), static_cast<const double*>(bias),
+                   static_cast<double*>(y), threads);
+    return run(table.f32, nhwc, batch, g, static_cast<const float*>(dy),
+               static_cast<const float*>(weight), static_cast<const float*>(bias),
+               static_cast<float*>(y), threads);
+}
