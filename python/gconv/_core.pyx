@@ -90,6 +90,15 @@ cdef extern from "cpu/transposed/transposed_grouped.h":
                                           const void* dy, const void* weight, const void* bias,
                                           void* y, int num_threads) nogil
 
+cdef extern from "cpu/depthwise/depthwise3d.h":
+    gconv_status gconv_depthwise_conv3d(int32_t dtype, int32_t layout, int64_t batch,
+                                        int64_t channels, const int64_t* in_size,
+                                        const int64_t* out_size, const int64_t* kernel,
+                                        const int64_t* stride, const int64_t* pad_before,
+                                        const int64_t* dilation, int32_t activation,
+                                        const void* x, const void* weight, const void* bias,
+                                        void* y, int num_threads) nogil
+
 cdef extern from "core/diagnostics.h":
     double gconv_measure_fma_peak(int64_t iterations, int num_threads) nogil
 
@@ -371,6 +380,50 @@ def transposed_grouped(int dtype, int layout, dy, weight, int64_t groups, bias, 
                                           out_per_group, in_h, in_w, out_h, out_w, kernel_h,
                                           kernel_w, sh, sw, pt, pl, dh, dw, bufs[0].buf,
                                           bufs[2].buf, bias_ptr, bufs[1].buf, num_threads)
+    release_with_weights(bufs)
+    if status == GCONV_UNSUPPORTED:
+        return False
+    check(status)
+    return True
+
+
+def depthwise_conv3d(int dtype, int layout, x, weight, bias, y, stride, pad_before, dilation,
+                     int activation, int num_threads=0):
+    """y = activation(depthwise conv3d of x with weight (C, 1, kD, kH, kW),
+    plus bias); x and y batched, NCDHW (layout 0) or NDHWC (1). All
+    C-contiguous, of the dtype `dtype` names. Returns False, leaving y
+    unwritten, where the kernels decline (see depthwise3d.h), True when y
+    is written."""
+    cdef Py_buffer bufs[4]
+    cdef gconv_status status
+    cdef const void* bias_ptr
+    cdef int64_t batch = x.shape[0], channels = weight.shape[0]
+    cdef int64_t in_size[3]
+    cdef int64_t out_size[3]
+    cdef int64_t kernel[3]
+    cdef int64_t st[3]
+    cdef int64_t pads[3]
+    cdef int64_t dil[3]
+    cdef int channel_axis = 1 if layout == 0 else 4
+    cdef int first = 2 if layout == 0 else 1
+    if not one_dtype(dtype, (x, weight, y, bias)) or x.ndim != 5 or y.ndim != 5 or \
+            weight.ndim != 5 or weight.shape[1] != 1 or y.shape[0] != batch or \
+            x.shape[channel_axis] != channels or y.shape[channel_axis] != channels or (
+            bias is not None and bias.size != channels):
+        raise ValueError("depthwise_conv3d: inconsistent shapes or dtypes")
+    for d in range(3):
+        in_size[d] = x.shape[first + d]
+        out_size[d] = y.shape[first + d]
+        kernel[d] = weight.shape[2 + d]
+        st[d] = stride[d]
+        pads[d] = pad_before[d]
+        dil[d] = dilation[d]
+    acquire_with_weights(x, y, weight, bias, bufs)
+    bias_ptr = bufs[3].buf if bias is not None else NULL
+    with nogil:
+        status = gconv_depthwise_conv3d(dtype, layout, batch, channels, in_size, out_size, kernel,
+                                        st, pads, dil, activation, bufs[0].buf, bufs[2].buf,
+                                        bias_ptr, bufs[1].buf, num_threads)
     release_with_weights(bufs)
     if status == GCONV_UNSUPPORTED:
         return False

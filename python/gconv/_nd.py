@@ -17,11 +17,15 @@
   copy.
 * Depthwise conv3d (one input channel per group) is not folded: that would
   make it a grouped conv with kD channels per group and lose the depthwise
-  kernels. It is the sum over depth taps of one depthwise conv2d each
+  kernels. With multiplier 1 it has kernels of its own
+  (src/cpu/depthwise/dwconv3d.inl: every output summed over all its taps
+  at once; 0.55-0.92x (NCDHW) and 1.04-1.21x (NDHWC) the time of the same
+  multiply-adds as one depthwise conv2d). What they decline (a multiplier,
+  NCDHW with a column stride > 1, more than 64 depth-tap x kernel-row
+  pairs) is the sum over depth taps of one depthwise conv2d each
   (``_conv3d_depthwise_by_taps``), except in NCDHW with a depth stride > 1
-  or fewer output than half the input slices;
-  measured 1.5-2.3x the time of those kD depthwise conv2d's alone (the
-  folded form took 2-3.5x).
+  or fewer output than half the input slices; measured 1.5-2.3x the time
+  of those kD depthwise conv2d's alone (the folded form took 2-3.5x).
 
 Arguments are validated here, for the N-d shapes the caller gave, before the
 mapped conv2d runs, so every message names the caller's own shapes.
@@ -29,10 +33,11 @@ mapped conv2d runs, so every message names the caller's own shapes.
 
 import numpy as np
 
-from . import _args
+from . import _args, _core
 from ._api import _convolve, _result_array
-from ._conv_spec import (ConvSpec, as_float_array, check_bias_shape, check_group_channels,
-                         check_same_dtype, split_batch)
+from ._conv_spec import (ACTIVATION_CODES, DTYPE_CODES, ConvSpec, as_float_array,
+                         check_bias_shape, check_group_channels, check_same_dtype, kernel_ready,
+                         split_batch)
 from ._padding_mode import check_padding_mode, pad_input
 
 # The stacked depth taps of one block; a block is at least one output slice.
@@ -162,7 +167,8 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
 
     Runs as one grouped conv2d per block of output depth slices, with the
     kD input slices each output slice reads stacked as channels (at most
-    256 MiB stacked at a time).
+    256 MiB stacked at a time); depthwise conv3d (multiplier 1) has kernels
+    of its own.
 
     Example:
         >>> import numpy as np, gconv
@@ -184,7 +190,14 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     depthwise = call.weight.shape[1] == 1 and call.weight.shape[2] > 1
     # NCDHW convolves every input slice for every tap: only when most are used.
     every_slice = call.stride[0] == 1 and 2 * call.out_spatial[0] >= call.x.shape[2]
-    if depthwise and (call.layout == "NDHWC" or every_slice):
+    if depthwise and call.weight.shape[0] == call.groups and _core.depthwise_conv3d(
+            DTYPE_CODES[target.dtype], 1 if call.layout == "NDHWC" else 0,
+            kernel_ready(call.x), kernel_ready(call.weight),
+            None if call.bias is None else kernel_ready(call.bias), target, call.stride,
+            tuple(pad[0] for pad in call.pads), call.dilation,
+            ACTIVATION_CODES[call.activation]):
+        pass  # multiplier 1: every output summed over all its taps at once
+    elif depthwise and (call.layout == "NDHWC" or every_slice):
         _conv3d_depthwise_by_taps(call, target)
     else:
         _conv3d_folded(call, target)

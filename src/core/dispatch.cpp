@@ -26,6 +26,7 @@ namespace {
         isa_namespace::fill_wgrad(table);                \
         isa_namespace::fill_transposed(table);           \
         isa_namespace::fill_transposed_grouped(table);   \
+        isa_namespace::fill_dwconv3d(table);             \
     } while (0)
 
 KernelTable make_table(gconv_isa isa) {

@@ -205,6 +205,43 @@ using TransposedGroupedNhwcFn = void (*)(const TransposedGeometry& g,
                                          const TransposedTaps& taps, const T* dy, const T* w,
                                          const T* bias, T* y, int64_t i);
 
+// Depthwise conv3d, multiplier 1 (src/cpu/depthwise/dwconv3d.inl): output
+// (od, oh, ow) of channel c sums w[c][a][r][s] * x[c][id][ih][iw] over the
+// taps, id = od * sd - pf + a * dd (likewise ih, iw); taps in the padding
+// multiply zeros, as in the reference.
+struct Dw3dGeometry {
+    int64_t C, D, H, W, OD, OH, OW, KD, R, S;
+    int64_t sd, sh, sw, pf, pt, pl, dd, dh, dw;
+    int act;  // gconv_activation
+};
+
+// The most (depth tap, kernel row) pairs the kernels take.
+constexpr int kDw3dMostRowTaps = 64;
+
+// NDHWC: output row (od, oh) of one image, every channel; `w` packed
+// [KD * R * S][C], `bias` null or C values, `zeros` W * C zeros (the rows
+// of taps in the depth or height padding).
+template <typename T>
+using Dw3dNdhwcFn = void (*)(const Dw3dGeometry& g, const T* x, const T* w, const T* bias,
+                             const T* zeros, T* y, int64_t od, int64_t oh);
+
+// NCDHW, column stride 1: output rows [oh0, oh1) of slice od of one
+// channel (`x` at its D x H x W input, `w` at its KD x R x S weights, `y`
+// at its output). The input rows they read are first copied, zero-padded,
+// into `rows`: KD * dw3d_copied_rows(g, oh1 - oh0) rows of
+// dw3d_row_width(g, lanes) values.
+template <typename T>
+using Dw3dNcdhwFn = void (*)(const Dw3dGeometry& g, const T* x, const T* w, T bias, T* y,
+                             int64_t od, int64_t oh0, int64_t oh1, T* rows);
+
+inline int64_t dw3d_copied_rows(const Dw3dGeometry& g, int64_t out_rows) {
+    return (out_rows - 1) * g.sh + (g.R - 1) * g.dh + 1;
+}
+
+inline int64_t dw3d_row_width(const Dw3dGeometry& g, int lanes) {
+    return (g.OW + lanes - 1) / lanes * lanes + (g.S - 1) * g.dw;
+}
+
 // Largest blocks the weight-gradient kernels take (kb x jb accumulators).
 constexpr int kWgradLaneMaxK = 4;       // lanes over groups: kb <= 4, kb * jb <= 12
 constexpr int kWgradLaneMaxProduct = 12;
@@ -233,6 +270,8 @@ struct KernelFamily {
     TransposedDwNhwcFn<T> transposed_dw_nhwc;
     TransposedGroupedNchwFn<T> transposed_grouped_nchw;
     TransposedGroupedNhwcFn<T> transposed_grouped_nhwc;
+    Dw3dNdhwcFn<T> dwconv3d_ndhwc;
+    Dw3dNcdhwFn<T> dwconv3d_ncdhw;
     int vector_lanes;                  // Vec<T>::N of the family
 };
 
@@ -261,6 +300,7 @@ template <> inline const KernelFamily<double>& family<double>(const KernelTable&
     void fill_wgrad(KernelTable& table);                 \
     void fill_transposed(KernelTable& table);            \
     void fill_transposed_grouped(KernelTable& table);    \
+    void fill_dwconv3d(KernelTable& table);              \
     }
 
 GCONV_DECLARE_ISA_FAMILY(scalar)

@@ -1,0 +1,101 @@
+"""Depthwise conv3d (multiplier 1) in one pass by its own kernels
+(src/cpu/depthwise/dwconv3d.inl): against the reference in every ISA
+family, both layouts and dtypes, over strides, dilations, asymmetric
+padding (taps in the depth, height and width padding), channel counts that
+leave vector tails, rows longer than one register block, the activations;
+a NaN weight poisons its whole channel, padding included, as in the
+reference; and the cases the kernels decline still compute."""
+
+import numpy as np
+import pytest
+
+import gconv
+from gconv import _core, reference
+from conftest import ALL_ISAS, random_array
+
+
+def _check(layout, dtype, c, spatial, kernel, stride, padding, dilation, bias, activation,
+           batch=2, seed=0):
+    x = random_array((batch, c) + spatial, dtype, seed)
+    w = random_array((c, 1) + kernel, dtype, seed + 1)
+    b = random_array((c,), dtype, seed + 2) if bias else None
+    args = dict(stride=stride, padding=padding, dilation=dilation, groups=c)
+    want = reference.conv3d(x.astype(np.float64), w.astype(np.float64),
+                            None if b is None else b.astype(np.float64), **args)
+    if activation is not None:
+        want = np.maximum(want, 0)
+    if activation == "relu6":
+        want = np.minimum(want, 6)
+    xa = x if layout == "NCDHW" else np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    got = gconv.conv3d(xa, w, b, layout=layout, activation=activation, **args)
+    if layout == "NDHWC":
+        got = np.moveaxis(got, -1, 1)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    scale = max(1.0, float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol * scale * int(np.prod(kernel)))
+
+
+# (channels, input D x H x W, kernel, stride, padding, dilation, bias, activation)
+GEOMETRIES = [
+    (8, (4, 6, 7), (3, 3, 3), 1, 1, 1, True, None),                  # the common case
+    (5, (5, 5, 6), (3, 3, 3), 2, 1, 1, False, "relu"),               # stride 2, channel tail
+    (19, (3, 4, 40), (3, 3, 3), 1, 1, 1, True, "relu6"),             # rows of 40: two blocks
+    (16, (6, 5, 5), (3, 2, 3), (2, 1, 1), ((1, 2), (0, 1), (2, 0)), 1, True, None),
+    (4, (7, 6, 6), (3, 3, 2), 1, ((3, 0), (1, 1), (0, 1)), (2, 1, 2), False, None),
+    (3, (2, 3, 3), (3, 3, 3), 1, 2, 1, True, None),                  # every output reads padding
+    (9, (5, 9, 9), (1, 5, 5), (1, 2, 1), 2, 1, True, None),          # one depth tap
+    (6, (9, 3, 4), (5, 1, 1), (2, 1, 1), (2, 0, 0), (1, 1, 1), False, "relu"),  # depth only
+]
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("geometry", GEOMETRIES,
+                         ids=lambda g: f"c{g[0]}_{'x'.join(map(str, g[1]))}_k{''.join(map(str, g[2]))}")
+@pytest.mark.parametrize("layout", ["NCDHW", "NDHWC"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_depthwise_conv3d_matches_reference(isa, geometry, layout, dtype, restore_isa):
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    _check(layout, dtype, *geometry, seed=geometry[0])
+
+
+@pytest.mark.parametrize("layout", [0, 1])
+def test_depthwise_conv3d_takes_the_one_pass_kernels(layout):
+    x = random_array((1, 4, 3, 5, 5), "float32", 1)
+    w = random_array((4, 1, 3, 3, 3), "float32", 2)
+    y = np.full((1, 4, 3, 5, 5), np.nan, np.float32)
+    if layout == 1:
+        x, y = np.moveaxis(x, 1, -1).copy(), np.moveaxis(y, 1, -1).copy()
+    assert _core.depthwise_conv3d(0, layout, x, w, None, y, (1, 1, 1), (1, 1, 1), (1, 1, 1), 0)
+    want = reference.conv3d(random_array((1, 4, 3, 5, 5), "float32", 1), w, groups=4, padding=1)
+    got = y if layout == 0 else np.moveaxis(y, -1, 1)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["NCDHW", "NDHWC"])
+def test_nan_weight_poisons_its_whole_channel(layout):
+    # Padding taps multiply zeros, as in the reference: every output of the
+    # channel, including those whose tap lands in the depth padding.
+    x = random_array((1, 3, 4, 5, 5), "float64", 3)
+    w = random_array((3, 1, 3, 3, 3), "float64", 4)
+    w[1, 0, 0, 0, 0] = np.nan
+    xa = x if layout == "NCDHW" else np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    got = gconv.conv3d(xa, w, groups=3, padding=1, layout=layout)
+    if layout == "NDHWC":
+        got = np.moveaxis(got, -1, 1)
+    assert np.isnan(got[:, 1]).all()
+    assert np.isfinite(got[:, [0, 2]]).all()
+    assert np.isnan(reference.conv3d(x, w, groups=3, padding=1)[:, 1]).all()
+
+
+def test_declined_geometries_still_compute():
+    # NCDHW with a column stride of 2, and 9 x 8 (depth tap, row) pairs
+    # past the kernels' 64: both by depth taps instead.
+    y = np.zeros((1, 2, 3, 3, 2), np.float32)
+    x = random_array((1, 2, 3, 3, 4), "float32", 5)
+    w = random_array((2, 1, 1, 1, 1), "float32", 6)
+    assert not _core.depthwise_conv3d(0, 0, x, w, None, y, (1, 1, 2), (0, 0, 0), (1, 1, 1), 0)
+    assert (y == 0).all()
+    _check("NCDHW", "float32", 3, (4, 5, 9), (3, 3, 3), (1, 1, 2), 1, 1, True, None)
+    _check("NDHWC", "float64", 2, (9, 8, 3), (9, 8, 1), 1, 0, 1, False, None, batch=1)
