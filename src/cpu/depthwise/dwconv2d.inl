@@ -287,10 +287,15 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
                 }
             }
         }
-        for (int p = 0; p < count; ++p) {
+        // p runs to the compile-time PW (unrolled): a loop to the run-time
+        // count indexed acc[] at run time, which kept the accumulators on
+        // the stack (AVX2, N=16, NHWC: 7x7 to 56x56 maps 6-14% slower).
+        const V b = m == 1 && bias ? V::load(bias + c0) : V::zero();
+#pragma GCC unroll 16
+        for (int p = 0; p < PW; ++p) {
+            if (p == count) break;
             T* yp = y + (oh * g.OW + ow + p) * g.K;
             if (m == 1) {
-                const V b = bias ? V::load(bias + c0) : V::zero();
                 activate_vec(acc[p] + b, g.act).store(yp + c0);
                 continue;
             }
