@@ -20,8 +20,10 @@
 //
 // Parallel over blocks of accumulators, never over the reduction: every
 // gradient element is summed by one thread, over images, then bands of
-// output rows, then rows and columns in order, so the result is bitwise the
-// same for any thread count.
+// output rows, then rows and columns in order (the depthwise stride-1
+// kernel keeps interleaved partial sums over a band's columns, added at the
+// band's end: see wgrad.inl), so the result is bitwise the same for any
+// thread count.
 #include <algorithm>
 #include <cinttypes>
 #include <cstring>

@@ -21,6 +21,12 @@ namespace GCONV_ISA {
 
 namespace {
 
+// Widest block of neighbouring taps kept in a sliding window (JB
+// accumulators and JB window vectors within 16 registers), and the
+// independent FMA chains wanted (2 FMA units x 4 cycles of latency).
+constexpr int kSlidingMaxJ = 7;
+constexpr int kSlidingChains = 9;
+
 // kBroadcast: lanes over input channels, dy(k) one scalar broadcast to all
 // lanes (wide groups). Otherwise lanes over groups: dy(k) and x(j) are both
 // vectors, lane l belonging to group l of the block (narrow groups,
@@ -33,6 +39,45 @@ void wgrad_block(const WgradBlock<T>& b) {
     for (int k = 0; k < KB; ++k)
         for (int j = 0; j < JB; ++j) acc[k][j] = V::load(b.acc + k * b.acc_k + j * b.acc_j);
     const int64_t x_step = b.x_step, dy_k = b.dy_k;
+    if constexpr (!kBroadcast && KB == 1 && JB > 1 && JB <= kSlidingMaxJ) {
+        if (b.sw == 1 && x_step == b.x_pixel) {
+            // The block's taps are neighbouring columns (depthwise, one
+            // kernel row, stride 1): pixel ow + 1's window is pixel ow's
+            // moved by one, so each x vector is loaded once and kept in
+            // registers for the JB pixels that use it. Three accumulators
+            // alone made one chain of dependent FMAs per tap (4 cycles per
+            // pixel); P interleaved partial sums (pixel ow into sum ow % P)
+            // keep both FMA units busy. Fixed order: partial sums over a
+            // row's pixels, added together at the end of the band.
+            constexpr int P = kSlidingChains / JB > 0 ? kSlidingChains / JB : 1;
+            V part[P][JB];
+            for (int j = 0; j < JB; ++j) part[0][j] = acc[0][j];
+            for (int p = 1; p < P; ++p)
+                for (int j = 0; j < JB; ++j) part[p][j] = V::zero();
+            for (int64_t oh = b.oh0; oh < b.oh1; ++oh) {
+                const T* xp = b.x + oh * b.sh * b.x_row;
+                const T* dp = b.dy + oh * b.OW * b.dy_pixel;
+                V window[JB];
+                for (int j = 0; j + 1 < JB; ++j) window[j] = V::load(xp + j * x_step);
+                auto pixel = [&](int64_t ow, V* sum) {
+                    window[JB - 1] = V::load(xp + (ow + JB - 1) * x_step);
+                    const V d = V::load(dp + ow * b.dy_pixel);
+                    for (int j = 0; j < JB; ++j) sum[j] = fmadd(d, window[j], sum[j]);
+                    for (int j = 0; j + 1 < JB; ++j) window[j] = window[j + 1];
+                };
+                int64_t ow = 0;
+                for (; ow + P <= b.OW; ow += P)
+                    for (int p = 0; p < P; ++p) pixel(ow + p, part[p]);
+                for (int p = 0; ow < b.OW; ++ow, ++p) pixel(ow, part[p]);
+            }
+            for (int j = 0; j < JB; ++j) {
+                V total = part[0][j];
+                for (int p = 1; p < P; ++p) total = total + part[p][j];
+                total.store(b.acc + j * b.acc_j);
+            }
+            return;
+        }
+    }
     for (int64_t oh = b.oh0; oh < b.oh1; ++oh) {
         const T* x_row = b.x + oh * b.sh * b.x_row;
         const T* dy_row = b.dy + oh * b.OW * b.dy_pixel;
