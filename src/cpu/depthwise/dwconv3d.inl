@@ -94,6 +94,35 @@ void ndhwc_tail(const Dw3dGeometry& g, const T* const* rows, const T* w, const T
 // Pixels per register block (two vectors of channels each).
 constexpr int kPixels = 4;
 
+// 3-wide kernel rows, column stride and dilation 1: one vector of channels
+// at PW pixels, each input vector loaded once for the (up to) three pixels
+// whose windows cover it: PW + 2 loads for 3 * PW FMAs per kernel row,
+// where ndhwc_pixels loads one per FMA. Every column inside the input.
+template <typename T, int PW>
+void ndhwc_run3(const Dw3dGeometry& g, const T* const* rows, const T* w, const T* bias, T* y,
+                int64_t ow, int64_t c0) {
+    using V = Vec<T>;
+    constexpr int kSpan = PW + 2;
+    const int64_t C = g.C, pairs = g.KD * g.R;
+    V acc[PW];
+    for (int p = 0; p < PW; ++p) acc[p] = V::zero();
+    for (int64_t t = 0; t < pairs; ++t) {
+        const T* row = rows[t] + (ow - g.pl) * C + c0;
+        const T* wt = w + t * 3 * C + c0;
+        const V w0 = V::load(wt), w1 = V::load(wt + C), w2 = V::load(wt + 2 * C);
+        for (int q = 0; q < kSpan; ++q) {
+            const V xv = V::load(row + q * C);
+            if (q < PW) acc[q] = fmadd(w0, xv, acc[q]);
+            if (q >= 1 && q - 1 < PW) acc[q - 1] = fmadd(w1, xv, acc[q - 1]);
+            if (q >= 2) acc[q - 2] = fmadd(w2, xv, acc[q - 2]);
+        }
+    }
+    const V b = bias ? V::load(bias + c0) : V::zero();
+    for (int p = 0; p < PW; ++p) activate_vec(acc[p] + b, g.act).store(y + (ow + p) * C + c0);
+}
+
+constexpr int kRunPixels = 8;  // 8 accumulators + 3 weights + 1 input vector
+
 template <typename T>
 void dwconv3d_ndhwc_row(const Dw3dGeometry& g, const T* x, const T* w, const T* bias,
                         const T* zeros, T* y, int64_t od, int64_t oh) {
@@ -105,6 +134,35 @@ void dwconv3d_ndhwc_row(const Dw3dGeometry& g, const T* x, const T* w, const T* 
     int64_t lo = 0, hi = g.OW;
     while (lo < g.OW && lo * g.sw - g.pl < 0) ++lo;
     while (hi > lo && (hi - 1) * g.sw - g.pl + (g.S - 1) * g.dw >= g.W) --hi;
+    if (g.S == 3 && g.sw == 1 && g.dw == 1 && g.C >= V::N) {
+        // Runs of pixels, every channel vector inside a run: the run's
+        // input columns (KD x R rows of them) stay in L1 across the sweep.
+        const int64_t c_full = g.C / V::N * V::N;
+        auto pixel = [&](int64_t ow) {
+            for (int64_t c0 = 0; c0 < c_full; c0 += V::N)
+                ndhwc_pixels<T, 1, 1, true>(g, rows, w, bias, out, ow, c0);
+            if (c_full < g.C) ndhwc_tail(g, rows, w, bias, out, ow, c_full);
+        };
+        auto run = [&](int64_t ow) {
+            for (int64_t c0 = 0; c0 < c_full; c0 += V::N)
+                ndhwc_run3<T, kRunPixels>(g, rows, w, bias, out, ow, c0);
+            if (c_full < g.C)
+                for (int64_t p = 0; p < kRunPixels; ++p)
+                    ndhwc_tail(g, rows, w, bias, out, ow + p, c_full);
+        };
+        int64_t ow = 0;
+        for (; ow < lo; ++ow) pixel(ow);
+        for (; ow + kRunPixels <= hi; ow += kRunPixels) run(ow);
+        // The rest of the interior as a run overlapping the last (the same
+        // values again): pixel by pixel took as long as the runs (28-wide
+        // rows: 4 pixels of 28).
+        if (ow < hi && hi - lo >= kRunPixels) {
+            run(hi - kRunPixels);
+            ow = hi;
+        }
+        for (; ow < g.OW; ++ow) pixel(ow);
+        return;
+    }
     auto vectors = [&](auto nv, int64_t c0) {
         constexpr int NV = decltype(nv)::value;
         int64_t ow = 0;
