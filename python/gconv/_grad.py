@@ -112,12 +112,18 @@ def _transposed_conv(dy, weight, groups, stride, pad_before, dilation, in_sizes,
     if (dy.shape[axes[0]], dy.shape[axes[1]]) == (1, 1) and dilation == (1, 1):
         return _transposed_from_one_pixel(dy, weight, groups, pad_before, in_sizes, layout, bias,
                                           result)
-    if stride != (1, 1) and weight.shape[1] == 1 and weight.shape[0] == groups:
+    # The one-pass strided kernels skip (or, NCHW grouped, partly skip) the
+    # taps that fall outside dy, where the phase convolutions multiply their
+    # zero padding: the same sums for finite weights, but an infinite or NaN
+    # weight must give NaN at the borders on every route (see README), so
+    # those weights take the phases.
+    one_pass = stride != (1, 1) and bool(np.isfinite(weight).all())
+    if one_pass and weight.shape[1] == 1 and weight.shape[0] == groups:
         # Depthwise, multiplier 1: one pass that writes each output once.
         return _core.transposed_depthwise(DTYPE_CODES[result.dtype], LAYOUT_CODES[layout],
                                           kernel_ready(dy), kernel_ready(weight), bias, result,
                                           stride, pad_before, dilation)
-    if stride != (1, 1) and _core.transposed_grouped(
+    if one_pass and _core.transposed_grouped(
             DTYPE_CODES[result.dtype], LAYOUT_CODES[layout], kernel_ready(dy),
             kernel_ready(weight), groups, bias, result, stride, pad_before, dilation):
         return result  # narrow groups: one pass that writes each output once

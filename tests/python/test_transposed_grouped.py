@@ -141,3 +141,24 @@ def test_strided_transposed_grouped_is_the_input_gradient():
     got = gconv.conv2d_input_grad(x.shape, w, dy, stride=2, padding=1, groups=4)
     want = reference.conv2d_input_grad(x.shape, w, dy, stride=2, padding=1, groups=4)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("groups, dy_per_group, out_per_group", [(4, 1, 1), (2, 4, 4)],
+                         ids=["depthwise", "grouped"])
+def test_nonfinite_weight_gives_the_same_nan_in_both_layouts(groups, dy_per_group,
+                                                             out_per_group):
+    # The one-pass kernels skip taps outside dy; the phase convolutions
+    # multiply their zero padding. An infinite weight must give NaN at the
+    # borders whichever route and layout runs (README: "an infinite weight
+    # gives NaN there"), so such weights take the phases.
+    dy, weight, _ = _arrays("float64", groups, dy_per_group, out_per_group, 4, 5, (3, 3), False,
+                            1, 8)
+    weight[0, 0, 0, 0] = np.inf
+    args = dict(stride=2, padding=1, output_padding=1, groups=groups)
+    nchw = gconv.conv_transpose2d(dy, weight, **args)
+    nhwc = gconv.conv_transpose2d(_nhwc(dy), weight, layout="NHWC", **args).transpose(0, 3, 1, 2)
+    assert np.array_equal(np.isnan(nchw), np.isnan(nhwc))
+    want = _want(dy, weight, None, groups, stride=2, padding=1, output_padding=1, dilation=1)
+    assert np.isnan(nchw).sum() > np.isnan(want).sum()  # the padding's NaN too
+    finite = np.isfinite(want) & np.isfinite(nchw)
+    np.testing.assert_allclose(nchw[finite], want[finite], rtol=0, atol=1e-10)
