@@ -6,14 +6,18 @@
 namespace gconv {
 namespace {
 
-// [R * S][m][C]: see dwconv2d.inl.
+// [R * S][m][C]: see dwconv2d.inl. In blocks of channels, as
+// pack_weights_tap_major (direct_driver.hpp).
 template <typename T>
 void pack_nhwc_weights(const ConvGeometry& g, const T* weight, T* packed) {
     const int64_t m = g.Kg, taps = g.R * g.S;
-    for (int64_t c = 0; c < g.C; ++c)
-        for (int64_t j = 0; j < m; ++j)
-            for (int64_t t = 0; t < taps; ++t)
-                packed[(t * m + j) * g.C + c] = weight[(c * m + j) * taps + t];
+    for (int64_t c0 = 0; c0 < g.C; c0 += kPackBlock) {
+        const int64_t c1 = c0 + kPackBlock < g.C ? c0 + kPackBlock : g.C;
+        for (int64_t t = 0; t < taps; ++t)
+            for (int64_t j = 0; j < m; ++j)
+                for (int64_t c = c0; c < c1; ++c)
+                    packed[(t * m + j) * g.C + c] = weight[(c * m + j) * taps + t];
+    }
 }
 
 // NCHW planes narrower than two vectors of floats leave most lanes of the
