@@ -12,6 +12,15 @@ namespace gconv {
 // num_threads <= 0 means the library default (gconv_get_num_threads()).
 int resolve_threads(int num_threads);
 
+// resolve_threads(num_threads), capped at one thread per 64K units of work
+// (multiply-adds, or elements written): below that, waking another thread
+// costs more than it saves (and a parked thread on a busy machine far more).
+inline int threads_for_work(int num_threads, int64_t work) {
+    const int threads = resolve_threads(num_threads);
+    const int64_t useful = work / 65536 + 1;
+    return threads > useful ? static_cast<int>(useful) : threads;
+}
+
 // Runs body(item, thread_index) for item in [0, items) inside one OpenMP
 // region with a static schedule: each item is computed by exactly one
 // thread, in an order that does not depend on the thread count, so results

@@ -84,9 +84,8 @@ extern "C" gconv_status gconv_depthwise_conv3d(int32_t dtype, int32_t layout, in
                          kernel[1],    kernel[2],     stride[0],     stride[1],
                          stride[2],    pad_before[0], pad_before[1], pad_before[2],
                          dilation[0],  dilation[1],   dilation[2],   activation};
-    int threads = resolve_threads(num_threads);
     const int64_t elements = batch * channels * out_size[0] * out_size[1] * out_size[2];
-    if (threads > elements / 65536 + 1) threads = static_cast<int>(elements / 65536 + 1);
+    const int threads = threads_for_work(num_threads, elements);
     const KernelTable& table = active_kernel_table();
     if (dtype == GCONV_FLOAT64)
         return run(table.f64, ndhwc, batch, g, static_cast<const double*>(x),

@@ -66,9 +66,8 @@ extern "C" gconv_status gconv_interleave_phases(int32_t dtype, int32_t layout, i
                     ", phases %" PRId64 "x%" PRId64 ")",
                     batch, channels, out_h, out_w, stride_h, stride_w, phase_h, phase_w);
     if (batch == 0) return GCONV_SUCCESS;
-    int threads = resolve_threads(num_threads);
     const int64_t elements = batch * channels * out_h * out_w;
-    if (threads > elements / 65536 + 1) threads = static_cast<int>(elements / 65536 + 1);
+    const int threads = threads_for_work(num_threads, elements);
     const bool nhwc = layout == GCONV_LAYOUT_NHWC;
     if (dtype == GCONV_FLOAT64)
         interleave(nhwc, batch, channels, out_h, out_w, stride_h, stride_w, phase_h, phase_w,

@@ -12,7 +12,7 @@
 #include "core/plan.hpp"
 #include "core/threads.hpp"
 #include "cpu/kernel_table.hpp"
-#include "cpu/transposed/tap_lists.hpp"
+#include "cpu/transposed/transposed_common.hpp"
 
 namespace gconv {
 namespace {
@@ -36,11 +36,6 @@ gconv_status run(const KernelFamily<T>& f, bool nhwc, int64_t N, const Transpose
             });
             return GCONV_SUCCESS;
         }
-        // A result past kStreamBytes does not stay in the caches: written
-        // with streaming stores, each line is not read first (MobileNetV2's
-        // 112x112 stride-2 layer at N=16: 18.8 -> 12.6 ms; at N=1, 4.8 MB,
-        // no gain).
-        constexpr int64_t kStreamBytes = 8 << 20;
         const bool stream = N * out_image * static_cast<int64_t>(sizeof(T)) > kStreamBytes;
         const int64_t phase_values = (g.OW + g.sw - 1) / g.sw * g.sw;
         std::vector<T> phases(static_cast<size_t>(threads * phase_values));
@@ -78,12 +73,12 @@ extern "C" gconv_status gconv_transposed_depthwise(
                     "x%" PRId64 ")",
                     batch, channels, in_h, in_w, out_h, out_w);
     if (batch == 0) return GCONV_SUCCESS;
-    const TransposedGeometry g{channels, in_h,     in_w,     out_h,    out_w,
-                                 kernel_h, kernel_w, stride_h, stride_w, pad_top,
-                                 pad_left, dilation_h, dilation_w};
-    int threads = resolve_threads(num_threads);
+    // Depthwise: a group per channel, one dy channel and one output each.
+    const TransposedGeometry g{channels, in_h,     in_w,     out_h,      out_w,      kernel_h,
+                               kernel_w, stride_h, stride_w, pad_top,    pad_left,   dilation_h,
+                               dilation_w, channels, 1,      1};
     const int64_t elements = batch * channels * out_h * out_w;
-    if (threads > elements / 65536 + 1) threads = static_cast<int>(elements / 65536 + 1);
+    const int threads = threads_for_work(num_threads, elements);
     const KernelTable& table = active_kernel_table();
     const bool nhwc = layout == GCONV_LAYOUT_NHWC;
     if (dtype == GCONV_FLOAT64)

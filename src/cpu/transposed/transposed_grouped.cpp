@@ -12,7 +12,7 @@
 #include "core/plan.hpp"
 #include "core/threads.hpp"
 #include "cpu/kernel_table.hpp"
-#include "cpu/transposed/tap_lists.hpp"
+#include "cpu/transposed/transposed_common.hpp"
 
 namespace gconv {
 namespace {
@@ -48,9 +48,6 @@ gconv_status run(const KernelFamily<T>& f, bool nhwc, int64_t N, const Transpose
             });
             return GCONV_SUCCESS;
         }
-        // As in transposed_depthwise.cpp: a result past the caches is
-        // written with streaming stores.
-        constexpr int64_t kStreamBytes = 8 << 20;
         const bool stream = N * out_image * static_cast<int64_t>(sizeof(T)) > kStreamBytes;
         const int64_t planes = N * g.G;  // one group of one image
         const int64_t rows = split_size(g.OH, (4 * threads + planes - 1) / planes, 4);
@@ -102,9 +99,8 @@ extern "C" gconv_status gconv_transposed_grouped(
     const TransposedGeometry g{groups * out_per_group, in_h, in_w, out_h, out_w, kernel_h,
                                kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
                                dilation_w, groups, out_per_group, dy_per_group};
-    int threads = resolve_threads(num_threads);
     const int64_t elements = batch * g.C * out_h * out_w;
-    if (threads > elements / 65536 + 1) threads = static_cast<int>(elements / 65536 + 1);
+    const int threads = threads_for_work(num_threads, elements);
     if (dtype == GCONV_FLOAT64)
         return run(table.f64, nhwc, batch, g, static_cast<const double*>(dy),
                    static_cast<const double*>(weight), static_cast<const double*>(bias),
