@@ -25,8 +25,13 @@ gconv_status scale(bool nhwc, int64_t N, int64_t C, int64_t P, const T* x, const
             return fail(GCONV_OUT_OF_MEMORY, "scale_planes: cannot allocate %" PRId64 " values",
                         C * P);
         }
-        for (int64_t c = 0; c < C; ++c)
-            for (int64_t p = 0; p < P; ++p) rows[p * C + c] = planes[c * P + p];
+        // In blocks of 16 channels: channel by channel every write went to
+        // a new cache line (MobileFaceNet's 512 x 49: as long as the rest).
+        constexpr int64_t kBlock = 16;
+        for (int64_t c0 = 0; c0 < C; c0 += kBlock)
+            for (int64_t p = 0; p < P; ++p)
+                for (int64_t c = c0; c < C && c < c0 + kBlock; ++c)
+                    rows[p * C + c] = planes[c * P + p];
         parallel_for(N * P, threads, [&](int64_t item, int) {
             const int64_t n = item / P, p = item % P;
             const T* __restrict in = x + n * C;
@@ -66,9 +71,8 @@ extern "C" gconv_status gconv_scale_planes(int32_t dtype, int32_t layout, int64_
                     ", pixels %" PRId64 ")",
                     batch, channels, pixels);
     if (batch == 0) return GCONV_SUCCESS;
-    int threads = resolve_threads(num_threads);
     const int64_t elements = batch * channels * pixels;
-    if (threads > elements / 65536 + 1) threads = static_cast<int>(elements / 65536 + 1);
+    const int threads = threads_for_work(num_threads, elements);
     const bool nhwc = layout == GCONV_LAYOUT_NHWC;
     if (dtype == GCONV_FLOAT64)
         return scale(nhwc, batch, channels, pixels, static_cast<const double*>(x),
