@@ -3,10 +3,26 @@
 # with that family's flags in their own translation units and namespace, and
 # reached only through run-time dispatch. No global -march.
 
+# GCONV_ISA_FAMILIES (test builds only): compile just these families, e.g.
+# "scalar" for CI builds that test something other than the SIMD kernels (the
+# emulated-wide-vector run, the CUDA build's CPU check). Families left out
+# are reported as neither compiled nor supported, and never dispatched to.
+set(GCONV_ISA_FAMILIES "" CACHE STRING
+    "Test builds only: the SIMD families to compile (scalar always); empty: all the target has")
+
 function(gconv_isa_families out)
   set(families scalar)
   if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|x64)$")
     list(APPEND families avx2 avx512)
+  endif()
+  if(GCONV_ISA_FAMILIES)
+    foreach(isa IN LISTS GCONV_ISA_FAMILIES)
+      if(NOT isa IN_LIST families)
+        message(FATAL_ERROR "GCONV_ISA_FAMILIES: '${isa}' is not a family of this target (${families})")
+      endif()
+    endforeach()
+    set(families scalar ${GCONV_ISA_FAMILIES})
+    list(REMOVE_DUPLICATES families)
   endif()
   set(${out} ${families} PARENT_SCOPE)
 endfunction()
