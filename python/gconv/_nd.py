@@ -19,7 +19,7 @@
   make it a grouped conv with kD channels per group and lose the depthwise
   kernels. With multiplier 1 it has kernels of its own
   (src/cpu/depthwise/dwconv3d.inl: every output summed over all its taps
-  at once; 0.55-0.96x (NCDHW) and 0.95x (NDHWC) the time of the same
+  at once; 0.55-0.99x (NCDHW) and 0.62-0.95x (NDHWC) the time of the same
   multiply-adds as one depthwise conv2d). What they decline (a multiplier,
   NCDHW with a column stride > 1, more than 64 depth-tap x kernel-row
   pairs) is the sum over depth taps of one depthwise conv2d each
