@@ -118,6 +118,36 @@ struct WgradBlock {
 template <typename T>
 using WgradFn = void (*)(const WgradBlock<T>& block);
 
+// Depthwise (multiplier 1) NHWC weight gradient, read in place: for one
+// vector of channels of one image, the R x S accumulators (tap (r, s) at
+// acc + (r * S + s) * V) gain the sum over output rows [oh0, oh1), pixel by
+// pixel in order, of dy(oh, ow) * x(oh * sh + r * dh - pt, ow * sw + s * dw - pl),
+// where a position outside x reads zero (0 * dy: NaN for a non-finite dy,
+// as the zero-padded definition).
+template <typename T>
+struct WgradDwNhwc {
+    const T* x;    // the image's pixel (0, 0), at the vector's first channel
+    const T* dy;   // likewise
+    T* acc;
+    int64_t C;     // channels: the pixel stride of x and dy
+    int64_t H, W, OW, oh0, oh1;
+    int64_t sh, sw, dh, dw, pt, pl;
+    // From a value to the same pixel's next cache line of channels, which
+    // a following call reads: requested while this one runs (each pixel is
+    // C values from the last, a stride the hardware prefetchers miss).
+    int64_t ahead;
+    int R, S;
+};
+
+template <typename T>
+using WgradDwNhwcFn = void (*)(const WgradDwNhwc<T>& block);
+
+// The kernels it has: R x S accumulators, a dy and an x vector in 16
+// registers.
+constexpr int kWgradDwMaxS = 7;
+constexpr int kWgradDwMaxR = 4;
+constexpr int kWgradDwMaxTaps = 12;
+
 // out[j * out_stride + i] = rows[i][j] for i < count (<= 8), j < cols: the
 // transposes that put channels side by side in the weight gradient's copies.
 template <typename T>
@@ -265,6 +295,7 @@ struct KernelFamily {
     AvgPoolFn<T> avg_pool_nhwc;
     WgradFn<T> wgrad_group_lanes;      // dy and x both vectors over groups
     WgradFn<T> wgrad_channel_lanes;    // dy broadcast, x vectors over channels
+    WgradDwNhwcFn<T> wgrad_dw_nhwc;    // depthwise NHWC, read in place
     TransposeRowsFn<T> transpose_rows;
     TransposedDwNchwFn<T> transposed_dw_nchw;
     TransposedDwNhwcFn<T> transposed_dw_nhwc;

@@ -8,8 +8,10 @@
 #include <immintrin.h>
 #endif
 
+#include <algorithm>
 #include <utility>
 
+#include "cpu/common/prefetch.hpp"
 #include "cpu/kernel_table.hpp"
 
 namespace gconv {
@@ -136,8 +138,100 @@ void wgrad_channel_lanes(const WgradBlock<T>& b) {
     }
 }
 
+// Depthwise NHWC in place (see WgradDwNhwc in kernel_table.hpp): R x S
+// accumulators, one dependent FMA per tap and pixel (9 chains for 3x3, enough
+// for both FMA units), each x vector loaded where it is used. Output rows
+// whose kernel rows are all inside x run their interior columns without a
+// test; border columns, and rows reaching into the padding, test each tap
+// and multiply dy by zero where it falls outside x.
+template <typename T, int R, int S>
+void wgrad_dw_nhwc_block(const WgradDwNhwc<T>& b) {
+    using V = Vec<T>;
+    V acc[R][S];
+    for (int r = 0; r < R; ++r)
+        for (int s = 0; s < S; ++s) acc[r][s] = V::load(b.acc + (r * S + s) * V::N);
+    const int64_t C = b.C, W = b.W, OW = b.OW;
+    const int64_t pixel = b.sw * C, tap = b.dw * C, ahead = b.ahead;
+    const int64_t first_col = -b.pl;  // input column of (ow = 0, s = 0)
+    const int64_t last_col = first_col + (S - 1) * b.dw;
+    // Interior columns [lo, hi): every tap inside x.
+    const auto floor_div = [](int64_t a, int64_t d) { return a >= 0 ? a / d : -((-a + d - 1) / d); };
+    const int64_t lo = std::min(OW, std::max<int64_t>(0, -floor_div(first_col, b.sw)));
+    const int64_t hi = std::max(lo, std::min(OW, floor_div(W - 1 - last_col, b.sw) + 1));
+    for (int64_t oh = b.oh0; oh < b.oh1; ++oh) {
+        const T* d = b.dy + oh * OW * C;
+        int64_t row[R];  // input row of each kernel row, -1 outside x
+        bool inside = true;
+        for (int r = 0; r < R; ++r) {
+            const int64_t ih = oh * b.sh + r * b.dh - b.pt;
+            row[r] = ih >= 0 && ih < b.H ? ih : -1;
+            inside = inside && row[r] >= 0;
+        }
+        const auto edge = [&](int64_t ow) {
+            const V dv = V::load(d + ow * C);
+            prefetch(d + ow * C + ahead);
+            for (int r = 0; r < R; ++r)
+                for (int s = 0; s < S; ++s) {
+                    const int64_t iw = ow * b.sw + first_col + s * b.dw;
+                    V xv = V::zero();
+                    if (row[r] >= 0 && iw >= 0 && iw < W) {
+                        const T* p = b.x + (row[r] * W + iw) * C;
+                        xv = V::load(p);
+                        prefetch(p + ahead);
+                    }
+                    acc[r][s] = fmadd(dv, xv, acc[r][s]);
+                }
+        };
+        if (!inside) {
+            for (int64_t ow = 0; ow < OW; ++ow) edge(ow);
+            continue;
+        }
+        for (int64_t ow = 0; ow < lo; ++ow) edge(ow);
+        const T* xr[R];
+        for (int r = 0; r < R; ++r) xr[r] = b.x + (row[r] * W + lo * b.sw + first_col) * C;
+        for (int64_t ow = lo; ow < hi; ++ow) {
+            const V dv = V::load(d + ow * C);
+            prefetch(d + ow * C + ahead);
+            for (int r = 0; r < R; ++r) {
+                for (int s = 0; s < S; ++s)
+                    acc[r][s] = fmadd(dv, V::load(xr[r] + s * tap), acc[r][s]);
+                prefetch(xr[r] + (S - 1) * tap + ahead);
+                xr[r] += pixel;
+            }
+        }
+        for (int64_t ow = hi; ow < OW; ++ow) edge(ow);
+    }
+    for (int r = 0; r < R; ++r)
+        for (int s = 0; s < S; ++s) acc[r][s].store(b.acc + (r * S + s) * V::N);
+}
+
+// The kernel with R == b.R (b.R <= the largest R for S).
+template <typename T, int S, int R = (kWgradDwMaxTaps / S < kWgradDwMaxR ? kWgradDwMaxTaps / S
+                                                                          : kWgradDwMaxR)>
+void wgrad_dw_nhwc_rows(const WgradDwNhwc<T>& b) {
+    if constexpr (R > 1) {
+        if (b.R < R) return wgrad_dw_nhwc_rows<T, S, R - 1>(b);
+    }
+    wgrad_dw_nhwc_block<T, R, S>(b);
+}
+
+template <typename T>
+void wgrad_dw_nhwc(const WgradDwNhwc<T>& b) {
+    static_assert(kWgradDwMaxS == 7, "one case per column count");
+    switch (b.S) {
+        case 1: return wgrad_dw_nhwc_rows<T, 1>(b);
+        case 2: return wgrad_dw_nhwc_rows<T, 2>(b);
+        case 3: return wgrad_dw_nhwc_rows<T, 3>(b);
+        case 4: return wgrad_dw_nhwc_rows<T, 4>(b);
+        case 5: return wgrad_dw_nhwc_rows<T, 5>(b);
+        case 6: return wgrad_dw_nhwc_rows<T, 6>(b);
+        default: return wgrad_dw_nhwc_rows<T, 7>(b);
+    }
+}
+
 template <typename T>
 void fill(KernelFamily<T>& f) {
+    f.wgrad_dw_nhwc = wgrad_dw_nhwc<T>;
     f.wgrad_group_lanes = wgrad_group_lanes<T>;
     f.wgrad_channel_lanes = wgrad_channel_lanes<T>;
     f.transpose_rows = transpose_rows<T>;
