@@ -71,7 +71,8 @@ cdef extern from "cpu/transposed/scale_planes.h":
 
 cdef extern from "cpu/transposed/transposed_depthwise.h":
     gconv_status gconv_transposed_depthwise(int32_t dtype, int32_t layout, int64_t batch,
-                                            int64_t channels, int64_t in_h, int64_t in_w,
+                                            int64_t channels, int64_t multiplier,
+                                            int64_t in_h, int64_t in_w,
                                             int64_t out_h, int64_t out_w, int64_t kernel_h,
                                             int64_t kernel_w, int64_t stride_h, int64_t stride_w,
                                             int64_t pad_top, int64_t pad_left,
@@ -313,34 +314,39 @@ def scale_planes(int dtype, int layout, x, planes, bias, y, int num_threads=0):
 
 def transposed_depthwise(int dtype, int layout, dy, weight, bias, y, stride, pad_before,
                          dilation, int num_threads=0):
-    """y = the transposed depthwise convolution (multiplier 1) of dy with
-    weight (C, 1, R, S), plus bias; dy and y batched, in `layout`. All
-    C-contiguous, of the dtype `dtype` names."""
+    """y = the transposed depthwise convolution of dy with weight (C * M, 1,
+    R, S), plus bias: output channel c sums dy channels c * M .. c * M + M - 1
+    (M, the depth multiplier: 1, or 2 in NHWC); dy and y batched, in
+    `layout`. All C-contiguous, of the dtype `dtype` names."""
     cdef Py_buffer bufs[4]
     cdef gconv_status status
     cdef const void* bias_ptr
-    cdef int64_t batch = dy.shape[0], channels = weight.shape[0]
+    cdef int64_t batch = dy.shape[0], dy_channels = weight.shape[0]
     cdef int64_t kernel_h = weight.shape[2], kernel_w = weight.shape[3]
-    cdef int64_t in_h, in_w, out_h, out_w
+    cdef int64_t in_h, in_w, out_h, out_w, channels, multiplier
     cdef int64_t sh = stride[0], sw = stride[1], pt = pad_before[0], pl = pad_before[1]
     cdef int64_t dh = dilation[0], dw = dilation[1]
     if layout == 0:
         in_h, in_w, out_h, out_w = dy.shape[2], dy.shape[3], y.shape[2], y.shape[3]
-        shapes_agree = dy.shape[1] == channels and y.shape[1] == channels
+        channels = y.shape[1]
+        shapes_agree = dy.shape[1] == dy_channels
     else:
         in_h, in_w, out_h, out_w = dy.shape[1], dy.shape[2], y.shape[1], y.shape[2]
-        shapes_agree = dy.shape[3] == channels and y.shape[3] == channels
+        channels = y.shape[3]
+        shapes_agree = dy.shape[3] == dy_channels
+    multiplier = dy_channels // channels if channels > 0 else 0
     if not one_dtype(dtype, (dy, weight, y, bias)) or not shapes_agree or \
+            channels < 1 or multiplier * channels != dy_channels or \
             y.shape[0] != batch or weight.shape[1] != 1 or (
             bias is not None and bias.size != channels):
         raise ValueError("transposed_depthwise: inconsistent shapes or dtypes")
     acquire_with_weights(dy, y, weight, bias, bufs)
     bias_ptr = bufs[3].buf if bias is not None else NULL
     with nogil:
-        status = gconv_transposed_depthwise(dtype, layout, batch, channels, in_h, in_w, out_h,
-                                            out_w, kernel_h, kernel_w, sh, sw, pt, pl, dh, dw,
-                                            bufs[0].buf, bufs[2].buf, bias_ptr, bufs[1].buf,
-                                            num_threads)
+        status = gconv_transposed_depthwise(dtype, layout, batch, channels, multiplier, in_h,
+                                            in_w, out_h, out_w, kernel_h, kernel_w, sh, sw, pt,
+                                            pl, dh, dw, bufs[0].buf, bufs[2].buf, bias_ptr,
+                                            bufs[1].buf, num_threads)
     release_with_weights(bufs)
     check(status)
     return y

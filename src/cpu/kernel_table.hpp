@@ -186,8 +186,9 @@ using TransposedDwNchwFn = void (*)(const TransposedGeometry& g, const Transpose
                                     const T* dy, const T* w, T bias, T* y, int64_t i0,
                                     int64_t i1, T* phases, bool stream);
 
-// NHWC: output row i of one image, every channel; `w` packed [R * S][C],
-// `bias` null or C values.
+// NHWC: output row i of one image, every channel; g.Kg dy channels per
+// output (the forward convolution's depth multiplier, 1 or 2): dy has
+// C * Kg channels, `w` is packed [R * S][C * Kg], `bias` null or C values.
 template <typename T>
 using TransposedDwNhwcFn = void (*)(const TransposedGeometry& g, const TransposedTaps& taps,
                                     const T* dy, const T* w, const T* bias, T* y, int64_t i);

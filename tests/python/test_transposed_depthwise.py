@@ -1,10 +1,12 @@
-"""The strided transposed depthwise convolution (multiplier 1), computed in
-one pass by its own kernels (src/cpu/transposed/transposed_dw.inl) rather
-than phase convolutions: against the reference in every ISA family, both
-layouts and dtypes, over the geometry that decides which taps reach which
-output (stride, dilation, padding, output_padding, kernel sizes up to a
-9x9 whose 25 taps per phase take two passes), and a batch whose result is
-big enough for the streaming stores."""
+"""The transposed depthwise convolution computed in one pass by its own
+kernels (src/cpu/transposed/transposed_dw.inl) rather than phase or grouped
+convolutions: multiplier 1 strided, both layouts, and multiplier 2 (two dy
+channels into each output) in NHWC at any stride. Against the reference in
+every ISA family and both dtypes, over the geometry that decides which taps
+reach which output (stride, dilation, padding, output_padding, kernel sizes
+up to a 9x9 whose 25 taps per phase take two passes), channel counts that
+leave vector tails, and a batch whose result is big enough for the
+streaming stores; and which calls take the route."""
 
 import numpy as np
 import pytest
@@ -15,9 +17,9 @@ from conftest import ALL_ISAS, random_array
 
 
 def _check(layout, dtype, c, h, w, kernel, stride, padding, output_padding, dilation, bias,
-           batch=2, seed=0):
-    x = random_array((batch, c, h, w), dtype, seed)
-    weight = random_array((c, 1) + kernel, dtype, seed + 1)
+           batch=2, seed=0, multiplier=1):
+    x = random_array((batch, c * multiplier, h, w), dtype, seed)
+    weight = random_array((c * multiplier, 1) + kernel, dtype, seed + 1)
     b = random_array((c,), dtype, seed + 2) if bias else None
     args = dict(stride=stride, padding=padding, output_padding=output_padding, groups=c,
                 dilation=dilation)
@@ -76,3 +78,64 @@ def test_strided_transposed_depthwise_is_the_input_gradient():
     got = gconv.conv2d_input_grad(x.shape, w, dy, stride=2, padding=1, groups=6)
     want = reference.conv2d_input_grad(x.shape, w, dy, stride=2, padding=1, groups=6)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+# Multiplier 2 (channels are the outputs; dy has twice as many): stride 1
+# (the input gradient of MobileNet-style multiplier-2 layers) and strided.
+MULTIPLIER_2 = [
+    (32, 6, 7, (3, 3), 1, 1, 0, 1, True),          # dw_mult2's shape, small
+    (5, 5, 6, (3, 3), 1, 1, 0, 1, False),          # 10 dy channels: all tail
+    (19, 4, 5, (3, 3), 2, 1, 1, 1, True),          # stride 2, a vector and a tail
+    (8, 6, 5, (5, 3), (1, 2), (2, 0), (0, 1), (1, 2), False),
+    (16, 3, 4, (9, 9), 1, 4, 0, 1, True),          # 81 taps: six passes
+    (12, 1, 7, (3, 3), 1, 1, 0, 1, False),         # one input row
+]
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("geometry", MULTIPLIER_2,
+                         ids=lambda g: f"c{g[0]}_{g[1]}x{g[2]}_k{g[3]}_s{g[4]}")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_multiplier_two_transposed_depthwise_nhwc_matches_reference(isa, geometry, dtype,
+                                                                   restore_isa):
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    _check("NHWC", dtype, *geometry, seed=geometry[0], multiplier=2)
+
+
+def test_multiplier_two_input_gradient_matches_reference_in_both_layouts():
+    x = random_array((2, 6, 8, 7), np.float64, 6)
+    w = random_array((12, 1, 3, 3), np.float64, 7)
+    dy = random_array((2, 12, 8, 7), np.float64, 8)
+    want = reference.conv2d_input_grad(x.shape, w, dy, padding=1, groups=6)
+    got = gconv.conv2d_input_grad(x.shape, w, dy, padding=1, groups=6)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    got = gconv.conv2d_input_grad((2, 8, 7, 6), w, np.ascontiguousarray(dy.transpose(0, 2, 3, 1)),
+                                  padding=1, groups=6, layout="NHWC")
+    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout,stride,multiplier,weight_value,taken", [
+    ("NHWC", 1, 2, 1.0, True),
+    ("NHWC", 2, 2, 1.0, True),
+    ("NCHW", 1, 2, 1.0, False),        # the grouped route
+    ("NHWC", 1, 2, np.inf, False),     # non-finite weights: NaN at the borders (README)
+    ("NHWC", 2, 1, 1.0, True),
+    ("NHWC", 1, 1, 1.0, False),        # a depthwise forward convolution
+    ("NHWC", 1, 3, 1.0, False),
+])
+def test_transposed_depthwise_route_takes_the_kernels_it_has(monkeypatch, layout, stride,
+                                                             multiplier, weight_value, taken):
+    calls = []
+    real = gconv._core.transposed_depthwise
+    monkeypatch.setattr(gconv._core, "transposed_depthwise",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    c = 4
+    w = np.full((c * multiplier, 1, 3, 3), 1.0, np.float32)
+    w[0, 0, 1, 1] = weight_value
+    x = np.ones((1, c * multiplier, 5, 5), np.float32)
+    if layout == "NHWC":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    gconv.conv_transpose2d(x, w, stride=stride, padding=1, groups=c, layout=layout)
+    assert bool(calls) == taken

@@ -39,6 +39,15 @@ template <typename T> struct Vec {
         for (int i = 0; i < N; ++i) a.v[i] += b.v[i];
         return a;
     }
+    // Neighbouring lanes added: a0 + a1, a2 + a3, ..., then b0 + b1, ...
+    friend Vec pair_sums(Vec a, Vec b) {
+        Vec r;
+        for (int i = 0; i < N / 2; ++i) {
+            r.v[i] = a.v[2 * i] + a.v[2 * i + 1];
+            r.v[N / 2 + i] = b.v[2 * i] + b.v[2 * i + 1];
+        }
+        return r;
+    }
     // As the x86 instructions: the second operand when either is NaN.
     friend Vec max_keep_nan(Vec lo, Vec x) {
         for (int i = 0; i < N; ++i) x.v[i] = lo.v[i] > x.v[i] ? lo.v[i] : x.v[i];
@@ -59,6 +68,13 @@ template <> struct Vec<float> {
     void store(float* p) const { _mm512_storeu_ps(p, v); }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
+    friend Vec pair_sums(Vec a, Vec b) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
+                                               26, 28, 30);
+        const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+        return {_mm512_add_ps(_mm512_permutex2var_ps(a.v, even, b.v),
+                              _mm512_permutex2var_ps(a.v, odd, b.v))};
+    }
     // max/min return their second operand when either is NaN: keep v second.
     friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm512_max_ps(lo.v, v.v)}; }
     friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm512_min_ps(hi.v, v.v)}; }
@@ -72,6 +88,12 @@ template <> struct Vec<double> {
     void store(double* p) const { _mm512_storeu_pd(p, v); }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm512_add_pd(a.v, b.v)}; }
+    friend Vec pair_sums(Vec a, Vec b) {
+        const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+        const __m512i odd = _mm512_add_epi64(even, _mm512_set1_epi64(1));
+        return {_mm512_add_pd(_mm512_permutex2var_pd(a.v, even, b.v),
+                              _mm512_permutex2var_pd(a.v, odd, b.v))};
+    }
     friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm512_max_pd(lo.v, v.v)}; }
     friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm512_min_pd(hi.v, v.v)}; }
 };
@@ -85,6 +107,10 @@ template <> struct Vec<float> {
     void store(float* p) const { _mm256_storeu_ps(p, v); }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
+    friend Vec pair_sums(Vec a, Vec b) {  // hadd works per 128-bit half: put them in order
+        const __m256 h = _mm256_hadd_ps(a.v, b.v);  // a01 a23 b01 b23 | a45 a67 b45 b67
+        return {_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(h), 0xD8))};
+    }
     friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm256_max_ps(lo.v, v.v)}; }
     friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm256_min_ps(hi.v, v.v)}; }
 };
@@ -97,6 +123,10 @@ template <> struct Vec<double> {
     void store(double* p) const { _mm256_storeu_pd(p, v); }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm256_add_pd(a.v, b.v)}; }
+    friend Vec pair_sums(Vec a, Vec b) {
+        const __m256d h = _mm256_hadd_pd(a.v, b.v);  // a01 b01 | a23 b23
+        return {_mm256_permute4x64_pd(h, 0xD8)};
+    }
     friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm256_max_pd(lo.v, v.v)}; }
     friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm256_min_pd(hi.v, v.v)}; }
 };
@@ -111,6 +141,10 @@ template <> struct Vec<float> {
     void store(float* p) const { _mm_storeu_ps(p, v); }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm_add_ps(_mm_mul_ps(a.v, b.v), c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm_add_ps(a.v, b.v)}; }
+    friend Vec pair_sums(Vec a, Vec b) {
+        return {_mm_add_ps(_mm_shuffle_ps(a.v, b.v, _MM_SHUFFLE(2, 0, 2, 0)),
+                           _mm_shuffle_ps(a.v, b.v, _MM_SHUFFLE(3, 1, 3, 1)))};
+    }
     friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm_max_ps(lo.v, v.v)}; }
     friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm_min_ps(hi.v, v.v)}; }
 };
@@ -123,6 +157,9 @@ template <> struct Vec<double> {
     void store(double* p) const { _mm_storeu_pd(p, v); }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm_add_pd(_mm_mul_pd(a.v, b.v), c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm_add_pd(a.v, b.v)}; }
+    friend Vec pair_sums(Vec a, Vec b) {
+        return {_mm_add_pd(_mm_unpacklo_pd(a.v, b.v), _mm_unpackhi_pd(a.v, b.v))};
+    }
     friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm_max_pd(lo.v, v.v)}; }
     friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm_min_pd(hi.v, v.v)}; }
 };

@@ -20,15 +20,16 @@ namespace {
 template <typename T>
 gconv_status run(const KernelFamily<T>& f, bool nhwc, int64_t N, const TransposedGeometry& g,
                  const T* dy, const T* w, const T* bias, T* y, int threads) {
-    const int64_t in_image = g.C * g.H * g.W, out_image = g.C * g.OH * g.OW;
+    const int64_t dy_channels = g.C * g.Kg;
+    const int64_t in_image = dy_channels * g.H * g.W, out_image = g.C * g.OH * g.OW;
     const int64_t taps = g.R * g.S;
     try {
         const TapLists lists(g);
         const TransposedTaps k = lists.view();
         if (nhwc) {
-            std::vector<T> packed(static_cast<size_t>(taps * g.C));  // [R * S][C]
-            for (int64_t c = 0; c < g.C; ++c)
-                for (int64_t t = 0; t < taps; ++t) packed[t * g.C + c] = w[c * taps + t];
+            std::vector<T> packed(static_cast<size_t>(taps * dy_channels));  // [R * S][C * Kg]
+            for (int64_t c = 0; c < dy_channels; ++c)
+                for (int64_t t = 0; t < taps; ++t) packed[t * dy_channels + c] = w[c * taps + t];
             parallel_for(N * g.OH, threads, [&](int64_t item, int) {
                 const int64_t n = item / g.OH, i = item % g.OH;
                 f.transposed_dw_nhwc(g, k, dy + n * in_image, packed.data(), bias,
@@ -59,7 +60,8 @@ gconv_status run(const KernelFamily<T>& f, bool nhwc, int64_t N, const Transpose
 }  // namespace gconv
 
 extern "C" gconv_status gconv_transposed_depthwise(
-    int32_t dtype, int32_t layout, int64_t batch, int64_t channels, int64_t in_h, int64_t in_w,
+    int32_t dtype, int32_t layout, int64_t batch, int64_t channels, int64_t multiplier,
+    int64_t in_h, int64_t in_w,
     int64_t out_h, int64_t out_w, int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
     int64_t stride_w, int64_t pad_top, int64_t pad_left, int64_t dilation_h, int64_t dilation_w,
     const void* dy, const void* weight, const void* bias, void* y, int num_threads) {
@@ -72,15 +74,18 @@ extern "C" gconv_status gconv_transposed_depthwise(
                     ", channels %" PRId64 ", in %" PRId64 "x%" PRId64 ", out %" PRId64
                     "x%" PRId64 ")",
                     batch, channels, in_h, in_w, out_h, out_w);
+    const bool nhwc = layout == GCONV_LAYOUT_NHWC;
+    if (multiplier != 1 && !(multiplier == 2 && nhwc))
+        return fail(GCONV_INVALID_PARAMETER,
+                    "transposed_depthwise: multiplier %" PRId64 " (1, or 2 in NHWC)", multiplier);
     if (batch == 0) return GCONV_SUCCESS;
-    // Depthwise: a group per channel, one dy channel and one output each.
+    // Depthwise: a group per output channel, `multiplier` dy channels each.
     const TransposedGeometry g{channels, in_h,     in_w,     out_h,      out_w,      kernel_h,
                                kernel_w, stride_h, stride_w, pad_top,    pad_left,   dilation_h,
-                               dilation_w, channels, 1,      1};
+                               dilation_w, channels, 1,      multiplier};
     const int64_t elements = batch * channels * out_h * out_w;
     const int threads = threads_for_work(num_threads, elements);
     const KernelTable& table = active_kernel_table();
-    const bool nhwc = layout == GCONV_LAYOUT_NHWC;
     if (dtype == GCONV_FLOAT64)
         return run(table.f64, nhwc, batch, g, static_cast<const double*>(dy),
                    static_cast<const double*>(weight), static_cast<const double*>(bias),
