@@ -315,28 +315,62 @@ struct WgradRun {
     }
 };
 
-// Up to this many bytes per pixel, and kernels whose taps fit one register
-// block, the in-place kernel below is faster than the bands (N=16, 2
-// threads: 32 channels at 112x112 1.4x, 96 at 112x112 stride 2 1.8x, 144 at
-// 56x56 1.15x). With more channels each pixel's vector is a new line the
-// prefetchers do not predict and the loads wait on it (960 channels at 7x7:
-// 0.65x, 384 at 14x14 even with a software prefetch); a 7x7 kernel, one
-// pass over dy per kernel row, was 0.85x (96 channels at 56x56).
-constexpr int64_t kInPlaceMaxPixelBytes = 1024;
-
-bool depthwise_nhwc_in_place(const ConvGeometry& g, int64_t lanes, int64_t element_bytes) {
+// Depthwise (multiplier 1) NHWC whose taps fit the in-place kernel's
+// registers (up to 4 x 7, 12 taps): read in place, not copied into bands.
+bool depthwise_nhwc_in_place(const ConvGeometry& g, int64_t lanes) {
     return g.Cg == 1 && g.Kg == 1 && g.layout == GCONV_LAYOUT_NHWC && g.C % lanes == 0 &&
-           g.C * element_bytes <= kInPlaceMaxPixelBytes && g.R <= kWgradDwMaxR &&
-           g.S <= kWgradDwMaxS && g.R * g.S <= kWgradDwMaxTaps;
+           g.R <= kWgradDwMaxR && g.S <= kWgradDwMaxS && g.R * g.S <= kWgradDwMaxTaps;
 }
+
+// Past this many bytes per pixel each pixel's vector is a new line the
+// hardware prefetchers do not predict: the loads waited on them (N=16, 960
+// channels at 7x7 ran at 0.65x the bands' speed, 384 at 14x14 0.9x) until
+// the driver requested the next band's lines a band ahead (then 1.4x and
+// 1.6x). Below it the requests only cost (96 channels at 112x112, stride
+// 2: 10% slower).
+constexpr int64_t kFetchBandPixelBytes = 1024;
+
+// The lines of the next band (image n, output rows from oh0) of channels
+// [c0, c0 + count): its input rows' pixels, then its dy pixels, each
+// pixel's channels contiguous, requested a slice at a time (none past the
+// batch or for count 0).
+template <typename T>
+struct NextBandFetch {
+    const ConvGeometry& g;
+    const T *x, *dy;
+    int64_t n, oh0, ih0, x_pixels, pixels, bytes;
+
+    NextBandFetch(const ConvGeometry& geometry, const T* x_, const T* dy_, int64_t batch,
+                  int64_t next_n, int64_t next_oh0, int64_t band, int64_t c0, int64_t count)
+        : g(geometry), x(x_ + c0), dy(dy_ + c0), n(next_n), oh0(next_oh0) {
+        const int64_t rows = std::min(band, g.OH - oh0);
+        ih0 = std::max<int64_t>(oh0 * g.sh - g.pt, 0);
+        const int64_t ih1 =
+            std::min<int64_t>((oh0 + rows - 1) * g.sh - g.pt + (g.R - 1) * g.dh + 1, g.H);
+        const bool any = n < batch && count > 0;
+        x_pixels = any ? std::max<int64_t>(ih1 - ih0, 0) * g.W : 0;
+        pixels = any ? x_pixels + rows * g.OW : 0;
+        bytes = count * static_cast<int64_t>(sizeof(T));
+    }
+    // Slice `i` of `slices`.
+    void slice(int64_t i, int64_t slices) const {
+        for (int64_t p = pixels * i / slices; p < pixels * (i + 1) / slices; ++p) {
+            const T* at = p < x_pixels ? x + ((n * g.H + ih0) * g.W + p) * g.C
+                                       : dy + ((n * g.OH + oh0) * g.OW + p - x_pixels) * g.K;
+            for (int64_t b = 0; b < bytes; b += 64) prefetch(reinterpret_cast<const char*>(at) + b);
+        }
+    }
+};
 
 // Depthwise (multiplier 1) NHWC with whole vectors of channels: a pixel's
 // channel vectors are already side by side in x and dy, so the kernel reads
-// both in place, all of a vector's taps in one pass, and no band is copied.
-// Each thread takes a contiguous run of channel vectors, a few at a time
-// whose band of rows stays in L2 while they pass over it. Every accumulator
-// belongs to one vector, summed over images, then rows, then columns in
-// order: the same bits at any thread count.
+// both in place, all of a vector's taps in one pass, and no band is copied
+// (N=16, 2 threads: 32 channels at 112x112 1.4x, 96 at 112x112 stride 2
+// 1.7x, 960 at 7x7 1.4x, 384 at 14x14 1.6x the bands' speed). Each thread
+// takes a contiguous run of channel vectors, a few at a time whose band of
+// rows stays in L2 while they pass over it. Every accumulator belongs to
+// one vector, summed over images, then rows, then columns in order: the
+// same bits at any thread count.
 template <typename T>
 void weight_grad_depthwise_nhwc(const ConvGeometry& g, const KernelFamily<T>& f, int64_t batch,
                                 const T* x, const T* dy, T* dw, int threads) {
@@ -353,12 +387,19 @@ void weight_grad_depthwise_nhwc(const ConvGeometry& g, const KernelFamily<T>& f,
                                               vectors);
     const int workers = static_cast<int>(std::min<int64_t>(threads, vectors));
     const int64_t line = std::max<int64_t>(64 / sizeof(T), 1);  // values per cache line
+    const bool fetch = g.C * static_cast<int64_t>(sizeof(T)) > kFetchBandPixelBytes;
     parallel_for(workers, workers, [&](int64_t t, int) {
         const int64_t first = vectors * t / workers, last = vectors * (t + 1) / workers;
         for (int64_t v0 = first; v0 < last; v0 += group)
             for (int64_t n = 0; n < batch; ++n)
-                for (int64_t oh0 = 0; oh0 < g.OH; oh0 += band)
-                    for (int64_t v = v0; v < std::min(last, v0 + group); ++v) {
+                for (int64_t oh0 = 0; oh0 < g.OH; oh0 += band) {
+                    const int64_t v1 = std::min(last, v0 + group);
+                    const bool next_row = oh0 + band < g.OH;
+                    const NextBandFetch<T> next(g, x, dy, batch, next_row ? n : n + 1,
+                                                next_row ? oh0 + band : 0, band, v0 * V,
+                                                fetch ? (v1 - v0) * V : 0);
+                    for (int64_t v = v0; v < v1; ++v) {
+                        next.slice(v - v0, v1 - v0);
                         WgradDwNhwc<T> b;
                         b.x = x + n * g.H * g.W * g.C + v * V;
                         b.dy = dy + n * g.OH * g.OW * g.K + v * V;
@@ -380,6 +421,7 @@ void weight_grad_depthwise_nhwc(const ConvGeometry& g, const KernelFamily<T>& f,
                         b.S = static_cast<int>(g.S);
                         f.wgrad_dw_nhwc(b);
                     }
+                }
     });
     // [vector][tap][lane] -> PyTorch's (C, 1, R, S).
     for (int64_t c = 0; c < g.C; ++c)
@@ -389,7 +431,7 @@ void weight_grad_depthwise_nhwc(const ConvGeometry& g, const KernelFamily<T>& f,
 template <typename T>
 void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& f, int64_t batch,
                        const T* x, const T* dy, T* dw, int threads) {
-    if (depthwise_nhwc_in_place(g, f.vector_lanes, sizeof(T)))
+    if (depthwise_nhwc_in_place(g, f.vector_lanes))
         return weight_grad_depthwise_nhwc(g, f, batch, x, dy, dw, threads);
     const WgradLayout l = choose_layout(g, f.vector_lanes);
     const int64_t acc_size =
