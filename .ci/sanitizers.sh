@@ -64,7 +64,8 @@ LD_PRELOAD="$preload" python -m pytest -q -p no:cacheprovider \
     tests/python/test_isa.py tests/python/test_concurrency.py tests/python/test_properties.py \
     tests/python/test_fuzz_arguments.py tests/python/test_plan.py tests/python/test_layouts.py \
     tests/python/test_grad.py tests/python/test_conv3d.py tests/python/test_transposed_depthwise.py \
-    tests/python/test_transposed_grouped.py tests/python/test_conv3d_depthwise.py
+    tests/python/test_transposed_grouped.py tests/python/test_conv3d_depthwise.py \
+    tests/python/test_weight_grad_depthwise_nhwc.py
 
 echo "=== C/C++ tests (ctest) under ASan + UBSan + LeakSanitizer (${SECONDS}s)"
 # The same sanitized build's tests/cpp; leaks are reported here (no Python).
