@@ -128,11 +128,30 @@ void transposed_dw_nchw_rows(const TransposedGeometry& g, const TransposedTaps& 
 #endif
 }
 
+// Multiplier 2: out[c + v * N] (v < B) = start + the sums over the taps of
+// their dy channel pairs; two accumulators per output vector take its 2 * N
+// dy channels and their neighbouring lanes are added at the end.
+template <typename T, int B>
+void sum_tap_pairs(const T* const* src, const T* const* w, int taps, const Vec<T>* start,
+                   int64_t c, T* out) {
+    using V = Vec<T>;
+    V lo[B], hi[B];
+    for (int v = 0; v < B; ++v) lo[v] = hi[v] = V::zero();
+    for (int t = 0; t < taps; ++t) {
+        const T* wp = w[t] + 2 * c;
+        const T* sp = src[t] + 2 * c;
+        for (int v = 0; v < B; ++v) {
+            lo[v] = fmadd(V::load(wp + 2 * v * V::N), V::load(sp + 2 * v * V::N), lo[v]);
+            hi[v] = fmadd(V::load(wp + (2 * v + 1) * V::N), V::load(sp + (2 * v + 1) * V::N),
+                          hi[v]);
+        }
+    }
+    for (int v = 0; v < B; ++v) (start[v] + pair_sums(lo[v], hi[v])).store(out + c + v * V::N);
+}
+
 // out[c] (c < C) = first[c] (bias, or zero, when `first` is null) + sum over
 // the taps and the M dy channels c * M + j of w[t][c * M + j] * src[t][c * M + j]
-// (M, the depth multiplier of the forward convolution: 1 or 2). With M = 2
-// two accumulators take a vector's 2 * N dy channels and their neighbouring
-// lanes are added at the end.
+// (M, the depth multiplier of the forward convolution: 1 or 2).
 template <typename T, int M>
 void sum_taps_pixel(const T* const* src, const T* const* w, int taps, const T* bias,
                     const T* first, int64_t C, T* out) {
@@ -148,34 +167,20 @@ void sum_taps_pixel(const T* const* src, const T* const* w, int taps, const T* b
         // at ~480 cycles a pixel of 32 outputs).
         constexpr int B = 4;
         for (; c + B * V::N <= C; c += B * V::N) {
-            V lo[B], hi[B];
-            for (int v = 0; v < B; ++v) lo[v] = hi[v] = V::zero();
-            for (int t = 0; t < taps; ++t) {
-                const T* wp = w[t] + 2 * c;
-                const T* sp = src[t] + 2 * c;
-                for (int v = 0; v < B; ++v) {
-                    lo[v] = fmadd(V::load(wp + 2 * v * V::N), V::load(sp + 2 * v * V::N), lo[v]);
-                    hi[v] = fmadd(V::load(wp + (2 * v + 1) * V::N),
-                                  V::load(sp + (2 * v + 1) * V::N), hi[v]);
-                }
-            }
-            for (int v = 0; v < B; ++v)
-                (start(c + v * V::N) + pair_sums(lo[v], hi[v])).store(out + c + v * V::N);
+            V starts[B];
+            for (int v = 0; v < B; ++v) starts[v] = start(c + v * V::N);
+            sum_tap_pairs<T, B>(src, w, taps, starts, c, out);
         }
     }
     for (; c + V::N <= C; c += V::N) {
+        const V first_value = start(c);
         if constexpr (M == 1) {
-            V acc = start(c);
+            V acc = first_value;
             for (int t = 0; t < taps; ++t)
                 acc = fmadd(V::load(w[t] + c), V::load(src[t] + c), acc);
             acc.store(out + c);
         } else {
-            V lo = V::zero(), hi = V::zero();
-            for (int t = 0; t < taps; ++t) {
-                lo = fmadd(V::load(w[t] + 2 * c), V::load(src[t] + 2 * c), lo);
-                hi = fmadd(V::load(w[t] + 2 * c + V::N), V::load(src[t] + 2 * c + V::N), hi);
-            }
-            (start(c) + pair_sums(lo, hi)).store(out + c);
+            sum_tap_pairs<T, 1>(src, w, taps, &first_value, c, out);
         }
     }
     for (; c < C; ++c) {

@@ -388,6 +388,19 @@ void weight_grad_depthwise_nhwc(const ConvGeometry& g, const KernelFamily<T>& f,
     const int workers = static_cast<int>(std::min<int64_t>(threads, vectors));
     const int64_t line = std::max<int64_t>(64 / sizeof(T), 1);  // values per cache line
     const bool fetch = g.C * static_cast<int64_t>(sizeof(T)) > kFetchBandPixelBytes;
+    WgradDwNhwc<T> shape{};  // what every call shares
+    shape.C = g.C;
+    shape.H = g.H;
+    shape.W = g.W;
+    shape.OW = g.OW;
+    shape.sh = g.sh;
+    shape.sw = g.sw;
+    shape.dh = g.dh;
+    shape.dw = g.dw;
+    shape.pt = g.pt;
+    shape.pl = g.pl;
+    shape.R = static_cast<int>(g.R);
+    shape.S = static_cast<int>(g.S);
     parallel_for(workers, workers, [&](int64_t t, int) {
         const int64_t first = vectors * t / workers, last = vectors * (t + 1) / workers;
         for (int64_t v0 = first; v0 < last; v0 += group)
@@ -400,25 +413,13 @@ void weight_grad_depthwise_nhwc(const ConvGeometry& g, const KernelFamily<T>& f,
                                                 fetch ? (v1 - v0) * V : 0);
                     for (int64_t v = v0; v < v1; ++v) {
                         next.slice(v - v0, v1 - v0);
-                        WgradDwNhwc<T> b;
+                        WgradDwNhwc<T> b = shape;
                         b.x = x + n * g.H * g.W * g.C + v * V;
                         b.dy = dy + n * g.OH * g.OW * g.K + v * V;
                         b.acc = acc + v * RS * V;
                         b.ahead = line - (v * V) % line;
-                        b.C = g.C;
-                        b.H = g.H;
-                        b.W = g.W;
-                        b.OW = g.OW;
                         b.oh0 = oh0;
                         b.oh1 = std::min(g.OH, oh0 + band);
-                        b.sh = g.sh;
-                        b.sw = g.sw;
-                        b.dh = g.dh;
-                        b.dw = g.dw;
-                        b.pt = g.pt;
-                        b.pl = g.pl;
-                        b.R = static_cast<int>(g.R);
-                        b.S = static_cast<int>(g.S);
                         f.wgrad_dw_nhwc(b);
                     }
                 }
