@@ -145,7 +145,8 @@ gconv_status prepare_typed(gconv_plan& plan, const void* weight, bool im2col) {
     const Route how = route<T>(g, im2col);
     const GemmUkernel<T>& uk = ukernel<T>(plan, im2col);
     const int64_t group_size = packed_a_group_size(g, uk.mr);
-    if (!plan.weight.allocate(static_cast<size_t>(group_size * g.G) * sizeof(T)))
+    // Not zeroed: the packing writes every element, zero rows included.
+    if (!plan.weight.allocate(static_cast<size_t>(group_size * g.G) * sizeof(T), false))
         return fail(GCONV_OUT_OF_MEMORY, "cannot allocate %" PRId64 " packed weights",
                     group_size * g.G);
     const ReductionOrder order =

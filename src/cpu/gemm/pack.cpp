@@ -1,5 +1,7 @@
 #include "cpu/gemm/pack.hpp"
 
+#include "core/threads.hpp"
+
 namespace gconv {
 namespace {
 
@@ -25,25 +27,28 @@ struct ReductionIndex {
 
 }  // namespace
 
+// Panel by panel, in parallel: a plan's packing is part of every
+// functional call (and of every input gradient), and one thread packed
+// ResNeXt's 1024 x 32 x 3 x 3 weights in 0.4 ms while the other waited.
 template <typename T>
 void pack_a_weights(const ConvGeometry& g, ReductionOrder order, int mr, const T* weight,
                     T* packed) {
     const int64_t kd = g.reduction(), taps = g.R * g.S;
     const bool tap_major = order == ReductionOrder::kTapMajor;
-    for (int64_t group = 0; group < g.G; ++group) {
-        T* dst = packed + group * packed_a_group_size(g, mr);
-        for (int64_t i0 = 0; i0 < g.Kg; i0 += mr) {
-            for (int64_t p = 0; p < kd; ++p) {
-                // PyTorch stores (k, c, r, s); tap-major packing reads it transposed.
-                const int64_t src = tap_major ? (p % g.Cg) * taps + p / g.Cg : p;
-                for (int i = 0; i < mr; ++i) {
-                    const int64_t k = i0 + i;
-                    dst[p * mr + i] = k < g.Kg ? weight[(group * g.Kg + k) * kd + src] : T(0);
-                }
+    const int64_t panels = (g.Kg + mr - 1) / mr;
+    const int threads = threads_for_work(0, g.G * panels * mr * kd);
+    parallel_for(g.G * panels, threads, [&](int64_t item, int) {
+        const int64_t group = item / panels, i0 = item % panels * mr;
+        T* dst = packed + group * packed_a_group_size(g, mr) + i0 * kd;
+        for (int64_t p = 0; p < kd; ++p) {
+            // PyTorch stores (k, c, r, s); tap-major packing reads it transposed.
+            const int64_t src = tap_major ? (p % g.Cg) * taps + p / g.Cg : p;
+            for (int i = 0; i < mr; ++i) {
+                const int64_t k = i0 + i;
+                dst[p * mr + i] = k < g.Kg ? weight[(group * g.Kg + k) * kd + src] : T(0);
             }
-            dst += mr * kd;
         }
-    }
+    });
 }
 
 // Writes one row of B (reduction step q) pixel by pixel in runs: `count`
