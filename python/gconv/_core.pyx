@@ -63,6 +63,14 @@ cdef extern from "cpu/transposed/interleave_phases.h":
                                          int64_t phase_w, const void* phases, void* y,
                                          int num_threads) nogil
 
+cdef extern from "cpu/nd/stack_depth_taps.h":
+    gconv_status gconv_stack_depth_taps(int32_t dtype, int32_t layout, int64_t batch,
+                                        int64_t channels, int64_t groups, int64_t depth,
+                                        int64_t plane, int64_t taps, int64_t stride,
+                                        int64_t dilation, int64_t pad_front, int64_t first,
+                                        int64_t count, const void* x, void* stacked,
+                                        int num_threads) nogil
+
 cdef extern from "cpu/transposed/scale_planes.h":
     gconv_status gconv_scale_planes(int32_t dtype, int32_t layout, int64_t batch,
                                     int64_t channels, int64_t pixels, const void* x,
@@ -288,6 +296,29 @@ def interleave_phases(int dtype, int layout, int64_t batch, int64_t channels, in
     release_input_output(&pbuf, &ybuf)
     check(status)
     return y
+
+
+def stack_depth_taps(int dtype, int layout, x, int64_t groups, int64_t taps, int64_t stride,
+                     int64_t dilation, int64_t pad_front, int64_t first, stacked,
+                     int num_threads=0):
+    """stacked = the depth taps of x (batch, C, D, H, W) or (batch, D, H, W, C)
+    that output slices [first, first + stacked.shape[1]) read, each group's
+    taps side by side as channels (see src/cpu/nd/stack_depth_taps.h)."""
+    cdef Py_buffer xbuf, sbuf
+    cdef gconv_status status
+    cdef int64_t batch = x.shape[0]
+    cdef int64_t channels = x.shape[1] if layout == 0 else x.shape[4]
+    cdef int64_t depth = x.shape[2] if layout == 0 else x.shape[1]
+    cdef int64_t plane = x.shape[3] * x.shape[4] if layout == 0 else x.shape[2] * x.shape[3]
+    cdef int64_t count = stacked.shape[1]
+    acquire_input_output(x, stacked, &xbuf, &sbuf)
+    with nogil:
+        status = gconv_stack_depth_taps(dtype, layout, batch, channels, groups, depth, plane,
+                                        taps, stride, dilation, pad_front, first, count,
+                                        xbuf.buf, sbuf.buf, num_threads)
+    release_input_output(&xbuf, &sbuf)
+    check(status)
+    return stacked
 
 
 def scale_planes(int dtype, int layout, x, planes, bias, y, int num_threads=0):

@@ -355,25 +355,13 @@ class _DepthTaps:
             _, d, h, w, c = x.shape
             if kd == 1 and sd == 1 and self.pad_front == 0 and self.od == d:
                 return x[n0:n1, o0:o1].reshape(nb * ob, h, w, c)
-            source = x[n0:n1].reshape(nb, d, h, w, g, c // g)
             stacked = self._empty((nb, ob, h, w, g, kd, c // g))
         else:
             _, c, d, h, w = x.shape
-            source = x[n0:n1].reshape(nb, g, c // g, d, h, w)
             stacked = self._empty((nb, ob, g, kd, c // g, h, w))
-        for tap in range(kd):
-            # Output slice o reads input slice o*sd + offset.
-            offset = tap * self.dilation - self.pad_front
-            lo = min(max(o0, -(offset // sd)), o1)
-            hi = max(min(o1, (d - 1 - offset) // sd + 1), lo)
-            dst = stacked[..., tap, :] if self.ndhwc else stacked[:, :, :, tap]
-            dst[:, :lo - o0] = 0
-            dst[:, hi - o0:] = 0
-            if hi > lo:
-                depths = slice(lo * sd + offset, (hi - 1) * sd + offset + 1, sd)
-                src = source[:, depths] if self.ndhwc else \
-                    source[:, :, :, depths].transpose(0, 3, 1, 2, 4, 5)
-                dst[:, lo - o0:hi - o0] = src
+        _core.stack_depth_taps(DTYPE_CODES[x.dtype], 1 if self.ndhwc else 0,
+                               kernel_ready(x[n0:n1]), g, kd, sd, self.dilation,
+                               self.pad_front, o0, stacked)
         if self.ndhwc:
             return stacked.reshape(nb * ob, h, w, g * kd * (c // g))
         return stacked.reshape(nb * ob, g * kd * (c // g), h, w)
