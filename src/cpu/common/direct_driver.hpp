@@ -48,11 +48,12 @@ void run_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, int thr
 
 // NHWC: items are (image, output row, block of output columns); the kernel
 // computes every channel of those pixels. Its requests for the next row
-// only pay once the batch outgrows the L3: from there (AVX2, 2 threads)
-// they cost 96 channels at 112x112 stride 2, N=1 (6 MB), a quarter of its
-// time and 960 at 7x7, N=16, a sixth; 384 at 14x14, N=16 (10 MB), ran the
-// same. (The NCHW kernels still need them past 4 MB: 14x14 and 7x7 at N=16
-// ran 1.1-1.25x slower without.)
+// only pay once the batch outgrows what the L3 keeps: below that (AVX2, 2
+// threads) they cost 96 channels at 112x112 stride 2, N=1 (6 MB), a
+// quarter of its time and 960 at 7x7, N=16 (6 MB), a sixth, while 384 at
+// 14x14, N=16 (10 MB), ran 1.05-1.2x slower without them. (The NCHW
+// kernels still need them past 4 MB: 14x14 and 7x7 at N=16 ran 1.1-1.25x
+// slower without.)
 template <typename T>
 void run_pixels(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
                 PixelKernelFn<T> kernel) {

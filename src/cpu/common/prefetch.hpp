@@ -41,9 +41,10 @@ static inline void prefetch_write(const void* p) {
 // and again) the requests only cost issue slots: 12-28% of depthwise layers
 // at N=1.
 constexpr int64_t kCachedBytes = 4 << 20;
-// What the last-level cache keeps between calls (half of this machine's 32
-// MiB L3), for kernels whose requests only pay once data come from memory.
-constexpr int64_t kL3KeptBytes = 16 << 20;
+// What the last-level cache keeps between calls (a quarter of this
+// machine's 32 MiB L3, shared with other tenants), for kernels whose
+// requests only pay once data come from memory.
+constexpr int64_t kL3KeptBytes = 8 << 20;
 
 template <typename T>
 static inline bool fetches_ahead(const ConvGeometry& g, int64_t batch,
