@@ -34,18 +34,19 @@ static inline void prefetch_write(const void* p) {
 #endif
 }
 
-// Whether the kernels should request the next item's lines ahead: only
-// when the batch's input and output exceed what the caches keep between
-// calls. Beyond that (a batch of images) their loads were misses the
-// hardware prefetchers did not cover; within it (one image, called again
-// and again) the requests only cost issue slots: 12-28% of depthwise layers
-// at N=1.
+// What the caches keep between calls (the default bound of fetches_ahead),
+// and what the last-level cache keeps (a quarter of this machine's 32 MiB
+// L3, shared with other tenants) for kernels whose requests only pay once
+// the data come from memory.
 constexpr int64_t kCachedBytes = 4 << 20;
-// What the last-level cache keeps between calls (a quarter of this
-// machine's 32 MiB L3, shared with other tenants), for kernels whose
-// requests only pay once data come from memory.
 constexpr int64_t kL3KeptBytes = 8 << 20;
 
+// Whether the kernels should request the next item's lines ahead: only
+// when the batch's input and output exceed what the caches keep between
+// calls (`cached_bytes`). Beyond that (a batch of images) their loads were
+// misses the hardware prefetchers did not cover; within it (one image,
+// called again and again) the requests only cost issue slots: 12-28% of
+// depthwise layers at N=1.
 template <typename T>
 static inline bool fetches_ahead(const ConvGeometry& g, int64_t batch,
                                  int64_t cached_bytes = kCachedBytes) {

@@ -11,7 +11,8 @@
 //    per group): slab v holds groups v*V .. v*V + V - 1, pixel by pixel
 //    x[c][lane] and dy[k][lane];
 //  - lanes over channels (wide groups, dense): slab = group, pixel by pixel
-//    x[c rounded up to V] and dy[k], dy(k) broadcast against vectors of x.
+//    x[c rounded up to V] and dy[k], dy(k) broadcast against vectors of x
+//    (NCHW broadcasts from dy's planes in place, uncopied).
 // The band stays in L2 while every accumulator block of its slabs passes
 // over it, so the copy reads each input once per thread instead of once per
 // block.
