@@ -9,10 +9,15 @@
 // registers over the whole reduction (c, r, s), loading per step one or two
 // weight vectors and one broadcast per pixel: about one load per FMA.
 //
-// The input rows are copied once per item into the same zero-padded,
-// phase-split, channel-major scratch the plane kernel uses (the copy is a
-// transpose), so consecutive output pixels of a tap read consecutive
-// scratch elements at every stride: one pointer and constant offsets.
+// The input rows are copied once per item into zero-padded scratch. NCHW
+// uses the phase-split, channel-major rows the plane kernel uses, so
+// consecutive output pixels of a tap read consecutive scratch elements at
+// every stride: one pointer and constant offsets. NHWC keeps each group's
+// rows pixel-major (channel_lanes_pixel_major), which its copy moves a run
+// of channels at a time; a pointer per pixel then steps through a tap's
+// channels.
+#include <cstring>
+
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
@@ -27,12 +32,14 @@ namespace GCONV_ISA {
 #include "cpu/common/simd.inl"
 #include "cpu/common/transpose.inl"
 #include "cpu/common/padded_rows_fill.inl"
+#include "cpu/common/copy_runs.inl"
 
 namespace {
 
 // Where the block's rows live in the scratch and how taps step through it.
 struct ScratchRows {
     int64_t channel_stride, out_row_step, tap_row_step, phase_width;
+    bool pixel_major;  // NHWC's [row][column][Cg] per group (channel_stride 1)
 };
 
 // One channel vector pass (MV vectors of the group's output channels
@@ -97,16 +104,105 @@ void channel_lanes_pass(const ConvGeometry& g, const T* w, const T* bias, T* y,
     }
 }
 
+// The NHWC pass over pixel-major rows ([row][column][Cg] per group): tap
+// (r, s) of output pixel ow reads column ow * sw + s * dw of kept row
+// r * tap_row_step. One pointer per pixel of the block; the channel loop,
+// innermost, steps them all by one, and the weights by Kg.
+template <typename T, int MV, int NR, int KR, int KS>
+void channel_lanes_pixel_pass(const ConvGeometry& g, const T* w, const T* bias, T* y,
+                              int64_t oh_begin, int64_t oh_end, const T* scratch,
+                              const ScratchRows& sr) {
+    using V = Vec<T>;
+    const int64_t R = KR ? KR : g.R, S = KS ? KS : g.S;
+    const int64_t Cg = g.Cg, Kg = g.Kg, pixel_step = g.sw * Cg, tap_step = g.dw * Cg;
+    V b[MV];
+    for (int m = 0; m < MV; ++m) b[m] = bias ? V::load(bias + m * V::N) : V::zero();
+    for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
+        const T* rows_base = scratch + (oh - oh_begin) * sr.out_row_step;
+        for (int64_t ow0 = 0; ow0 < g.OW; ow0 += NR) {
+            V acc[NR][MV];
+            for (int j = 0; j < NR; ++j)
+                for (int m = 0; m < MV; ++m) acc[j][m] = V::zero();
+            const T* wt = w;
+            for (int64_t r = 0; r < R; ++r) {
+                for (int64_t s = 0; s < S; ++s, wt += Cg * Kg) {
+                    const T* tap = rows_base + r * sr.tap_row_step + s * tap_step +
+                                   ow0 * pixel_step;
+                    const T* px[NR];
+                    for (int j = 0; j < NR; ++j) px[j] = tap + j * pixel_step;
+                    for (int64_t c = 0; c < Cg; ++c) {
+                        V wv[MV];
+                        for (int m = 0; m < MV; ++m) wv[m] = V::load(wt + c * Kg + m * V::N);
+                        for (int j = 0; j < NR; ++j) {
+                            const V xj = V::set1(px[j][c]);
+                            for (int m = 0; m < MV; ++m) acc[j][m] = fmadd(wv[m], xj, acc[j][m]);
+                        }
+                    }
+                }
+            }
+            const int64_t valid = g.OW - ow0 < NR ? g.OW - ow0 : NR;
+            T* out = y + (oh * g.OW + ow0) * g.K;
+            for (int j = 0; j < NR; ++j) {  // to NR: see channel_lanes_pass
+                if (j == valid) break;
+                for (int m = 0; m < MV; ++m)
+                    activate_vec(acc[j][m] + b[m], g.act).store(out + j * g.K + m * V::N);
+            }
+        }
+    }
+}
+
+// `groups` groups' NHWC input rows into pixel-major scratch: group gi's
+// kept row i, column q (input column q - pl) at
+// scratch + ((gi * rows + i) * columns + q) * Cg; zeros outside the input.
+// Pixel by pixel, each pixel's channels dealt to the groups' rows, so the
+// input is read in order (group by group, a row's pixels C apart: ResNeXt
+// s3 at N=16, its input streaming from memory, ran 1.1x slower).
+template <typename T>
+void fill_pixel_major_rows(const ConvGeometry& g, const T* x, int64_t oh_begin, bool gathered,
+                           int64_t rows, int64_t columns, int64_t groups, T* scratch) {
+    const int64_t Cg = g.Cg, row_size = columns * Cg, group_stride = rows * row_size;
+    int64_t lo = g.pl < columns ? g.pl : columns;
+    int64_t hi = g.pl + g.W < columns ? g.pl + g.W : columns;
+    if (hi < lo) hi = lo;
+    for (int64_t i = 0; i < rows; ++i) {
+        const int64_t ih = kept_row_input(g, oh_begin, gathered, i);
+        const bool inside = ih >= 0 && ih < g.H;
+        T* d = scratch + i * row_size;
+        for (int64_t gi = 0; gi < groups; ++gi) {
+            T* dg = d + gi * group_stride;
+            if (!inside) {
+                std::memset(dg, 0, sizeof(T) * row_size);
+                continue;
+            }
+            std::memset(dg, 0, sizeof(T) * lo * Cg);
+            std::memset(dg + hi * Cg, 0, sizeof(T) * (columns - hi) * Cg);
+        }
+        if (!inside) continue;
+        const T* src = x + (ih * g.W + lo - g.pl) * g.C;
+        for (int64_t q = lo; q < hi; ++q, src += g.C)
+            copy_runs(src, Cg, groups, Cg, d + q * Cg, group_stride);
+    }
+}
+
 template <typename T, int MV, int NR>
 void channel_lanes_sized(const ConvGeometry& g, const T* w, const T* bias, T* y,
                          int64_t oh_begin, int64_t oh_end, const T* scratch,
                          const ScratchRows& sr, const int64_t* tap_offset) {
-    if (g.R == 3 && g.S == 3)
+    const bool k3 = g.R == 3 && g.S == 3;
+    if (sr.pixel_major) {
+        if (k3)
+            channel_lanes_pixel_pass<T, MV, NR, 3, 3>(g, w, bias, y, oh_begin, oh_end, scratch,
+                                                      sr);
+        else
+            channel_lanes_pixel_pass<T, MV, NR, 0, 0>(g, w, bias, y, oh_begin, oh_end, scratch,
+                                                      sr);
+    } else if (k3) {
         channel_lanes_pass<T, MV, NR, 3, 3>(g, w, bias, y, oh_begin, oh_end, scratch, sr,
                                             tap_offset);
-    else
+    } else {
         channel_lanes_pass<T, MV, NR, 0, 0>(g, w, bias, y, oh_begin, oh_end, scratch, sr,
                                             tap_offset);
+    }
 }
 
 template <typename T, int MV>
@@ -138,13 +234,26 @@ void grouped_channel_lanes(const ConvGeometry& g, const T* x, const T* w, const 
     const int64_t out_rows = oh_end - oh_begin;
     const int64_t rows = padded_rows(g, out_rows);
     const bool gathered = gathered_rows(g, out_rows);
-    fill_padded_rows(g, x, oh_begin, gathered, rows, phase_width, groups, scratch);
     ScratchRows sr;
     sr.phase_width = phase_width;
-    const int64_t row_stride = phase_rows(g) * phase_width;
-    sr.channel_stride = rows * row_stride;
-    sr.out_row_step = (gathered ? g.R : g.sh) * row_stride;
-    sr.tap_row_step = (gathered ? 1 : g.dh) * row_stride;
+    sr.pixel_major = channel_lanes_pixel_major(g);
+    int64_t group_scratch;
+    if (sr.pixel_major) {
+        const int64_t columns = channel_lanes_columns(g, V::N);
+        fill_pixel_major_rows(g, x, oh_begin, gathered, rows, columns, groups, scratch);
+        const int64_t row_size = columns * g.Cg;
+        sr.channel_stride = 1;
+        sr.out_row_step = (gathered ? g.R : g.sh) * row_size;
+        sr.tap_row_step = (gathered ? 1 : g.dh) * row_size;
+        group_scratch = rows * row_size;
+    } else {
+        fill_padded_rows(g, x, oh_begin, gathered, rows, phase_width, groups, scratch);
+        const int64_t row_stride = phase_rows(g) * phase_width;
+        sr.channel_stride = rows * row_stride;
+        sr.out_row_step = (gathered ? g.R : g.sh) * row_stride;
+        sr.tap_row_step = (gathered ? 1 : g.dh) * row_stride;
+        group_scratch = g.Cg * sr.channel_stride;
+    }
     // Tap offsets within a phase row, from a table on the stack; wider
     // kernels compute each (null table).
     constexpr int64_t kMaxTabled = 64;
@@ -154,7 +263,6 @@ void grouped_channel_lanes(const ConvGeometry& g, const T* x, const T* w, const 
 
     const int64_t pixels = channel_lanes_pixels(g, V::N);
     const int mv = static_cast<int>(channel_lanes_vectors(g, V::N));
-    const int64_t group_scratch = g.Cg * sr.channel_stride;
     const int64_t group_weights = g.R * g.S * g.Cg * g.Kg;
     for (int64_t gi = 0; gi < groups; ++gi) {
         const T* sg = scratch + gi * group_scratch;

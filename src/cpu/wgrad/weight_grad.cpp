@@ -145,30 +145,7 @@ struct PlaneCopy {
     }
 };
 
-// `count` runs of m values, src_step apart, to dst_step apart: a
-// fixed-size copy for the run lengths the copies use (one or two vector
-// moves; the loop over m, not vectorised, took 14% of ResNeXt s5's NHWC
-// weight gradient).
-template <typename T, int M>
-void copy_fixed_runs(const T* src, int64_t src_step, int64_t count, T* dst, int64_t dst_step) {
-    for (int64_t i = 0; i < count; ++i)
-        std::memcpy(dst + i * dst_step, src + i * src_step, M * sizeof(T));
-}
-
-template <typename T>
-void copy_runs(const T* src, int64_t src_step, int64_t count, int64_t m, T* dst,
-               int64_t dst_step) {
-    switch (m) {
-        case 2: return copy_fixed_runs<T, 2>(src, src_step, count, dst, dst_step);
-        case 4: return copy_fixed_runs<T, 4>(src, src_step, count, dst, dst_step);
-        case 6: return copy_fixed_runs<T, 6>(src, src_step, count, dst, dst_step);
-        case 8: return copy_fixed_runs<T, 8>(src, src_step, count, dst, dst_step);
-        case 16: return copy_fixed_runs<T, 16>(src, src_step, count, dst, dst_step);
-        default:
-            for (int64_t i = 0; i < count; ++i)
-                for (int64_t j = 0; j < m; ++j) dst[i * dst_step + j] = src[i * src_step + j];
-    }
-}
+#include "cpu/common/copy_runs.inl"
 
 // Rows [row0, row0 + rows) of the padded image n, slabs [v0, v0 + slabs),
 // into dst ([slab][plane][row][width][q]); rows and columns outside the
