@@ -245,39 +245,41 @@ struct NextRowFetch {
 // with a step of `next` per vector.
 // Each input vector of a kernel row is loaded once and used by every pixel
 // whose window covers it ((PW - 1) * SW + S loads for PW * S FMAs, instead
-// of PW * S). kChecked: the run's windows reach past the columns, whose
-// padding (like the rows') multiplies zeros, as in the reference.
-template <typename T, int S, int SW, int PW, bool kChecked, bool kFetch>
-void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int64_t oh,
-                 int64_t ow, int count, int64_t j, int64_t c_end, NextRowFetch<T>& next) {
+// of PW * S).
+// The run's channel loop. rows[r]: kernel row r's first input column, or
+// null outside the image. kLead >= 0: every row is inside, and the columns
+// outside are the run's first kLead and last kTrail (the loop over kernel
+// rows then unrolls and holds no branch); kLead < 0: rows and columns
+// (column[]) checked at run time.
+template <typename T, int S, int SW, int PW, int kLead, int kTrail>
+GCONV_ALWAYS_INLINE void dw_nhwc_run_channels(const ConvGeometry& g, const T* const* rows,
+                                              const bool* column, const T* wj, const T* bias,
+                                              T* out, int count, int64_t j, int64_t c_end,
+                                              bool fetch, NextRowFetch<T>& next) {
     using V = Vec<T>;
     constexpr int kSpan = (PW - 1) * SW + S;  // input columns the run reads
-    const int64_t C = g.C, m = g.Kg;
-    const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * SW - g.pl;
-    bool column[kSpan];
-    for (int q = 0; q < kSpan; ++q) column[q] = !kChecked || (iw0 + q >= 0 && iw0 + q < g.W);
-    // No requests for the next run's pixels here: the row fetch (`next`)
-    // already brings the next row's lines, and these requests, one per
-    // column, row and vector (48 per 72 FMAs at 3x3 stride 2), were made
-    // even where the data sat in cache. Without them (AVX2, 2 threads):
-    // 96 channels at 112x112 stride 2, N=1, 1.12x; 144 at 56x56 1.11x at
-    // N=1 and 1.08x at N=16; the rest unchanged.
+    constexpr bool kAllRows = kLead >= 0;
+    const int64_t C = g.C, m = g.Kg, w_tap = m * C, K = g.K;
+    const int act = g.act;
     for (int64_t c0 = 0; c0 < c_end; c0 += V::N) {
-        if (kFetch) next.step();
+        if (fetch) next.step();
         V acc[PW];
         for (int p = 0; p < PW; ++p) acc[p] = V::zero();
-        for (int64_t r = 0; r < g.R; ++r) {
-            const int64_t ih = ih0 + r;
+#pragma GCC unroll 7
+        for (int r = 0; r < S; ++r) {
             V wv[S];
-            for (int s = 0; s < S; ++s) wv[s] = V::load(w + ((r * S + s) * m + j) * C + c0);
-            if (ih < 0 || ih >= g.H) {
+            for (int s = 0; s < S; ++s) wv[s] = V::load(wj + (r * S + s) * w_tap + c0);
+            if (!kAllRows && rows[r] == nullptr) {
                 for (int s = 0; s < S; ++s)
                     for (int p = 0; p < PW; ++p) acc[p] = fmadd(wv[s], V::zero(), acc[p]);
                 continue;
             }
-            const T* xp = x + (ih * g.W + iw0) * C + c0;
+            const T* xp = rows[r] + c0;
+#pragma GCC unroll 32
             for (int q = 0; q < kSpan; ++q) {
-                const V xv = !kChecked || column[q] ? V::load(xp + q * C) : V::zero();
+                const bool real = kLead < 0 ? column[q] : q >= kLead && q < kSpan - kTrail;
+                const V xv = real ? V::load(xp + q * C) : V::zero();
+#pragma GCC unroll 7
                 for (int s = 0; s < S; ++s) {
                     const int d = q - s, p = d / SW;  // column q is tap s of pixel p
                     if (d >= 0 && d % SW == 0 && p < PW) acc[p] = fmadd(wv[s], xv, acc[p]);
@@ -287,23 +289,73 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
         // p runs to the compile-time PW (unrolled): a loop to the run-time
         // count indexed acc[] at run time, which kept the accumulators on
         // the stack (AVX2, N=16, NHWC: 7x7 to 56x56 maps 6-14% slower).
-        const V b = m == 1 && bias ? V::load(bias + c0) : V::zero();
+        if (m == 1) {
+            const V b = bias ? V::load(bias + c0) : V::zero();
+#pragma GCC unroll 16
+            for (int p = 0; p < PW; ++p) {
+                if (p == count) break;
+                activate_vec(acc[p] + b, act).store(out + p * K + c0);
+            }
+            continue;
+        }
 #pragma GCC unroll 16
         for (int p = 0; p < PW; ++p) {
             if (p == count) break;
-            T* yp = y + (oh * g.OW + ow + p) * g.K;
-            if (m == 1) {
-                activate_vec(acc[p] + b, g.act).store(yp + c0);
-                continue;
-            }
             alignas(64) T lanes[V::N];
             acc[p].store(lanes);
             for (int64_t l = 0; l < V::N; ++l) {
                 const int64_t k = (c0 + l) * m + j;
-                yp[k] = activate(lanes[l] + (bias ? bias[k] : T(0)), g.act);
+                out[p * K + k] = activate(lanes[l] + (bias ? bias[k] : T(0)), act);
             }
         }
     }
+}
+
+template <typename T, int S, int SW, int PW, int kLead, int kTrail>
+void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int64_t oh,
+                 int64_t ow, int count, int64_t j, int64_t c_end, bool fetch,
+                 NextRowFetch<T>& next) {
+    constexpr int kSpan = (PW - 1) * SW + S;  // input columns the run reads
+    const int64_t C = g.C;
+    const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * SW - g.pl;
+    // Rows outside the image are null: their taps multiply zeros, as the
+    // reference's padding does (a NaN weight gives NaN), and so do columns.
+    const T* rows[S];
+    for (int r = 0; r < S; ++r) {
+        const int64_t ih = ih0 + r;
+        rows[r] = ih >= 0 && ih < g.H ? x + (ih * g.W + iw0) * C : nullptr;
+    }
+    bool column[kSpan];
+    for (int q = 0; q < kSpan; ++q) column[q] = iw0 + q >= 0 && iw0 + q < g.W;
+    dw_nhwc_run_channels<T, S, SW, PW, kLead, kTrail>(
+        g, rows, column, w + j * g.C, bias, y + (oh * g.OW + ow) * g.K, count, j, c_end, fetch,
+        next);
+}
+
+template <typename T, int S, int SW, int PW>
+using RunFn = void (*)(const ConvGeometry&, const T*, const T*, const T*, T*, int64_t, int64_t,
+                       int, int64_t, int64_t, bool, NextRowFetch<T>&);
+
+// The run for a row whose kernel rows are all inside the image (all_rows)
+// with `lead` and `trail` columns outside: compiled for none and for S / 2
+// at one end (a "same" padding's edges; both ends for the 7-wide runs of
+// 7-wide maps), checked at run time otherwise. Checking each column cost
+// 7x7 and 14x14 maps, all of whose runs touch an edge, 1.15-1.5x; the
+// compiled edges are float only (each variant is a large unrolled loop, and
+// the build time grows with their number).
+template <typename T, int S, int SW, int PW>
+RunFn<T, S, SW, PW> run_for(bool all_rows, int64_t lead, int64_t trail) {
+    constexpr int E = S / 2;
+    constexpr bool kEdges = sizeof(T) == 4;
+    constexpr bool kBothEdges = kEdges && PW == 7;
+    if (all_rows && lead == 0 && trail == 0) return dw_nhwc_run<T, S, SW, PW, 0, 0>;
+    if (kEdges && !kBothEdges && all_rows) {
+        if (lead == E && trail == 0) return dw_nhwc_run<T, S, SW, PW, kEdges ? E : -1, 0>;
+        if (lead == 0 && trail == E) return dw_nhwc_run<T, S, SW, PW, 0, kEdges ? E : -1>;
+    }
+    if (kBothEdges && all_rows && lead == E && trail == E)
+        return dw_nhwc_run<T, S, SW, PW, kBothEdges ? E : -1, kBothEdges ? E : -1>;
+    return dw_nhwc_run<T, S, SW, PW, -1, -1>;
 }
 
 // Row oh, pixels [ow_begin, ow_end) in runs of PW, each over every full
@@ -311,6 +363,9 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
 // sweeping the channels inside a run keeps the run's input rows in L1),
 // fetching the next row's lines on the way. (Blocks of 128 channels, so
 // that a 960-channel run's rows would stay in L1, measured the same.)
+// The last run ends at ow_end, overlapping the one before (its pixels are
+// computed twice, identically), so that its columns past the image are the
+// padding's and the run stays compiled for them.
 template <typename T, int S, int SW, int PW>
 void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                       int64_t oh, int64_t ow_begin, int64_t ow_end, int64_t j, int64_t c_end,
@@ -318,19 +373,16 @@ void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bi
     constexpr int64_t kSpan = (PW - 1) * SW + S;
     const int64_t runs = (ow_end - ow_begin + PW - 1) / PW;
     NextRowFetch<T> next(g, x, y, oh, ow_begin, ow_end, runs * (c_end / Vec<T>::N), fetch);
+    const int64_t ih0 = oh * g.sh - g.pt;
+    const bool all_rows = ih0 >= 0 && ih0 + S <= g.H;
     for (int64_t ow = ow_begin; ow < ow_end; ow += PW) {
-        const int count = static_cast<int>(ow_end - ow < PW ? ow_end - ow : PW);
-        const int64_t iw0 = ow * SW - g.pl;
-        // kFetch compiled in: a step per vector that does nothing still
-        // cost the N=1 runs (the data in cache) a third of their time.
-        const bool inside = iw0 >= 0 && iw0 + kSpan <= g.W;
-        if (fetch)
-            (inside ? dw_nhwc_run<T, S, SW, PW, false, true> : dw_nhwc_run<T, S, SW, PW, true, true>)(
-                g, x, w, bias, y, oh, ow, count, j, c_end, next);
-        else
-            (inside ? dw_nhwc_run<T, S, SW, PW, false, false>
-                    : dw_nhwc_run<T, S, SW, PW, true, false>)(g, x, w, bias, y, oh, ow, count, j,
-                                                              c_end, next);
+        const int64_t start = ow + PW > ow_end && ow_end - ow_begin >= PW ? ow_end - PW : ow;
+        const int count = static_cast<int>(ow_end - start < PW ? ow_end - start : PW);
+        const int64_t iw0 = start * SW - g.pl;
+        const int64_t lead = iw0 < 0 ? -iw0 : 0;
+        const int64_t trail = iw0 + kSpan > g.W ? iw0 + kSpan - g.W : 0;
+        run_for<T, S, SW, PW>(all_rows, lead, trail)(g, x, w, bias, y, oh, start, count, j, c_end,
+                                                     fetch, next);
     }
 }
 
@@ -357,6 +409,8 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
             const int64_t c0 = C / N * N;  // the full vectors; the tail below
             if (g.S == 3 && g.sw == 2)
                 dw_nhwc_row_runs<T, 3, 2, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
+            else if (g.S == 3 && g.OW < 8 && sizeof(T) == 4)  // one run, both edges compiled
+                dw_nhwc_row_runs<T, 3, 1, 7>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
             else if (g.S == 3)
                 dw_nhwc_row_runs<T, 3, 1, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
             else if (g.S == 5)
