@@ -240,13 +240,7 @@ struct NextRowFetch {
     }
 };
 
-// Column stride SW (1 or 2), dilation 1: a run of PW output pixels (the
-// first `count` of them stored) for channels [0, c_end), a vector at a time,
-// with a step of `next` per vector.
-// Each input vector of a kernel row is loaded once and used by every pixel
-// whose window covers it ((PW - 1) * SW + S loads for PW * S FMAs, instead
-// of PW * S).
-// The run's channel loop. rows[r]: kernel row r's first input column, or
+// The run's channel loop (see dw_nhwc_run). rows[r]: kernel row r's first input column, or
 // null outside the image. kLead >= 0: every row is inside, and the columns
 // outside are the run's first kLead and last kTrail (the loop over kernel
 // rows then unrolls and holds no branch); kLead < 0: rows and columns
@@ -311,6 +305,12 @@ GCONV_ALWAYS_INLINE void dw_nhwc_run_channels(const ConvGeometry& g, const T* co
     }
 }
 
+// Column stride SW (1 or 2), dilation 1: a run of PW output pixels (the
+// first `count` of them stored) for channels [0, c_end), a vector at a time,
+// with a step of `next` per vector when `fetch`.
+// Each input vector of a kernel row is loaded once and used by every pixel
+// whose window covers it ((PW - 1) * SW + S loads for PW * S FMAs, instead
+// of PW * S).
 template <typename T, int S, int SW, int PW, int kLead, int kTrail>
 void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int64_t oh,
                  int64_t ow, int count, int64_t j, int64_t c_end, bool fetch,
@@ -347,14 +347,15 @@ template <typename T, int S, int SW, int PW>
 RunFn<T, S, SW, PW> run_for(bool all_rows, int64_t lead, int64_t trail) {
     constexpr int E = S / 2;
     constexpr bool kEdges = sizeof(T) == 4;
-    constexpr bool kBothEdges = kEdges && PW == 7;
-    if (all_rows && lead == 0 && trail == 0) return dw_nhwc_run<T, S, SW, PW, 0, 0>;
-    if (kEdges && !kBothEdges && all_rows) {
-        if (lead == E && trail == 0) return dw_nhwc_run<T, S, SW, PW, kEdges ? E : -1, 0>;
-        if (lead == 0 && trail == E) return dw_nhwc_run<T, S, SW, PW, 0, kEdges ? E : -1>;
+    if (!all_rows) return dw_nhwc_run<T, S, SW, PW, -1, -1>;
+    if (lead == 0 && trail == 0) return dw_nhwc_run<T, S, SW, PW, 0, 0>;
+    if constexpr (kEdges && PW != 7) {
+        if (lead == E && trail == 0) return dw_nhwc_run<T, S, SW, PW, E, 0>;
+        if (lead == 0 && trail == E) return dw_nhwc_run<T, S, SW, PW, 0, E>;
     }
-    if (kBothEdges && all_rows && lead == E && trail == E)
-        return dw_nhwc_run<T, S, SW, PW, kBothEdges ? E : -1, kBothEdges ? E : -1>;
+    if constexpr (kEdges && PW == 7) {
+        if (lead == E && trail == E) return dw_nhwc_run<T, S, SW, PW, E, E>;
+    }
     return dw_nhwc_run<T, S, SW, PW, -1, -1>;
 }
 
