@@ -259,7 +259,9 @@ GCONV_ALWAYS_INLINE void dw_nhwc_run_channels(const ConvGeometry& g, const T* co
         if (fetch) next.step();
         V acc[PW];
         for (int p = 0; p < PW; ++p) acc[p] = V::zero();
+#if !defined(GCONV_GENERIC_VECTORS)  // (there: see run_for)
 #pragma GCC unroll 7
+#endif
         for (int r = 0; r < S; ++r) {
             V wv[S];
             for (int s = 0; s < S; ++s) wv[s] = V::load(wj + (r * S + s) * w_tap + c0);
@@ -342,11 +344,17 @@ using RunFn = void (*)(const ConvGeometry&, const T*, const T*, const T*, T*, in
 // 7-wide maps), checked at run time otherwise. Checking each column cost
 // 7x7 and 14x14 maps, all of whose runs touch an edge, 1.15-1.5x; the
 // compiled edges are float only (each variant is a large unrolled loop, and
-// the build time grows with their number).
+// the build time grows with their number), and not in the test-only build
+// on portable wide vectors, whose loops over lanes made this file take 197 s
+// to compile instead of 86.
 template <typename T, int S, int SW, int PW>
 RunFn<T, S, SW, PW> run_for(bool all_rows, int64_t lead, int64_t trail) {
     constexpr int E = S / 2;
+#if defined(GCONV_GENERIC_VECTORS)
+    constexpr bool kEdges = false;
+#else
     constexpr bool kEdges = sizeof(T) == 4;
+#endif
     if (!all_rows) return dw_nhwc_run<T, S, SW, PW, -1, -1>;
     if (lead == 0 && trail == 0) return dw_nhwc_run<T, S, SW, PW, 0, 0>;
     if constexpr (kEdges && PW != 7) {
