@@ -88,25 +88,27 @@ inline void transpose_rows<float>(const float* const* rows, int count, int64_t c
 }
 #endif
 
-// rows[i][j] = in[j * 8 + i]: transpose_rows' inverse for eight rows.
+// rows[i][j] = in[j * in_stride + i]: transpose_rows' inverse for eight
+// rows (in_stride >= 8: eight of a wider vector's lanes).
 template <typename T>
-inline void deinterleave_rows8(const T* in, int64_t cols, T* const* rows) {
+inline void deinterleave_rows8(const T* in, int64_t in_stride, int64_t cols, T* const* rows) {
     for (int64_t j = 0; j < cols; ++j)
-        for (int i = 0; i < 8; ++i) rows[i][j] = in[j * 8 + i];
+        for (int i = 0; i < 8; ++i) rows[i][j] = in[j * in_stride + i];
 }
 
 #if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
 template <>
-inline void deinterleave_rows8<float>(const float* in, int64_t cols, float* const* rows) {
+inline void deinterleave_rows8<float>(const float* in, int64_t in_stride, int64_t cols,
+                                     float* const* rows) {
     int64_t j = 0;
     for (; j + 8 <= cols; j += 8) {
         __m256 v[8];
-        for (int c = 0; c < 8; ++c) v[c] = _mm256_loadu_ps(in + (j + c) * 8);
+        for (int c = 0; c < 8; ++c) v[c] = _mm256_loadu_ps(in + (j + c) * in_stride);
         transpose8x8(v);
         for (int i = 0; i < 8; ++i) _mm256_storeu_ps(rows[i] + j, v[i]);
     }
     for (; j < cols; ++j)
-        for (int i = 0; i < 8; ++i) rows[i][j] = in[j * 8 + i];
+        for (int i = 0; i < 8; ++i) rows[i][j] = in[j * in_stride + i];
 }
 #endif
 

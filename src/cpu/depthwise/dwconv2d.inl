@@ -535,10 +535,12 @@ void small_plane_block(const ConvGeometry& g, const T* tile, int64_t Wp, const T
 // a few vectors: V channels at a time are copied into a zero-padded
 // [rows][cols][V] tile (channels innermost), convolved with lanes over
 // channels (every tap inside the tile, no bounds checks), and copied back to
-// planes. With eight lanes (AVX2 floats) both copies go through 8 x 8
-// register transposes, row by row on the way in (straight into the tile)
-// and of whole planes on the way out: value by value they took about as
-// long as the arithmetic of a 3x3 layer.
+// planes. A full block of a multiple of eight lanes (AVX2 and AVX-512
+// floats) is copied eight channels at a time through 8 x 8 register
+// transposes, row by row on the way in (straight into the tile) and of
+// whole planes on the way out: value by value the copies took about as long
+// as the arithmetic of a 3x3 layer with eight lanes, and 2-3x as long with
+// sixteen.
 template <typename T>
 void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                          int64_t c_begin, int64_t c_end, T* scratch, bool fetch) {
@@ -558,7 +560,7 @@ void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T*
     for (int64_t i = 0; i < Hp * Wp; ++i) V::zero().store(tile + i * L);
     for (int64_t c0 = c_begin; c0 < c_end; c0 += L) {
         const int64_t n = c_end - c0 < L ? c_end - c0 : L;
-        const bool transposed = L == 8 && n == 8;
+        const bool transposed = L % 8 == 0 && n == L;
         // The planes of the block after next (the next item's, past c_end),
         // contiguous in NCHW, requested before this block's arithmetic when
         // `fetch` (see fetches_ahead): beyond L2 the 8-plane transposes
@@ -572,10 +574,11 @@ void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T*
             prefetch_write(reinterpret_cast<const char*>(y) + b);
         if (transposed) {
             const T* src[8];
-            for (int64_t ih = 0; ih < rows; ++ih) {
-                for (int l = 0; l < 8; ++l) src[l] = x + (c0 + l) * plane + ih * g.W;
-                transpose_rows(src, 8, cols, tile + ((ih + g.pt) * Wp + g.pl) * L, 8);
-            }
+            for (int64_t ih = 0; ih < rows; ++ih)
+                for (int64_t l0 = 0; l0 < L; l0 += 8) {
+                    for (int l = 0; l < 8; ++l) src[l] = x + (c0 + l0 + l) * plane + ih * g.W;
+                    transpose_rows(src, 8, cols, tile + ((ih + g.pt) * Wp + g.pl) * L + l0, L);
+                }
         } else {
             for (int64_t l = 0; l < n; ++l) {
                 const T* src = x + (c0 + l) * plane;
@@ -597,8 +600,10 @@ void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T*
             small_plane_block<T, 0, 0>(g, tile, Wp, weights, b, out);
         if (transposed) {
             T* dst[8];
-            for (int l = 0; l < 8; ++l) dst[l] = y + (c0 + l) * out_plane;
-            deinterleave_rows8(out, out_plane, dst);
+            for (int64_t l0 = 0; l0 < L; l0 += 8) {
+                for (int l = 0; l < 8; ++l) dst[l] = y + (c0 + l0 + l) * out_plane;
+                deinterleave_rows8(out + l0, L, out_plane, dst);
+            }
         } else {
             for (int64_t l = 0; l < n; ++l) {
                 T* dst = y + (c0 + l) * out_plane;
