@@ -403,17 +403,21 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
     constexpr int64_t N = Vec<T>::N, kWide = 4;
     const int64_t C = g.C, m = g.Kg;
     const int64_t ih0 = oh * g.sh - g.pt;
-    // Stride 1, undilated 3x3/5x5/7x7 with many channels: input vectors
-    // shared by neighbouring pixels (PW pixels per run, as many as 16
-    // registers allow: with 6 at 5x5, GCC spilled accumulators into the
-    // FMAs, and 4 measured as fast or faster). Measured (AVX2, 1 thread,
-    // N=16): 1.2-1.8x faster from 96 to 240 channels, 1.4-3.6x on 14x14
-    // and 7x7 maps with 384-960; with 32 channels the pixel pairs below,
-    // which cover all of them at once, stay 1.4x faster.
-    // Stride 2 (3x3, MobileNet's downsampling layers) the same way.
+    // Stride 1, undilated 3x3/5x5/7x7 with a vector of channels or more:
+    // input vectors shared by neighbouring pixels (PW pixels per run, as
+    // many as 16 registers allow: with 6 at 5x5, GCC spilled accumulators
+    // into the FMAs, and 4 measured as fast or faster). Measured (AVX2, 1
+    // thread, N=16): 1.2-1.8x faster from 96 to 240 channels, 1.4-3.6x on
+    // 14x14 and 7x7 maps with 384-960; on Zen 4 (2 threads), against the
+    // pixel pairs below, 1.6-3.4x with 32 channels (AVX2 and AVX-512) and
+    // 2-2.6x with 16, 2.1-2.2x with 96 (AVX-512, which left them to the
+    // pairs below 128). Stride 2 (3x3, MobileNet's downsampling layers) the
+    // same way. A multiplier of 2 with few channels keeps its own kernel,
+    // which loads each input vector once for both outputs.
     const bool unit = g.sh == g.sw && (g.sw == 1 || (g.sw == 2 && g.S == 3)) && g.dh == 1 &&
                       g.dw == 1 && g.R == g.S;
-    if (unit && (g.S == 3 || g.S == 5 || g.S == 7) && C >= 2 * kWide * N) {
+    const bool enough = m == 2 ? C >= 2 * kWide * N : C >= N;
+    if (unit && (g.S == 3 || g.S == 5 || g.S == 7) && enough) {
         for (int64_t j = 0; j < m; ++j) {
             const int64_t c0 = C / N * N;  // the full vectors; the tail below
             if (g.S == 3 && g.sw == 2)
@@ -467,6 +471,12 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
             for (; ow + 2 <= ow_end; ow += 2)
                 dw_nhwc_vectors<T, kWide, 2>(g, x, w, bias, y, oh, ow, j, c0);
             if (ow < ow_end) dw_nhwc_vectors<T, kWide, 1>(g, x, w, bias, y, oh, ow, j, c0);
+        }
+        for (; c0 + 2 * N <= C; c0 += 2 * N) {
+            int64_t ow = ow_begin;
+            for (; ow + 2 <= ow_end; ow += 2)
+                dw_nhwc_vectors<T, 2, 2>(g, x, w, bias, y, oh, ow, j, c0);
+            if (ow < ow_end) dw_nhwc_vectors<T, 2, 1>(g, x, w, bias, y, oh, ow, j, c0);
         }
         for (; c0 + N <= C; c0 += N)
             for (int64_t ow = ow_begin; ow < ow_end; ++ow)
