@@ -34,9 +34,19 @@ KernelTable make_table(gconv_isa isa) {
     t.isa = isa;
     switch (isa) {
 #if defined(GCONV_HAVE_AVX512)
-        case GCONV_ISA_AVX512:
+        case GCONV_ISA_AVX512: {
             GCONV_FILL_FAMILY(avx512, t);
+#if defined(GCONV_HAVE_AVX2)
+            // A CPU with the AVX-512 family runs AVX2 too (cpu_supports).
+            KernelTable narrow{};
+            GCONV_FILL_FAMILY(avx2, narrow);
+            t.f32.grouped_channel_lanes_narrow = narrow.f32.grouped_channel_lanes;
+            t.f32.narrow_lanes = narrow.f32.vector_lanes;
+            t.f64.grouped_channel_lanes_narrow = narrow.f64.grouped_channel_lanes;
+            t.f64.narrow_lanes = narrow.f64.vector_lanes;
+#endif
             break;
+        }
 #endif
 #if defined(GCONV_HAVE_AVX2)
         case GCONV_ISA_AVX2:

@@ -305,6 +305,13 @@ struct KernelFamily {
     Dw3dNdhwcFn<T> dwconv3d_ndhwc;
     Dw3dNcdhwFn<T> dwconv3d_ncdhw;
     int vector_lanes;                  // Vec<T>::N of the family
+    // A narrower family's grouped_channel_lanes and its lanes (AVX2's in
+    // the AVX-512 table, null elsewhere), for a Kg that fills its vectors
+    // but not this family's: ResNeXt's 8 channels per group with 16 float
+    // lanes. Set by dispatch, which builds this table only on CPUs that
+    // run both families.
+    PlaneKernelFn<T> grouped_channel_lanes_narrow = nullptr;
+    int narrow_lanes = 0;
 };
 
 struct KernelTable {
