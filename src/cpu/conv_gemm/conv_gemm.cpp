@@ -47,8 +47,9 @@ enum class Route {
     // channels under each tap; the cols kernel, whose lanes run along a
     // column of C (a pixel's contiguous output channels).
     kIndirect,
-    // im2col: each image's group of input channels copied once per thread
-    // into pixels of Cg contiguous channels, then as kIndirect. NCHW
+    // im2col: a group's input channels of one or more images copied once
+    // per thread into zero-padded pixels of Cg contiguous channels
+    // (StagedImages), then as kIndirect without a bounds check. NCHW
     // transposes the planes and writes C to a tile that is transposed back:
     // 1.25-1.6x faster than kPacked on dense 3x3 and AlexNet's 3x3/5x5
     // layers (the im2col copy is gone; the two transposes cost a few
@@ -63,9 +64,25 @@ enum class Route {
 // A staged group image larger than this goes kPacked instead: per-thread
 // scratch holds one.
 constexpr int64_t kMaxStagedBytes = 4 << 20;
+// Images staged together while they fit this: a pixel tile then runs on
+// across images, so small maps fill whole micro-panels (ResNeXt s5's 7x7 =
+// 49 pixels took five panels of 12, 60 columns, per image) and the items
+// are fewer and larger.
+constexpr int64_t kStagedImagesBytes = 256 * 1024;
 
+// The staged image of one group: zero-padded, so that every tap of every
+// output pixel lies inside it.
+int64_t staged_height(const ConvGeometry& g) { return g.H + g.pt + g.pb; }
+int64_t staged_width(const ConvGeometry& g) { return g.W + g.pl + g.pr; }
 int64_t staged_image_elements(const ConvGeometry& g) {
-    return g.H * g.W * g.Cg;
+    return staged_height(g) * staged_width(g) * g.Cg;
+}
+
+// How many images of a group the scratch stages at once (>= 1).
+template <typename T>
+int64_t staged_images(const ConvGeometry& g) {
+    const int64_t bytes = staged_image_elements(g) * static_cast<int64_t>(sizeof(T));
+    return bytes > 0 && bytes < kStagedImagesBytes ? kStagedImagesBytes / bytes : 1;
 }
 
 // Whether rows `stride` bytes apart fall on fewer than 8 distinct offsets
@@ -125,7 +142,9 @@ int64_t indirect_scratch_bytes(const ConvGeometry& g, const GemmUkernel<T>& uk, 
     const int64_t sizes[] = {
         cache_lines(g.Cg * static_cast<int64_t>(sizeof(T))),
         cache_lines(2 * uk.nr * blocks.taps * static_cast<int64_t>(sizeof(T*))),
-        staged ? cache_lines(staged_image_elements(g) * static_cast<int64_t>(sizeof(T))) : 0,
+        staged ? cache_lines(staged_images<T>(g) * staged_image_elements(g) *
+                             static_cast<int64_t>(sizeof(T)))
+               : 0,
         staged && g.layout == GCONV_LAYOUT_NCHW
             ? cache_lines(tile_pixels * g.Kg * static_cast<int64_t>(sizeof(T)))
             : 0,
@@ -188,28 +207,58 @@ gconv_status prepare(gconv_plan& plan, const void* weight) {
                                             : prepare_typed<float>(plan, weight, kIm2col);
 }
 
-// The staged route's copies, through the family's 8 x 8 register transposes
-// (transpose_rows): the group's channel planes (Cg x HW) into pixels of Cg
-// channels, and the C tile (pixels x Kg) into the output's channel rows.
+// The staged route's copy of `images` images' channels of one group
+// (`first`: the first image's first channel of the group, images
+// `image_stride` apart) into `staged`, each image padded: [Hp][Wp][Cg],
+// the border zero. NCHW goes through the family's 8 x 8 register transposes
+// (transpose_rows), 8 channel planes at a time; NHWC copies each pixel's Cg
+// channels.
 template <typename T>
-void stage_group_image(const KernelFamily<T>& f, const T* planes, int64_t HW, int64_t Cg,
-                       T* staged) {
-    // A partial chunk of channels is stored 8 wide, spilling into the next
-    // pixel's first channels: it goes first, and the full chunks rewrite them.
+void stage_images(const KernelFamily<T>& f, const ConvGeometry& g, const T* first,
+                  int64_t image_stride, int64_t images, T* staged) {
+    const int64_t Cg = g.Cg, Wp = staged_width(g), HW = g.H * g.W;
+    const int64_t image_elements = staged_image_elements(g);
+    const size_t pixel_bytes = sizeof(T) * static_cast<size_t>(Cg);
     const int64_t full = Cg / 8 * 8;
-    for (int64_t c0 = full < Cg ? full : full - 8; c0 >= 0; c0 -= 8) {
-        const int count = static_cast<int>(Cg - c0 < 8 ? Cg - c0 : 8);
-        const T* rows[8];
-        for (int i = 0; i < count; ++i) rows[i] = planes + (c0 + i) * HW;
-        f.transpose_rows(rows, count, HW, staged + c0, Cg);
+    for (int64_t m = 0; m < images; ++m) {
+        const T* src = first + m * image_stride;
+        T* dst = staged + m * image_elements;
+        if (g.layout == GCONV_LAYOUT_NHWC) {
+            for (int64_t ih = 0; ih < g.H; ++ih) {
+                T* pixels = dst + ((ih + g.pt) * Wp + g.pl) * Cg;
+                const T* in = src + ih * g.W * g.C;
+                for (int64_t iw = 0; iw < g.W; ++iw)
+                    std::memcpy(pixels + iw * Cg, in + iw * g.C, pixel_bytes);
+            }
+        } else {
+            // The planes are transposed whole (row by row, the short rows of
+            // a 7x7 map went through masked loads: a fifth of ResNeXt s5's
+            // time) into the padded image's last H * W pixels, then each
+            // row moves up to its place: row ih's place never lies after
+            // its copy, nor after a later row's start. A partial chunk of
+            // channels is stored 8 wide, spilling into the next pixel's
+            // first channels: it goes first, and the full chunks rewrite
+            // them (past the last pixel: the next image, staged later, or
+            // the C tile's scratch).
+            T* packed = dst + image_elements - HW * Cg;
+            for (int64_t c0 = full < Cg ? full : full - 8; c0 >= 0; c0 -= 8) {
+                const int count = static_cast<int>(Cg - c0 < 8 ? Cg - c0 : 8);
+                const T* rows[8];
+                for (int i = 0; i < count; ++i) rows[i] = src + (c0 + i) * HW;
+                f.transpose_rows(rows, count, HW, packed + c0, Cg);
+            }
+            for (int64_t ih = 0; ih < g.H; ++ih)
+                std::memmove(dst + ((ih + g.pt) * Wp + g.pl) * Cg, packed + ih * g.W * Cg,
+                             pixel_bytes * static_cast<size_t>(g.W));
+        }
+        std::memset(dst, 0, pixel_bytes * static_cast<size_t>(g.pt * Wp));
+        std::memset(dst + (g.pt + g.H) * Wp * Cg, 0, pixel_bytes * static_cast<size_t>(g.pb * Wp));
+        for (int64_t ih = 0; ih < g.H; ++ih) {
+            T* row = dst + (ih + g.pt) * Wp * Cg;
+            std::memset(row, 0, pixel_bytes * static_cast<size_t>(g.pl));
+            std::memset(row + (g.pl + g.W) * Cg, 0, pixel_bytes * static_cast<size_t>(g.pr));
+        }
     }
-}
-
-// NHWC: each pixel's Cg channels of the group, packed pixel after pixel.
-template <typename T>
-void copy_group_pixels(const T* first, int64_t ld, int64_t pixels, int64_t Cg, T* staged) {
-    for (int64_t p = 0; p < pixels; ++p)
-        std::memcpy(staged + p * Cg, first + p * ld, static_cast<size_t>(Cg) * sizeof(T));
 }
 
 template <typename T>
@@ -225,32 +274,122 @@ void unstage_tile(const KernelFamily<T>& f, const T* tile, int64_t width, int64_
         for (int64_t k = 0; k < Kg; ++k) out[k * P + p] = tile[p * Kg + k];
 }
 
+// The pixel tile of an item: as wide as gives `items_wanted` items over
+// `units` units of `pixels` pixels each (at least one micro-panel, a
+// multiple of them), capped at `cap` by tiles of equal width.
+int64_t tile_width(int64_t pixels, int64_t units, int threads, int64_t nr, int64_t cap) {
+    const int64_t wanted_tiles = (4 * threads + units - 1) / units;
+    int64_t nc = split_size(pixels, wanted_tiles, nr);
+    nc = (nc + nr - 1) / nr * nr;
+    if (nc > cap) {
+        // As many tiles as the cap needs, of equal width: capping alone
+        // left a last tile of one micro-panel (28x28 at 256: 3 x 256 + 16),
+        // an item that streams all of A for a sliver of C.
+        const int64_t count = (pixels + cap - 1) / cap;
+        nc = ((pixels + count - 1) / count + nr - 1) / nr * nr;
+        if (nc > cap) nc = cap;
+    }
+    return nc;
+}
+
+// The staged route: items are (run of images, group, pixel tile), the
+// tile's pixels numbered across the run's images. Each thread stages a run
+// of a group's images once (items run group by group); a micro-panel's
+// table is then its pixels' positions in the padded images plus each tap's
+// constant offset.
+template <typename T>
+void execute_staged(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
+                    T* scratch) {
+    const ConvGeometry& g = plan.geom;
+    const KernelFamily<T>& f = family<T>(*plan.kernels);
+    const GemmUkernel<T>& uk = f.gemm_cols;
+    const bool nhwc = g.layout == GCONV_LAYOUT_NHWC;
+    const int64_t P = g.out_pixels();
+    if (batch <= 0 || P <= 0) return;
+    const int64_t run = staged_images<T>(g) < batch ? staged_images<T>(g) : batch;
+    const int64_t runs = (batch + run - 1) / run;
+    const int64_t nc = tile_width(run * P, runs * g.G, threads, uk.nr, plan.tile_pixels);
+    const int64_t tiles = (run * P + nc - 1) / nc;
+    const int64_t group_size = packed_a_group_size(g, uk.mr);
+    const T* bias = static_cast<const T*>(plan.bias_or_null());
+    const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, block_steps(uk));
+    const int64_t Wp = staged_width(g), image_elements = staged_image_elements(g);
+    // The (run, group) each thread's staged images hold.
+    std::vector<int64_t> staged(static_cast<size_t>(threads), -1);
+
+    parallel_for(runs * g.G * tiles, threads, [&](int64_t item, int tid) {
+        const int64_t tile = item % tiles, group = item / tiles % g.G, r = item / tiles / g.G;
+        const int64_t n0 = r * run, images = batch - n0 < run ? batch - n0 : run;
+        const int64_t j0 = tile * nc;
+        if (j0 >= images * P) return;  // a short last run
+        const int64_t width = images * P - j0 < nc ? images * P - j0 : nc;
+        IndirectScratch<T> parts;
+        indirect_scratch_bytes<T>(g, uk, true, plan.tile_pixels, &parts,
+                                  reinterpret_cast<char*>(scratch) + tid * plan.scratch_bytes);
+        const int64_t key = r * g.G + group;
+        if (staged[tid] != key) {
+            const T* first = x + n0 * g.in_image() + group * g.Cg * (nhwc ? 1 : g.H * g.W);
+            stage_images(f, g, first, g.in_image(), images, parts.image);
+            staged[tid] = key;
+        }
+        // Columns past the tile repeat its last pixel: read, never stored.
+        // Pixels advance by increments (no division per column).
+        auto point_rows = [&](int64_t jp, int64_t t0, int64_t kt, const T** table) {
+            const T* base[kMaxPanelColumns];
+            int64_t pixel = j0 + jp, m = pixel / P, oh = pixel % P / g.OW, ow = pixel % P % g.OW;
+            for (int j = 0; j < uk.nr; ++j) {
+                base[j] = parts.image + m * image_elements + (oh * g.sh * Wp + ow * g.sw) * g.Cg;
+                if (pixel + 1 < j0 + width) {
+                    ++pixel;
+                    if (++ow == g.OW) {
+                        ow = 0;
+                        if (++oh == g.OH) oh = 0, ++m;
+                    }
+                }
+            }
+            int64_t rr = t0 / g.S, ss = t0 % g.S;
+            for (int64_t t = 0; t < kt; ++t) {
+                const int64_t offset = (rr * g.dh * Wp + ss * g.dw) * g.Cg;
+                for (int j = 0; j < uk.nr; ++j) table[t * uk.nr + j] = base[j] + offset;
+                if (++ss == g.S) ss = 0, ++rr;
+            }
+        };
+        const T* a = plan.weight.as<T>() + group * group_size;
+        const T* group_bias = bias ? bias + group * g.Kg : nullptr;
+        if (nhwc) {
+            gemm_macro_kernel_indirect(uk, a, g.Kg, g.R * g.S, g.Cg, blocks, width, parts.table,
+                                       point_rows, y + (n0 * P + j0) * g.K + group * g.Kg, 1, g.K,
+                                       group_bias, g.act, false);
+            return;
+        }
+        gemm_macro_kernel_indirect(uk, a, g.Kg, g.R * g.S, g.Cg, blocks, width, parts.table,
+                                   point_rows, parts.tile, 1, g.Kg, group_bias, g.act, false);
+        // Back to each image's channel planes.
+        for (int64_t q = j0; q < j0 + width;) {
+            const int64_t m = q / P, end = (m + 1) * P < j0 + width ? (m + 1) * P : j0 + width;
+            unstage_tile(f, parts.tile + (q - j0) * g.Kg, end - q, g.Kg,
+                         y + (n0 + m) * g.out_image() + group * g.Kg * P + (q - m * P), P);
+            q = end;
+        }
+    });
+}
+
 template <typename T, bool kIm2col>
 gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
                            T* scratch) {
     const ConvGeometry& g = plan.geom;
     const Route how = route<T>(g, kIm2col);
+    if (how == Route::kStaged) {
+        execute_staged(plan, batch, x, y, threads, scratch);
+        return GCONV_SUCCESS;
+    }
     const GemmUkernel<T>& uk = ukernel<T>(plan, kIm2col);
     const int64_t P = g.out_pixels(), kd = g.reduction();
-    const int64_t per_pixel_tiles = batch * g.G;
-    const int64_t wanted_tiles = (4 * threads + per_pixel_tiles - 1) / per_pixel_tiles;
-    int64_t nc = split_size(P, wanted_tiles, uk.nr);
-    nc = (nc + uk.nr - 1) / uk.nr * uk.nr;
-    if (nc > plan.tile_pixels) {
-        // As many tiles as the cap needs, of equal width: capping alone
-        // left a last tile of one micro-panel (28x28 at 256: 3 x 256 + 16),
-        // an item that streams all of A for a sliver of C.
-        const int64_t count = (P + plan.tile_pixels - 1) / plan.tile_pixels;
-        nc = ((P + count - 1) / count + uk.nr - 1) / uk.nr * uk.nr;
-        if (nc > plan.tile_pixels) nc = plan.tile_pixels;
-    }
+    const int64_t nc = tile_width(P, batch * g.G, threads, uk.nr, plan.tile_pixels);
     const int64_t tiles = (P + nc - 1) / nc;
     const int64_t group_size = packed_a_group_size(g, uk.mr);
     const T* bias = static_cast<const T*>(plan.bias_or_null());
     const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, block_steps(uk));
-    // The (image, group) each thread's staged image holds: items run image
-    // by image and group by group, so a thread stages each at most once.
-    std::vector<int64_t> staged(static_cast<size_t>(threads), -1);
     // NHWC in place with several groups: each pixel's rows and outputs are
     // a group's slice of its channels, which only requests ahead bring in
     // time once the batch outgrows the caches.
@@ -275,25 +414,12 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
                               pack_b, out + group * g.Kg * P + j0, P, 1, group_bias, g.act);
             return;
         }
+        // kIndirect (NHWC): B in place, taps in the padding on a row of zeros.
         IndirectScratch<T> parts;
-        indirect_scratch_bytes<T>(g, uk, how == Route::kStaged, plan.tile_pixels, &parts, mine);
+        indirect_scratch_bytes<T>(g, uk, false, plan.tile_pixels, &parts, mine);
         for (int64_t c = 0; c < g.Cg; ++c) parts.zeros[c] = T(0);
-        // Pixel (ih, iw)'s Cg channels at first + (ih * W + iw) * ld.
+        // Pixel (ih, iw)'s Cg channels at first + (ih * W + iw) * C.
         const T* first = image + group * g.Cg;
-        int64_t ld = g.C;
-        if (how == Route::kStaged) {
-            const int64_t key = n * g.G + group;
-            if (staged[tid] != key) {
-                if (g.layout == GCONV_LAYOUT_NHWC)
-                    copy_group_pixels(image + group * g.Cg, g.C, g.H * g.W, g.Cg, parts.image);
-                else
-                    stage_group_image(family<T>(*plan.kernels), image + group * g.Cg * g.H * g.W,
-                                      g.H * g.W, g.Cg, parts.image);
-                staged[tid] = key;
-            }
-            first = parts.image;
-            ld = g.Cg;
-        }
         // Columns past the tile repeat its last pixel: read, never stored.
         // Pixels and taps advance by increments: a division per table entry
         // cost a fifth of a grouped 1x1's time (80 channels per group).
@@ -314,22 +440,15 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
                 for (int j = 0; j < uk.nr; ++j) {
                     const int64_t ih = ih0[j] + dy, iw = iw0[j] + dx;
                     table[t * uk.nr + j] = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W
-                                               ? first + (ih * g.W + iw) * ld
+                                               ? first + (ih * g.W + iw) * g.C
                                                : parts.zeros;
                 }
                 if (++s == g.S) s = 0, ++r;
             }
         };
-        if (g.layout == GCONV_LAYOUT_NHWC) {
-            gemm_macro_kernel_indirect(uk, a, g.Kg, g.R * g.S, g.Cg, blocks, width, parts.table,
-                                       point_rows, out + j0 * g.K + group * g.Kg, 1, g.K,
-                                       group_bias, g.act, fetch_slices);
-            return;
-        }
         gemm_macro_kernel_indirect(uk, a, g.Kg, g.R * g.S, g.Cg, blocks, width, parts.table,
-                                   point_rows, parts.tile, 1, g.Kg, group_bias, g.act, false);
-        unstage_tile(family<T>(*plan.kernels), parts.tile, width, g.Kg, out + group * g.Kg * P + j0,
-                     P);
+                                   point_rows, out + j0 * g.K + group * g.Kg, 1, g.K, group_bias,
+                                   g.act, fetch_slices);
     });
     return GCONV_SUCCESS;
 }
