@@ -78,6 +78,13 @@ template <> struct Vec<float> {
     // max/min return their second operand when either is NaN: keep v second.
     friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm512_max_ps(lo.v, v.v)}; }
     friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm512_min_ps(hi.v, v.v)}; }
+    // Lanes [S, S + 16) of lo's lanes followed by hi's: one shuffle, where
+    // loading them from memory at a float offset splits a cache line.
+    template <int S>
+    static Vec concat_shift(Vec lo, Vec hi) {
+        return {_mm512_castsi512_ps(
+            _mm512_alignr_epi32(_mm512_castps_si512(hi.v), _mm512_castps_si512(lo.v), S))};
+    }
 };
 template <> struct Vec<double> {
     static constexpr int N = 8;
