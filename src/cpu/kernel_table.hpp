@@ -278,6 +278,9 @@ constexpr int kWgradLaneMaxK = 4;       // lanes over groups: kb <= 4, kb * jb <
 constexpr int kWgradLaneMaxProduct = 12;
 constexpr int kWgradBroadcastMaxK = 6;  // lanes over channels: kb <= 6, jb <= 2
 constexpr int kWgradBroadcastMaxJ = 2;
+// ... whose block members are taps of a kernel row (a group's channels in
+// one vector): jb <= 4, kb * jb <= the family's wgrad_broadcast_product.
+constexpr int kWgradBroadcastMaxTaps = 4;
 
 template <typename T>
 struct KernelFamily {
@@ -305,6 +308,9 @@ struct KernelFamily {
     Dw3dNdhwcFn<T> dwconv3d_ndhwc;
     Dw3dNcdhwFn<T> dwconv3d_ncdhw;
     int vector_lanes;                  // Vec<T>::N of the family
+    // Largest kb * jb of wgrad_channel_lanes over taps: the accumulators,
+    // jb vectors of x and a broadcast within the family's registers.
+    int wgrad_broadcast_product;
     // A narrower family's grouped_channel_lanes and its lanes (AVX2's in
     // the AVX-512 table, null elsewhere), for a Kg that fills its vectors
     // but not this family's: ResNeXt's 8 channels per group with 16 float

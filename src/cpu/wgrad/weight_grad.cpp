@@ -49,6 +49,11 @@ constexpr int64_t kBandBytes = 192 * 1024;
 
 struct WgradLayout {
     bool group_lanes;
+    // Lanes over channels with a group's channels in one vector: a block's
+    // members are neighbouring taps of a kernel row (each x vector then
+    // serves kb broadcasts, where a block of one vector of channels
+    // loaded about as often as it multiplied).
+    bool j_taps;
     int64_t V;             // vector lanes
     int64_t slabs;         // lane blocks of groups, or groups
     int64_t x_channels;    // values per pixel in the x copy
@@ -62,7 +67,7 @@ struct WgradLayout {
 
 double lane_use(int64_t n, int64_t V) { return double(n) / double((n + V - 1) / V * V); }
 
-WgradLayout choose_layout(const ConvGeometry& g, int64_t V) {
+WgradLayout choose_layout(const ConvGeometry& g, int64_t V, int64_t broadcast_product) {
     WgradLayout l{};
     l.V = V;
     l.Hp = g.H + g.pt + g.pb;
@@ -74,9 +79,13 @@ WgradLayout choose_layout(const ConvGeometry& g, int64_t V) {
     };
     const int64_t lane_kb = std::min<int64_t>(g.Kg, kWgradLaneMaxK);
     const int64_t cast_kb = std::min<int64_t>(g.Kg, kWgradBroadcastMaxK);
-    l.group_lanes =
-        score(g.G, lane_kb, std::min<int64_t>(g.S, kWgradLaneMaxProduct / lane_kb)) >
-        score(g.Cg, cast_kb, std::min<int64_t>((g.Cg + V - 1) / V, kWgradBroadcastMaxJ));
+    const bool one_vector = g.Cg <= V;
+    const int64_t tap_jb = std::min<int64_t>(
+        {g.S, kWgradBroadcastMaxTaps, std::max<int64_t>(broadcast_product / cast_kb, 1)});
+    const int64_t cast_jb =
+        one_vector ? tap_jb : std::min<int64_t>((g.Cg + V - 1) / V, kWgradBroadcastMaxJ);
+    l.group_lanes = score(g.G, lane_kb, std::min<int64_t>(g.S, kWgradLaneMaxProduct / lane_kb)) >
+                    score(g.Cg, cast_kb, cast_jb);
     if (l.group_lanes) {
         l.slabs = (g.G + V - 1) / V;
         l.x_channels = g.Cg * V;
@@ -91,11 +100,18 @@ WgradLayout choose_layout(const ConvGeometry& g, int64_t V) {
         l.Cgp = (g.Cg + V - 1) / V * V;
         l.x_channels = l.Cgp;
         l.dy_channels = g.Kg;
-        l.kb = std::min<int64_t>(g.Kg, kWgradBroadcastMaxK);
-        l.jb = kWgradBroadcastMaxJ;
+        l.kb = cast_kb;
         l.k_chunks = (g.Kg + l.kb - 1) / l.kb;
-        l.j_chunks = (l.Cgp / V + l.jb - 1) / l.jb;
-        l.items = g.G * g.R * g.S * l.k_chunks * l.j_chunks;
+        l.j_taps = one_vector;
+        if (l.j_taps) {
+            l.jb = tap_jb;
+            l.j_chunks = (g.S + l.jb - 1) / l.jb;
+            l.items = g.G * g.R * l.k_chunks * l.j_chunks;
+        } else {
+            l.jb = kWgradBroadcastMaxJ;
+            l.j_chunks = (l.Cgp / V + l.jb - 1) / l.jb;
+            l.items = g.G * g.R * g.S * l.k_chunks * l.j_chunks;
+        }
     }
     return l;
 }
@@ -309,6 +325,23 @@ struct WgradRun {
             b.acc_k = g.Cg * g.R * g.S * Gp;
             b.acc_j = Gp;
             f.wgrad_group_lanes(b);
+        } else if (l.j_taps) {
+            const int64_t r = rest % g.R, gi = rest / g.R, s0 = j_chunk * l.jb;
+            b.jb = static_cast<int>(std::min(l.jb, g.S - s0));
+            b.x = x_band + (gi - v0) * x_planes * x_plane + r * g.dh * b.x_row +
+                  s0 * g.dw * b.x_pixel;
+            b.x_step = g.dw * b.x_pixel;
+            b.dy = dy_band + ((gi - v0) * dy_planes + k_chunk) * dy_plane;
+            b.dy_k = 1;
+            if (dy_in_place) {
+                b.dy = dy_in_place + ((n * g.K + gi * g.Kg + k0) * g.OH + oh0) * g.OW;
+                b.dy_pixel = 1;
+                b.dy_k = g.OH * g.OW;
+            }
+            b.acc = acc + (((gi * g.R + r) * g.S + s0) * g.Kg + k0) * l.Cgp;
+            b.acc_k = l.Cgp;
+            b.acc_j = g.Kg * l.Cgp;
+            f.wgrad_channel_lanes(b);
         } else {
             const int64_t s = rest % g.S, r = rest / g.S % g.R, gi = rest / g.S / g.R;
             const int64_t cv = j_chunk * l.jb;  // first vector of channels
@@ -450,7 +483,7 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& f, int64_t 
                        const T* x, const T* dy, T* dw, int threads) {
     if (depthwise_nhwc_in_place(g, f.vector_lanes))
         return weight_grad_depthwise_nhwc(g, f, batch, x, dy, dw, threads);
-    const WgradLayout l = choose_layout(g, f.vector_lanes);
+    const WgradLayout l = choose_layout(g, f.vector_lanes, f.wgrad_broadcast_product);
     const int64_t acc_size =
         l.group_lanes ? g.Kg * g.Cg * g.R * g.S * l.slabs * l.V : g.G * g.R * g.S * g.Kg * l.Cgp;
     // Planes per slab and values per pixel of a plane.

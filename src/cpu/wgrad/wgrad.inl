@@ -127,14 +127,16 @@ void wgrad_group_lanes(const WgradBlock<T>& b) {
 
 template <typename T>
 void wgrad_channel_lanes(const WgradBlock<T>& b) {
-    using Seq = std::make_integer_sequence<int, kWgradBroadcastMaxJ>;
+    constexpr int J = kWgradBroadcastMaxJ > kWgradBroadcastMaxTaps ? kWgradBroadcastMaxJ
+                                                                    : kWgradBroadcastMaxTaps;
+    using Seq = std::make_integer_sequence<int, J>;
     switch (b.kb) {
-        case 1: return dispatch_j<T, 1, 2, true>(b, Seq());
-        case 2: return dispatch_j<T, 2, 2, true>(b, Seq());
-        case 3: return dispatch_j<T, 3, 2, true>(b, Seq());
-        case 4: return dispatch_j<T, 4, 2, true>(b, Seq());
-        case 5: return dispatch_j<T, 5, 2, true>(b, Seq());
-        default: return dispatch_j<T, 6, 2, true>(b, Seq());
+        case 1: return dispatch_j<T, 1, J, true>(b, Seq());
+        case 2: return dispatch_j<T, 2, J, true>(b, Seq());
+        case 3: return dispatch_j<T, 3, J, true>(b, Seq());
+        case 4: return dispatch_j<T, 4, J, true>(b, Seq());
+        case 5: return dispatch_j<T, 5, J, true>(b, Seq());
+        default: return dispatch_j<T, 6, J, true>(b, Seq());
     }
 }
 
@@ -236,6 +238,8 @@ void fill(KernelFamily<T>& f) {
     f.wgrad_channel_lanes = wgrad_channel_lanes<T>;
     f.transpose_rows = transpose_rows<T>;
     f.vector_lanes = Vec<T>::N;
+    // Registers: 32 with AVX-512, 16 otherwise; jb + 1 + kb * jb live.
+    f.wgrad_broadcast_product = GCONV_ISA_LEVEL == 2 ? 24 : 12;
 }
 
 }  // namespace
