@@ -286,6 +286,9 @@ template <typename T>
 struct KernelFamily {
     GemmUkernel<T> gemm_rows;  // vector lanes along a row of C: NCHW outputs
     GemmUkernel<T> gemm_cols;  // vector lanes along a column of C: NHWC outputs
+    // gemm_cols with one and a half times its rows (AVX-512 only, else
+    // fn null): for M a multiple of its mr but not of gemm_cols' (48).
+    GemmUkernel<T> gemm_cols_tall;
     PlaneKernelFn<T> grouped_direct;  // both layouts
     // Lanes over a group's output channels (Kg % vector_lanes == 0), both
     // layouts; weights packed [G][R][S][Cg][Kg], `w` at the first group's.

@@ -110,7 +110,10 @@ Route route(const ConvGeometry& g, bool im2col) {
 template <typename T>
 const GemmUkernel<T>& ukernel(const gconv_plan& plan, bool im2col) {
     const KernelFamily<T>& f = family<T>(*plan.kernels);
-    return route<T>(plan.geom, im2col) == Route::kPacked ? f.gemm_rows : f.gemm_cols;
+    if (route<T>(plan.geom, im2col) == Route::kPacked) return f.gemm_rows;
+    const int64_t M = plan.geom.Kg;
+    const GemmUkernel<T>& tall = f.gemm_cols_tall;
+    return tall.fn != nullptr && M % tall.mr == 0 && M % f.gemm_cols.mr != 0 ? tall : f.gemm_cols;
 }
 
 // The longest reduction block: the wider of the two micro-panels fills
@@ -302,7 +305,7 @@ void execute_staged(const gconv_plan& plan, int64_t batch, const T* x, T* y, int
                     T* scratch) {
     const ConvGeometry& g = plan.geom;
     const KernelFamily<T>& f = family<T>(*plan.kernels);
-    const GemmUkernel<T>& uk = f.gemm_cols;
+    const GemmUkernel<T>& uk = ukernel<T>(plan, true);
     const bool nhwc = g.layout == GCONV_LAYOUT_NHWC;
     const int64_t P = g.out_pixels();
     if (batch <= 0 || P <= 0) return;

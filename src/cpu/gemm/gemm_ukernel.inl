@@ -171,6 +171,15 @@ void fill(KernelFamily<T>& f) {
     f.gemm_rows = {gemm_ukernel_rows<T, kRows, kVecs>, kRows, kVecs * lanes};
     f.gemm_cols = {gemm_ukernel_cols<T, kVecs, kRows>, kVecs * lanes, kRows,
                    gemm_ukernel_cols_indirect<T, kVecs, kRows>};
+#if GCONV_ISA_LEVEL == 2
+    // 48 x 8 (24 accumulators, 8 column pointers): AlexNet conv2's input
+    // gradient has 48 channels per group, which 32-row panels computed as
+    // 64.
+    f.gemm_cols_tall = {gemm_ukernel_cols<T, 3, 8>, 3 * lanes, 8,
+                        gemm_ukernel_cols_indirect<T, 3, 8>};
+#else
+    f.gemm_cols_tall = {nullptr, 0, 0};
+#endif
 }
 
 }  // namespace
