@@ -325,30 +325,20 @@ struct WgradRun {
             b.acc_k = g.Cg * g.R * g.S * Gp;
             b.acc_j = Gp;
             f.wgrad_group_lanes(b);
-        } else if (l.j_taps) {
-            const int64_t r = rest % g.R, gi = rest / g.R, s0 = j_chunk * l.jb;
-            b.jb = static_cast<int>(std::min(l.jb, g.S - s0));
-            b.x = x_band + (gi - v0) * x_planes * x_plane + r * g.dh * b.x_row +
-                  s0 * g.dw * b.x_pixel;
-            b.x_step = g.dw * b.x_pixel;
-            b.dy = dy_band + ((gi - v0) * dy_planes + k_chunk) * dy_plane;
-            b.dy_k = 1;
-            if (dy_in_place) {
-                b.dy = dy_in_place + ((n * g.K + gi * g.Kg + k0) * g.OH + oh0) * g.OW;
-                b.dy_pixel = 1;
-                b.dy_k = g.OH * g.OW;
-            }
-            b.acc = acc + (((gi * g.R + r) * g.S + s0) * g.Kg + k0) * l.Cgp;
-            b.acc_k = l.Cgp;
-            b.acc_j = g.Kg * l.Cgp;
-            f.wgrad_channel_lanes(b);
         } else {
-            const int64_t s = rest % g.S, r = rest / g.S % g.R, gi = rest / g.S / g.R;
-            const int64_t cv = j_chunk * l.jb;  // first vector of channels
-            b.jb = static_cast<int>(std::min(l.jb, l.Cgp / l.V - cv));
+            // Members j: neighbouring taps of kernel row r (j_taps), or
+            // vectors of channels at tap (r, s).
+            int64_t r, s, gi, cv = 0;  // cv: first vector of channels
+            if (l.j_taps) {
+                r = rest % g.R, gi = rest / g.R, s = j_chunk * l.jb;
+                b.jb = static_cast<int>(std::min(l.jb, g.S - s));
+            } else {
+                s = rest % g.S, r = rest / g.S % g.R, gi = rest / g.S / g.R, cv = j_chunk * l.jb;
+                b.jb = static_cast<int>(std::min(l.jb, l.Cgp / l.V - cv));
+            }
             b.x = x_band + ((gi - v0) * x_planes + cv) * x_plane + r * g.dh * b.x_row +
                   s * g.dw * b.x_pixel;
-            b.x_step = x_plane;
+            b.x_step = l.j_taps ? g.dw * b.x_pixel : x_plane;
             b.dy = dy_band + ((gi - v0) * dy_planes + k_chunk) * dy_plane;
             b.dy_k = 1;
             if (dy_in_place) {
@@ -358,7 +348,7 @@ struct WgradRun {
             }
             b.acc = acc + (((gi * g.R + r) * g.S + s) * g.Kg + k0) * l.Cgp + cv * l.V;
             b.acc_k = l.Cgp;
-            b.acc_j = l.V;
+            b.acc_j = l.j_taps ? g.Kg * l.Cgp : l.V;
             f.wgrad_channel_lanes(b);
         }
     }
