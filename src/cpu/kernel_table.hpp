@@ -276,11 +276,12 @@ inline int64_t dw3d_row_width(const Dw3dGeometry& g, int lanes) {
 // Largest blocks the weight-gradient kernels take (kb x jb accumulators).
 constexpr int kWgradLaneMaxK = 4;       // lanes over groups: kb <= 4, kb * jb <= 12
 constexpr int kWgradLaneMaxProduct = 12;
-constexpr int kWgradBroadcastMaxK = 6;  // lanes over channels: kb <= 6, jb <= 2
-constexpr int kWgradBroadcastMaxJ = 2;
-// ... whose block members are taps of a kernel row (a group's channels in
-// one vector): jb <= 4, kb * jb <= the family's wgrad_broadcast_product.
-constexpr int kWgradBroadcastMaxTaps = 4;
+// Lanes over channels: kb <= the family's wgrad_broadcast_k (at most 8),
+// jb <= 4 and kb * jb <= its wgrad_broadcast_product; members j are vectors
+// of channels, or taps of a kernel row when a group's channels fit one
+// vector.
+constexpr int kWgradBroadcastMaxK = 8;
+constexpr int kWgradBroadcastMaxJ = 4;
 
 template <typename T>
 struct KernelFamily {
@@ -314,6 +315,7 @@ struct KernelFamily {
     // Largest kb * jb of wgrad_channel_lanes over taps: the accumulators,
     // jb vectors of x and a broadcast within the family's registers.
     int wgrad_broadcast_product;
+    int wgrad_broadcast_k;
     // A narrower family's grouped_channel_lanes and its lanes (AVX2's in
     // the AVX-512 table, null elsewhere), for a Kg that fills its vectors
     // but not this family's: ResNeXt's 8 channels per group with 16 float

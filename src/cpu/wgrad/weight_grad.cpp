@@ -67,7 +67,8 @@ struct WgradLayout {
 
 double lane_use(int64_t n, int64_t V) { return double(n) / double((n + V - 1) / V * V); }
 
-WgradLayout choose_layout(const ConvGeometry& g, int64_t V, int64_t broadcast_product) {
+WgradLayout choose_layout(const ConvGeometry& g, int64_t V, int64_t broadcast_k,
+                          int64_t broadcast_product) {
     WgradLayout l{};
     l.V = V;
     l.Hp = g.H + g.pt + g.pb;
@@ -78,12 +79,14 @@ WgradLayout choose_layout(const ConvGeometry& g, int64_t V, int64_t broadcast_pr
         return lane_use(groups, V) * std::min(double(kb * jb) / double(kb + jb), 1.5);
     };
     const int64_t lane_kb = std::min<int64_t>(g.Kg, kWgradLaneMaxK);
-    const int64_t cast_kb = std::min<int64_t>(g.Kg, kWgradBroadcastMaxK);
+    const int64_t cast_kb = std::min<int64_t>(g.Kg, broadcast_k);
+    // Block members: taps of a kernel row when a group's channels fit one
+    // vector, else its vectors of channels; as many as the registers hold
+    // (AVX-512: 4 x 6, where AVX2's 2 x 6 loaded 8 values per 12 FMAs).
     const bool one_vector = g.Cg <= V;
-    const int64_t tap_jb = std::min<int64_t>(
-        {g.S, kWgradBroadcastMaxTaps, std::max<int64_t>(broadcast_product / cast_kb, 1)});
-    const int64_t cast_jb =
-        one_vector ? tap_jb : std::min<int64_t>((g.Cg + V - 1) / V, kWgradBroadcastMaxJ);
+    const int64_t cast_jb = std::min<int64_t>({one_vector ? g.S : (g.Cg + V - 1) / V,
+                                               kWgradBroadcastMaxJ,
+                                               std::max<int64_t>(broadcast_product / cast_kb, 1)});
     l.group_lanes = score(g.G, lane_kb, std::min<int64_t>(g.S, kWgradLaneMaxProduct / lane_kb)) >
                     score(g.Cg, cast_kb, cast_jb);
     if (l.group_lanes) {
@@ -101,14 +104,13 @@ WgradLayout choose_layout(const ConvGeometry& g, int64_t V, int64_t broadcast_pr
         l.x_channels = l.Cgp;
         l.dy_channels = g.Kg;
         l.kb = cast_kb;
+        l.jb = cast_jb;
         l.k_chunks = (g.Kg + l.kb - 1) / l.kb;
         l.j_taps = one_vector;
         if (l.j_taps) {
-            l.jb = tap_jb;
             l.j_chunks = (g.S + l.jb - 1) / l.jb;
             l.items = g.G * g.R * l.k_chunks * l.j_chunks;
         } else {
-            l.jb = kWgradBroadcastMaxJ;
             l.j_chunks = (l.Cgp / V + l.jb - 1) / l.jb;
             l.items = g.G * g.R * g.S * l.k_chunks * l.j_chunks;
         }
@@ -473,7 +475,7 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& f, int64_t 
                        const T* x, const T* dy, T* dw, int threads) {
     if (depthwise_nhwc_in_place(g, f.vector_lanes))
         return weight_grad_depthwise_nhwc(g, f, batch, x, dy, dw, threads);
-    const WgradLayout l = choose_layout(g, f.vector_lanes, f.wgrad_broadcast_product);
+    const WgradLayout l = choose_layout(g, f.vector_lanes, f.wgrad_broadcast_k, f.wgrad_broadcast_product);
     const int64_t acc_size =
         l.group_lanes ? g.Kg * g.Cg * g.R * g.S * l.slabs * l.V : g.G * g.R * g.S * g.Kg * l.Cgp;
     // Planes per slab and values per pixel of a plane.

@@ -33,7 +33,8 @@ constexpr int kSlidingChains = 9;
 // lanes (wide groups). Otherwise lanes over groups: dy(k) and x(j) are both
 // vectors, lane l belonging to group l of the block (narrow groups,
 // depthwise). The two loop orders keep min(KB, JB) + 1 + KB * JB vectors
-// live, which fits 16 registers for every block the driver asks for.
+// live, which fits the family's registers (16, 32 with AVX-512) for every
+// block the driver asks for.
 template <typename T, int KB, int JB, bool kBroadcast>
 void wgrad_block(const WgradBlock<T>& b) {
     using V = Vec<T>;
@@ -127,8 +128,7 @@ void wgrad_group_lanes(const WgradBlock<T>& b) {
 
 template <typename T>
 void wgrad_channel_lanes(const WgradBlock<T>& b) {
-    constexpr int J = kWgradBroadcastMaxJ > kWgradBroadcastMaxTaps ? kWgradBroadcastMaxJ
-                                                                    : kWgradBroadcastMaxTaps;
+    constexpr int J = kWgradBroadcastMaxJ;
     using Seq = std::make_integer_sequence<int, J>;
     switch (b.kb) {
         case 1: return dispatch_j<T, 1, J, true>(b, Seq());
@@ -136,7 +136,9 @@ void wgrad_channel_lanes(const WgradBlock<T>& b) {
         case 3: return dispatch_j<T, 3, J, true>(b, Seq());
         case 4: return dispatch_j<T, 4, J, true>(b, Seq());
         case 5: return dispatch_j<T, 5, J, true>(b, Seq());
-        default: return dispatch_j<T, 6, J, true>(b, Seq());
+        case 6: return dispatch_j<T, 6, J, true>(b, Seq());
+        case 7: return dispatch_j<T, 7, J, true>(b, Seq());
+        default: return dispatch_j<T, 8, J, true>(b, Seq());
     }
 }
 
@@ -240,6 +242,10 @@ void fill(KernelFamily<T>& f) {
     f.vector_lanes = Vec<T>::N;
     // Registers: 32 with AVX-512, 16 otherwise; jb + 1 + kb * jb live.
     f.wgrad_broadcast_product = GCONV_ISA_LEVEL == 2 ? 24 : 12;
+    // Blocks of 8 output channels with 32 registers: the channel counts of
+    // real layers are multiples of 8, which 6 left a short last block
+    // (ResNeXt s5's 32 as 6 x 5 + 2: a tenth of its time in 2-row blocks).
+    f.wgrad_broadcast_k = GCONV_ISA_LEVEL == 2 ? 8 : 6;
 }
 
 }  // namespace
