@@ -102,22 +102,52 @@ void global_dwconv_nchw(const ConvGeometry& g, const T* x, const T* w, const T* 
     }
 }
 
+// NB vectors of channels [k0, k0 + NB * N) of a depth-multiplier-1 layer,
+// their sums over every input pixel kept in registers: two loads per FMA,
+// where updating y in memory pixel by pixel took three loads and a store
+// (MobileFaceNet's GDC at N=16: 1.6x the time).
+template <typename T, int NB>
+GCONV_ALWAYS_INLINE void global_nhwc_vectors(const ConvGeometry& g, const T* x, const T* w,
+                                             const T* bias, T* y, int64_t k0) {
+    using V = Vec<T>;
+    V acc[NB];
+    for (int b = 0; b < NB; ++b) acc[b] = V::zero();
+    for (int64_t h = 0; h < g.H; ++h) {
+        const T* xp = x + h * g.W * g.C + k0;
+        const T* wp = w + ((h + g.pt) * g.S + g.pl) * g.K + k0;
+        for (int64_t i = 0; i < g.W; ++i, xp += g.C, wp += g.K)
+            for (int b = 0; b < NB; ++b)
+                acc[b] = fmadd(V::load(wp + b * V::N), V::load(xp + b * V::N), acc[b]);
+    }
+    for (int b = 0; b < NB; ++b) {
+        const V bv = bias ? V::load(bias + k0 + b * V::N) : V::zero();
+        activate_vec(acc[b] + bv, g.act).store(y + k0 + b * V::N);
+    }
+}
+
 // Weights packed [R * S][K]: each input pixel updates all K outputs at once.
 template <typename T>
 void global_dwconv_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+    constexpr int64_t N = Vec<T>::N, kBlock = 8;
     const int64_t K = g.K, C = g.C, m = g.Kg;
-    for (int64_t k = 0; k < K; ++k) y[k] = T(0);
+    int64_t k0 = 0;
+    if (m == 1) {
+        for (; k0 + kBlock * N <= K; k0 += kBlock * N)
+            global_nhwc_vectors<T, kBlock>(g, x, w, bias, y, k0);
+        for (; k0 + N <= K; k0 += N) global_nhwc_vectors<T, 1>(g, x, w, bias, y, k0);
+    }
+    for (int64_t k = k0; k < K; ++k) y[k] = T(0);
     for (int64_t h = 0; h < g.H; ++h)
         for (int64_t i = 0; i < g.W; ++i) {
             const T* xp = x + (h * g.W + i) * C;
             const T* wp = w + ((h + g.pt) * g.S + i + g.pl) * K;
             if (m == 1) {
-                for (int64_t k = 0; k < K; ++k) y[k] += wp[k] * xp[k];
+                for (int64_t k = k0; k < K; ++k) y[k] += wp[k] * xp[k];
             } else {
-                for (int64_t k = 0; k < K; ++k) y[k] += wp[k] * xp[k / m];
+                for (int64_t k = k0; k < K; ++k) y[k] += wp[k] * xp[k / m];
             }
         }
-    for (int64_t k = 0; k < K; ++k) y[k] = activate(y[k] + (bias ? bias[k] : T(0)), g.act);
+    for (int64_t k = k0; k < K; ++k) y[k] = activate(y[k] + (bias ? bias[k] : T(0)), g.act);
 }
 
 template <typename T>
