@@ -34,19 +34,9 @@ KernelTable make_table(gconv_isa isa) {
     t.isa = isa;
     switch (isa) {
 #if defined(GCONV_HAVE_AVX512)
-        case GCONV_ISA_AVX512: {
+        case GCONV_ISA_AVX512:
             GCONV_FILL_FAMILY(avx512, t);
-#if defined(GCONV_HAVE_AVX2)
-            // A CPU with the AVX-512 family runs AVX2 too (cpu_supports).
-            KernelTable narrow{};
-            GCONV_FILL_FAMILY(avx2, narrow);
-            t.f32.grouped_channel_lanes_narrow = narrow.f32.grouped_channel_lanes;
-            t.f32.narrow_lanes = narrow.f32.vector_lanes;
-            t.f64.grouped_channel_lanes_narrow = narrow.f64.grouped_channel_lanes;
-            t.f64.narrow_lanes = narrow.f64.vector_lanes;
-#endif
             break;
-        }
 #endif
 #if defined(GCONV_HAVE_AVX2)
         case GCONV_ISA_AVX2:
@@ -128,6 +118,12 @@ struct Tables {
         for (int isa = 0; isa < 3; ++isa)
             if (cpu_supports(static_cast<gconv_isa>(isa)))
                 by_isa[isa] = make_table(static_cast<gconv_isa>(isa));
+        // A CPU with the AVX-512 family runs AVX2 too (cpu_supports).
+        if (by_isa[GCONV_ISA_AVX512].isa == GCONV_ISA_AVX512 &&
+            by_isa[GCONV_ISA_AVX2].isa == GCONV_ISA_AVX2) {
+            by_isa[GCONV_ISA_AVX512].f32.narrow = &by_isa[GCONV_ISA_AVX2].f32;
+            by_isa[GCONV_ISA_AVX512].f64.narrow = &by_isa[GCONV_ISA_AVX2].f64;
+        }
         active.store(best_supported(cap_from_environment()));
     }
 };

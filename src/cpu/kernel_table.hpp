@@ -316,13 +316,11 @@ struct KernelFamily {
     // jb vectors of x and a broadcast within the family's registers.
     int wgrad_broadcast_product;
     int wgrad_broadcast_k;
-    // A narrower family's grouped_channel_lanes and its lanes (AVX2's in
-    // the AVX-512 table, null elsewhere), for a Kg that fills its vectors
-    // but not this family's: ResNeXt's 8 channels per group with 16 float
-    // lanes. Set by dispatch, which builds this table only on CPUs that
-    // run both families.
-    PlaneKernelFn<T> grouped_channel_lanes_narrow = nullptr;
-    int narrow_lanes = 0;
+    // A narrower family (AVX2's in the AVX-512 table, null elsewhere), for
+    // kernels whose lanes run over a group's channels when those fill its
+    // vectors but not this family's: ResNeXt's 8 channels per group with 16
+    // float lanes. Set by dispatch, on CPUs that run both families.
+    const KernelFamily* narrow = nullptr;
 };
 
 struct KernelTable {

@@ -11,7 +11,8 @@
 //   RegNet, 1.04-1.12x);
 // - direct_nchw.inl's plane kernel, lanes over output pixels, otherwise.
 // With AVX-512, NHWC groups of 8 channels (ResNeXt s3) take the AVX2
-// family's channel lanes (Zen 4: 1.3-1.5x faster than the plane kernel).
+// family's channel lanes (KernelFamily::narrow; Zen 4: 1.3-1.5x faster than
+// the plane kernel).
 #include "cpu/common/direct_driver.hpp"
 
 namespace gconv {
@@ -35,8 +36,9 @@ LaneKernel<T> channel_lanes_kernel(const gconv_plan& plan) {
     if (f.grouped_channel_lanes != nullptr && g.Kg % lanes == 0 &&
         (nhwc || g.Kg % (2 * lanes) == 0 || lanes >= 16))
         return {f.grouped_channel_lanes, lanes};
-    if (nhwc && f.grouped_channel_lanes_narrow != nullptr && g.Kg % f.narrow_lanes == 0)
-        return {f.grouped_channel_lanes_narrow, f.narrow_lanes};
+    if (nhwc && f.narrow != nullptr && f.narrow->grouped_channel_lanes != nullptr &&
+        g.Kg % f.narrow->vector_lanes == 0)
+        return {f.narrow->grouped_channel_lanes, f.narrow->vector_lanes};
     return {nullptr, 0};
 }
 

@@ -91,9 +91,19 @@ extern "C" gconv_status gconv_transposed_grouped(
                     ", out %" PRId64 "x%" PRId64 ")",
                     batch, groups, dy_per_group, out_per_group, in_h, in_w, out_h, out_w);
     const KernelTable& table = active_kernel_table();
-    const int lanes = dtype == GCONV_FLOAT64 ? table.f64.vector_lanes : table.f32.vector_lanes;
     const bool nhwc = layout == GCONV_LAYOUT_NHWC;
-    if (out_per_group * dy_per_group > kMostTapWeights || (nhwc && out_per_group % lanes != 0))
+    // NHWC lanes run over a group's outputs: the family whose vectors they
+    // fill, AVX2's with AVX-512 for 8 channels per group (ResNeXt s3_down's
+    // input gradient, which the phase-split route ran at half the speed).
+    const auto fits = [&](const auto& f) { return out_per_group % f.vector_lanes == 0; };
+    const auto family_for = [&](const auto& f) -> decltype(&f) {
+        if (!nhwc || fits(f)) return &f;
+        return f.narrow != nullptr && fits(*f.narrow) ? f.narrow : nullptr;
+    };
+    const KernelFamily<float>* f32 = family_for(table.f32);
+    const KernelFamily<double>* f64 = family_for(table.f64);
+    if (out_per_group * dy_per_group > kMostTapWeights ||
+        (dtype == GCONV_FLOAT64 ? f64 == nullptr : f32 == nullptr))
         return GCONV_UNSUPPORTED;
     if (batch == 0) return GCONV_SUCCESS;
     const TransposedGeometry g{groups * out_per_group, in_h, in_w, out_h, out_w, kernel_h,
@@ -102,10 +112,10 @@ extern "C" gconv_status gconv_transposed_grouped(
     const int64_t elements = batch * g.C * out_h * out_w;
     const int threads = threads_for_work(num_threads, elements);
     if (dtype == GCONV_FLOAT64)
-        return run(table.f64, nhwc, batch, g, static_cast<const double*>(dy),
+        return run(*f64, nhwc, batch, g, static_cast<const double*>(dy),
                    static_cast<const double*>(weight), static_cast<const double*>(bias),
                    static_cast<double*>(y), threads);
-    return run(table.f32, nhwc, batch, g, static_cast<const float*>(dy),
+    return run(*f32, nhwc, batch, g, static_cast<const float*>(dy),
                static_cast<const float*>(weight), static_cast<const float*>(bias),
                static_cast<float*>(y), threads);
 }
