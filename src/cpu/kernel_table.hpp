@@ -49,6 +49,9 @@ struct GemmUkernel {
     GemmUkernelFn<T> fn;
     int mr, nr;
     GemmUkernelIndirectFn<T> fn_indirect = nullptr;  // gemm_cols only
+    // fn_indirect for a last row panel of at most mr / 2 rows (null: none),
+    // reading the same mr-row packed panel: M = 80 computed 96 rows.
+    GemmUkernelIndirectFn<T> fn_indirect_half = nullptr;
 };
 
 // Rows [oh_begin, oh_end) of all output channels of `groups` consecutive

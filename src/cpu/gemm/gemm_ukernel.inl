@@ -127,8 +127,9 @@ void gemm_ukernel_cols(int64_t kc, const T* __restrict a, const T* __restrict b,
 }
 
 // Columns past t.n point at valid data (the caller repeats the last column);
-// their results are not stored.
-template <typename T, int MV, int NR>
+// their results are not stored. A is packed in panels of kPanelRows rows,
+// of which the kernel computes the first MR.
+template <typename T, int MV, int NR, int kPanelRows = MV * Vec<T>::N>
 void gemm_ukernel_cols_indirect(int64_t taps, int64_t c0, int64_t channels,
                                 const T* __restrict a, const T* const* rows,
                                 const GemmTile<T>& t) {
@@ -149,7 +150,7 @@ void gemm_ukernel_cols_indirect(int64_t taps, int64_t c0, int64_t channels,
                 const V bj = V::set1(column[j][c]);
                 for (int v = 0; v < MV; ++v) acc[j][v] = fmadd(av[v], bj, acc[j][v]);
             }
-            a += MR;
+            a += kPanelRows;
         } while (++c < channels);
     } while (++tap < taps);
     store_cols<T, MV, NR>(acc, t);
@@ -170,7 +171,8 @@ void fill(KernelFamily<T>& f) {
     constexpr int lanes = Vec<T>::N;
     f.gemm_rows = {gemm_ukernel_rows<T, kRows, kVecs>, kRows, kVecs * lanes};
     f.gemm_cols = {gemm_ukernel_cols<T, kVecs, kRows>, kVecs * lanes, kRows,
-                   gemm_ukernel_cols_indirect<T, kVecs, kRows>};
+                   gemm_ukernel_cols_indirect<T, kVecs, kRows>,
+                   gemm_ukernel_cols_indirect<T, kVecs / 2, kRows, kVecs * lanes>};
 #if GCONV_ISA_LEVEL == 2
     // 48 x 8 (24 accumulators, 8 column pointers): AlexNet conv2's input
     // gradient has 48 channels per group, which 32-row panels computed as
