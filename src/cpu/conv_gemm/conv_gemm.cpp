@@ -1,9 +1,13 @@
 // gemm_1x1 and im2col_gemm: grouped convolution as one GEMM per
 // (image, group, pixel tile), C[K/G x pixels] = W_g[K/G x kd] * B[kd x pixels].
-// The weights are packed once by the plan. NCHW packs B per tile into
-// per-thread scratch, straight from the input (1x1) or through im2col; NHWC
-// reads it in place through a table of pointers to each pixel's channels
-// under each tap. No full im2col matrix ever exists.
+// The weights are packed once by the plan. B reaches the micro-kernel one
+// of three ways (Route): packed per tile from the input (NCHW 1x1, and
+// im2col of images too large to stage), read in place through a table of
+// pointers to each pixel's channels under each tap (NHWC), or through such
+// a table into a per-thread, zero-padded copy of a run of images' group
+// channels, where a pixel tile may span images (im2col in NCHW, and in NHWC
+// where the channel stride crowds a few L1 sets). No full im2col matrix
+// ever exists.
 #include <cinttypes>
 #include <cstring>
 #include <vector>
@@ -127,8 +131,9 @@ int64_t block_steps(const GemmUkernel<T>& uk) {
 int64_t cache_lines(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
 // Per-thread scratch of the indirect routes, each part on its own cache
-// lines: a row of Cg zeros (taps in the padding), the pointer table of one
-// micro-panel and, staged, the group image and (NCHW) the C tile.
+// lines: a row of Cg zeros (kIndirect's taps in the padding), the pointer
+// tables of two micro-panels and, staged, the group's padded images
+// (staged_images of them) and (NCHW) the C tile.
 template <typename T>
 struct IndirectScratch {
     T* zeros;
