@@ -164,12 +164,17 @@ void sum_taps_pixel(const T* const* src, const T* const* w, int taps, const T* b
     if constexpr (M == 2) {
         // Four output vectors at a time: eight independent FMA chains (two
         // alone waited on the FMA latency at every tap: a stride-1 3x3 ran
-        // at ~480 cycles a pixel of 32 outputs).
+        // at ~480 cycles a pixel of 32 outputs); then two (32 channels are
+        // two vectors of AVX-512 floats).
         constexpr int B = 4;
         for (; c + B * V::N <= C; c += B * V::N) {
             V starts[B];
             for (int v = 0; v < B; ++v) starts[v] = start(c + v * V::N);
             sum_tap_pairs<T, B>(src, w, taps, starts, c, out);
+        }
+        for (; c + 2 * V::N <= C; c += 2 * V::N) {
+            const V starts[2] = {start(c), start(c + V::N)};
+            sum_tap_pairs<T, 2>(src, w, taps, starts, c, out);
         }
     }
     for (; c + V::N <= C; c += V::N) {
