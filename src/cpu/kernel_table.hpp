@@ -339,6 +339,12 @@ template <typename T> const KernelFamily<T>& family(const KernelTable& table);
 template <> inline const KernelFamily<float>& family<float>(const KernelTable& t) { return t.f32; }
 template <> inline const KernelFamily<double>& family<double>(const KernelTable& t) { return t.f64; }
 
+// f.narrow when `channels` fill a whole number of its vectors, else null.
+template <typename T>
+const KernelFamily<T>* narrow_family_for(const KernelFamily<T>& f, int64_t channels) {
+    return f.narrow != nullptr && channels % f.narrow->vector_lanes == 0 ? f.narrow : nullptr;
+}
+
 // Each family's translation units define these in namespace gconv::<isa>.
 #define GCONV_DECLARE_ISA_FAMILY(isa_namespace)          \
     namespace isa_namespace {                            \

@@ -53,7 +53,7 @@ enum class Route {
     kIndirect,
     // im2col: a group's input channels of one or more images copied once
     // per thread into zero-padded pixels of Cg contiguous channels
-    // (StagedImages), then as kIndirect without a bounds check. NCHW
+    // (stage_images), then as kIndirect without a bounds check. NCHW
     // transposes the planes and writes C to a tile that is transposed back:
     // 1.25-1.6x faster than kPacked on dense 3x3 and AlexNet's 3x3/5x5
     // layers (the im2col copy is gone; the two transposes cost a few
@@ -282,9 +282,10 @@ void unstage_tile(const KernelFamily<T>& f, const T* tile, int64_t width, int64_
         for (int64_t k = 0; k < Kg; ++k) out[k * P + p] = tile[p * Kg + k];
 }
 
-// The pixel tile of an item: as wide as gives `items_wanted` items over
-// `units` units of `pixels` pixels each (at least one micro-panel, a
-// multiple of them), capped at `cap` by tiles of equal width.
+// The pixel tile of an item over `units` units (image or run, group) of
+// `pixels` pixels each: wide enough for about four items a thread, a
+// multiple of the micro-panel width nr, capped at `cap` by tiles of equal
+// width.
 int64_t tile_width(int64_t pixels, int64_t units, int threads, int64_t nr, int64_t cap) {
     const int64_t wanted_tiles = (4 * threads + units - 1) / units;
     int64_t nc = split_size(pixels, wanted_tiles, nr);

@@ -36,9 +36,9 @@ LaneKernel<T> channel_lanes_kernel(const gconv_plan& plan) {
     if (f.grouped_channel_lanes != nullptr && g.Kg % lanes == 0 &&
         (nhwc || g.Kg % (2 * lanes) == 0 || lanes >= 16))
         return {f.grouped_channel_lanes, lanes};
-    if (nhwc && f.narrow != nullptr && f.narrow->grouped_channel_lanes != nullptr &&
-        g.Kg % f.narrow->vector_lanes == 0)
-        return {f.narrow->grouped_channel_lanes, f.narrow->vector_lanes};
+    const KernelFamily<T>* narrow = nhwc ? narrow_family_for(f, g.Kg) : nullptr;
+    if (narrow != nullptr && narrow->grouped_channel_lanes != nullptr)
+        return {narrow->grouped_channel_lanes, narrow->vector_lanes};
     return {nullptr, 0};
 }
 

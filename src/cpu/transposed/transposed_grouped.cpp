@@ -95,10 +95,9 @@ extern "C" gconv_status gconv_transposed_grouped(
     // NHWC lanes run over a group's outputs: the family whose vectors they
     // fill, AVX2's with AVX-512 for 8 channels per group (ResNeXt s3_down's
     // input gradient, which the phase-split route ran at half the speed).
-    const auto fits = [&](const auto& f) { return out_per_group % f.vector_lanes == 0; };
     const auto family_for = [&](const auto& f) -> decltype(&f) {
-        if (!nhwc || fits(f)) return &f;
-        return f.narrow != nullptr && fits(*f.narrow) ? f.narrow : nullptr;
+        return !nhwc || out_per_group % f.vector_lanes == 0 ? &f
+                                                            : narrow_family_for(f, out_per_group);
     };
     const KernelFamily<float>* f32 = family_for(table.f32);
     const KernelFamily<double>* f64 = family_for(table.f64);

@@ -477,9 +477,8 @@ void weight_grad_depthwise_nhwc(const ConvGeometry& g, const KernelFamily<T>& f,
 // NCHW, whose copy transposes either way, 0.95-1.06x, so not there).
 template <typename T>
 const KernelFamily<T>& wgrad_family(const ConvGeometry& g, const KernelFamily<T>& f) {
-    const KernelFamily<T>* narrow = f.narrow;
-    const bool fits_narrow = narrow != nullptr && g.Cg % narrow->vector_lanes == 0;
-    return g.layout == GCONV_LAYOUT_NHWC && g.Cg < f.vector_lanes && fits_narrow ? *narrow : f;
+    const KernelFamily<T>* narrow = narrow_family_for(f, g.Cg);
+    return g.layout == GCONV_LAYOUT_NHWC && g.Cg < f.vector_lanes && narrow ? *narrow : f;
 }
 
 template <typename T>
