@@ -21,6 +21,8 @@ namespace {
         isa_namespace::fill_direct_nchw(table);          \
         isa_namespace::fill_grouped_channel_lanes(table); \
         isa_namespace::fill_depthwise(table);            \
+        isa_namespace::fill_depthwise_packed_rows(table); \
+        isa_namespace::fill_depthwise_wide_rows(table);   \
         isa_namespace::fill_global(table);               \
         isa_namespace::fill_peak(table);                 \
         isa_namespace::fill_wgrad(table);                \

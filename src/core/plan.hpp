@@ -42,6 +42,8 @@ struct gconv_plan {
     int64_t tile_rows = 0;        // direct: most output rows per work item
     int64_t tile_groups = 1;      // direct: most groups per work item
     bool small_planes = false;    // depthwise NCHW: the small-plane kernel
+    bool packed_rows = false;     // depthwise NCHW: the packed-rows kernel
+    bool wide_rows = false;       // depthwise NCHW: the wide-rows kernel
 
     const void* bias_or_null() const { return geom.has_bias ? bias.data() : nullptr; }
 };

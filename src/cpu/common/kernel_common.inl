@@ -10,6 +10,19 @@
 #endif
 #endif
 
+// Full unrolling for the kernels whose register blocks resolve at compile
+// time. The portable vectors' build (CI's AVX-512 emulation) skips it: each
+// of its "vectors" is already a loop, and unrolled blocks made one file
+// take minutes to compile.
+#ifndef GCONV_UNROLL
+#define GCONV_UNROLL_PRAGMA(text) _Pragma(#text)
+#if defined(GCONV_GENERIC_VECTORS)
+#define GCONV_UNROLL(n) GCONV_UNROLL_PRAGMA(GCC unroll 1)
+#else
+#define GCONV_UNROLL(n) GCONV_UNROLL_PRAGMA(GCC unroll n)
+#endif
+#endif
+
 // The fused epilogue: bias is added by the caller, then this.
 template <typename T>
 static inline T activate(T v, int act) {

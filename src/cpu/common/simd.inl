@@ -31,6 +31,17 @@ template <typename T> struct Vec {
     void store(T* p) const {
         for (int i = 0; i < N; ++i) p[i] = v[i];
     }
+    // Lanes whose bit is set in `mask` from p[lane], the others zero;
+    // masked-off lanes are never read (AVX-512: their faults suppressed).
+    static Vec load_lanes(const T* p, uint32_t mask) {
+        Vec r;
+        for (int i = 0; i < N; ++i) r.v[i] = (mask >> i) & 1u ? p[i] : T(0);
+        return r;
+    }
+    void store_lanes(T* p, uint32_t mask) const {
+        for (int i = 0; i < N; ++i)
+            if ((mask >> i) & 1u) p[i] = v[i];
+    }
     friend Vec fmadd(Vec a, Vec b, Vec c) {
         for (int i = 0; i < N; ++i) c.v[i] += a.v[i] * b.v[i];
         return c;
@@ -66,6 +77,12 @@ template <> struct Vec<float> {
     static Vec set1(float x) { return {_mm512_set1_ps(x)}; }
     static Vec zero() { return {_mm512_setzero_ps()}; }
     void store(float* p) const { _mm512_storeu_ps(p, v); }
+    static Vec load_lanes(const float* p, uint32_t mask) {
+        return {_mm512_maskz_loadu_ps(static_cast<__mmask16>(mask), p)};
+    }
+    void store_lanes(float* p, uint32_t mask) const {
+        _mm512_mask_storeu_ps(p, static_cast<__mmask16>(mask), v);
+    }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
     friend Vec pair_sums(Vec a, Vec b) {
@@ -93,6 +110,12 @@ template <> struct Vec<double> {
     static Vec set1(double x) { return {_mm512_set1_pd(x)}; }
     static Vec zero() { return {_mm512_setzero_pd()}; }
     void store(double* p) const { _mm512_storeu_pd(p, v); }
+    static Vec load_lanes(const double* p, uint32_t mask) {
+        return {_mm512_maskz_loadu_pd(static_cast<__mmask8>(mask), p)};
+    }
+    void store_lanes(double* p, uint32_t mask) const {
+        _mm512_mask_storeu_pd(p, static_cast<__mmask8>(mask), v);
+    }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm512_add_pd(a.v, b.v)}; }
     friend Vec pair_sums(Vec a, Vec b) {

@@ -1,0 +1,195 @@
+// Depthwise NCHW on planes no wider than one vector (AVX-512: 16 floats or
+// 8 doubles; MobileNet's and EfficientNet's 14x14 and 7x7 layers), stride 1,
+// undilated, multiplier 1, square 3x3, 5x5 or 7x7 kernels.
+//
+// P = lanes / W rows of a plane share a vector as they lie in memory (7x7
+// floats: two rows in 14 lanes; at most two), so every tap is one masked
+// load straight from x at the tap's offset: lanes whose input column falls
+// in the padding, or whose row lies outside the plane, are masked off and
+// read as zero. No copy, no transpose, no scratch: the small-plane kernel,
+// which copies 16 planes into a channels-innermost tile through 8 x 8
+// transposes, spends more time in its copies than in its arithmetic.
+//
+// A block of up to eight output vectors (8 * P rows) keeps its accumulators
+// in registers, and each input vector it reads is loaded once for all the
+// output rows it reaches (R of them at P = 1).
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+#include "cpu/kernel_table.hpp"
+
+namespace gconv {
+namespace GCONV_ISA {
+
+#include "cpu/common/kernel_common.inl"
+#include "cpu/common/simd.inl"
+
+namespace {
+
+#if GCONV_ISA_LEVEL == 2
+
+constexpr int kMostRowsPerVector = 2;
+constexpr int kMostKernelColumns = 7;
+// Output vectors per block: RB accumulators, a column of R weight vectors
+// and the input vectors within 32 registers.
+constexpr int kBlockVectors = 8;
+constexpr int kMostInputVectors = (kBlockVectors - 1) * kMostRowsPerVector + 7;
+constexpr int kMostBlocks = (kPackedRowsMostRows + kBlockVectors - 1) / kBlockVectors;
+
+// A plane's blocks, the same for every channel: each block's load masks
+// (lanes whose input row and column lie inside the plane), looked up as
+// one k-register load per input vector, where computing them took more
+// instructions than the arithmetic.
+struct PackedRows {
+    int64_t W, OW, pt, pl;
+    int64_t vectors, block;  // output vectors per plane, per block (the last fewer)
+    uint16_t mask[kMostBlocks][kMostKernelColumns][kMostInputVectors];
+    uint16_t store[kMostBlocks][kBlockVectors];  // lanes of each output vector inside the plane
+};
+
+// Lanes of the P packed rows from row `first` whose row lies in [0, rows).
+inline uint32_t rows_inside(int P, int64_t first, int64_t rows, int64_t width, uint32_t one_row) {
+    uint32_t lanes = 0;
+    for (int i = 0; i < P; ++i)
+        if (first + i >= 0 && first + i < rows) lanes |= one_row << (i * width);
+    return lanes;
+}
+
+// Output vectors [v0, v0 + RB) of one plane (rows v0 * P ...), block `b`.
+// Input vector u = j * P + r (counted from the block's first row) serves
+// output vector j through kernel row r, so each is loaded once per tap
+// column and multiplied into every j it reaches. Tap column by tap column,
+// so only that column's R weights are held (a whole 5x5 kernel's, with the
+// accumulators, went to the stack). Rows in the padding load nothing and
+// add zeros: a branch per row cost more than its FMAs.
+template <typename T, int R, int S, int P, int RB>
+GCONV_ALWAYS_INLINE void packed_rows_block(const PackedRows& p, int64_t b, const T* w, T bias,
+                                           int act, const T* x, T* y) {
+    using V = Vec<T>;
+    constexpr int U = (RB - 1) * P + R;
+    const int64_t oh0 = b * p.block * P;
+    const T* base = x + (oh0 - p.pt) * p.W - p.pl;
+    V acc[RB];
+    for (int j = 0; j < RB; ++j) acc[j] = V::set1(bias);
+GCONV_UNROLL(8)
+    for (int s = 0; s < S; ++s) {
+        V ws[R];
+        for (int r = 0; r < R; ++r) ws[r] = V::set1(w[r * S + s]);
+        const uint16_t* mask = p.mask[b][s];
+        const T* src = base + s;
+GCONV_UNROLL(32)
+        for (int u = 0; u < U; ++u, src += p.W) {
+            const V xv = V::load_lanes(src, mask[u]);
+GCONV_UNROLL(8)
+            for (int j = 0; j < RB; ++j) {
+                const int r = u - j * P;
+                if (r >= 0 && r < R) acc[j] = fmadd(ws[r], xv, acc[j]);
+            }
+        }
+    }
+    T* out = y + oh0 * p.OW;
+    for (int j = 0; j < RB; ++j, out += P * p.OW)
+        activate_vec(acc[j], act).store_lanes(out, p.store[b][j]);
+}
+
+template <typename T, int R, int S, int P>
+void packed_rows_planes(const PackedRows& p, const ConvGeometry& g, const T* x, const T* w,
+                        const T* bias, T* y, int64_t c_begin, int64_t c_end) {
+    const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
+    for (int64_t c = c_begin; c < c_end; ++c) {
+        const T* wc = w + c * R * S;
+        const T b = bias ? bias[c] : T(0);
+        const T* xc = x + c * plane;
+        T* yc = y + c * out_plane;
+        for (int64_t blk = 0, v0 = 0; v0 < p.vectors; ++blk, v0 += p.block) {
+            const int64_t n = p.vectors - v0 < p.block ? p.vectors - v0 : p.block;
+            switch (n) {  // the block size as a compile-time constant
+#define GCONV_PACKED_ROWS_CASE(rb)                                         \
+    case rb:                                                               \
+        packed_rows_block<T, R, S, P, rb>(p, blk, wc, b, g.act, xc, yc);   \
+        break;
+                GCONV_PACKED_ROWS_CASE(1)
+                GCONV_PACKED_ROWS_CASE(2)
+                GCONV_PACKED_ROWS_CASE(3)
+                GCONV_PACKED_ROWS_CASE(4)
+                GCONV_PACKED_ROWS_CASE(5)
+                GCONV_PACKED_ROWS_CASE(6)
+                GCONV_PACKED_ROWS_CASE(7)
+                GCONV_PACKED_ROWS_CASE(8)
+#undef GCONV_PACKED_ROWS_CASE
+                default:
+                    break;
+            }
+        }
+    }
+}
+
+template <typename T, int K>
+void packed_rows_sized(const PackedRows& p, int P, const ConvGeometry& g, const T* x,
+                       const T* w, const T* bias, T* y, int64_t c_begin, int64_t c_end) {
+    if (P == 2)
+        packed_rows_planes<T, K, K, 2>(p, g, x, w, bias, y, c_begin, c_end);
+    else
+        packed_rows_planes<T, K, K, 1>(p, g, x, w, bias, y, c_begin, c_end);
+}
+
+// The planner sends only what this takes (see packed_rows_fit in
+// src/cpu/depthwise/depthwise.cpp): W and OW <= lanes, stride 1,
+// undilated, R == S in {3, 5, 7}.
+template <typename T>
+void dwconv2d_nchw_packed_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias,
+                               T* y, int64_t c_begin, int64_t c_end) {
+    constexpr int64_t L = Vec<T>::N;
+    // Rows share a vector only where input and output rows have the same
+    // width, so both pack alike.
+    int P = g.OW == g.W ? static_cast<int>(L / g.W) : 1;
+    if (P > kMostRowsPerVector) P = kMostRowsPerVector;
+    PackedRows p;
+    p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
+    p.vectors = (g.OH + P - 1) / P;
+    const int64_t blocks = (p.vectors + kBlockVectors - 1) / kBlockVectors;
+    p.block = (p.vectors + blocks - 1) / blocks;  // equal blocks, the last shorter
+    const uint32_t in_row = P == 1 ? (L == 16 ? 0xFFFFu : (1u << L) - 1u) : (1u << g.W) - 1u;
+    const uint32_t out_row = (1u << g.OW) - 1u;
+    const int U = static_cast<int>((p.block - 1) * P + g.R);
+    for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t oh0 = b * p.block * P;
+        for (int64_t s = 0; s < g.S; ++s) {
+            uint32_t column = 0;
+            for (int64_t l = 0; l < P * g.OW; ++l) {
+                const int64_t col = l % g.OW + s - g.pl;
+                if (col >= 0 && col < g.W) column |= 1u << l;
+            }
+            for (int u = 0; u < U; ++u)
+                p.mask[b][s][u] = static_cast<uint16_t>(
+                    column & rows_inside(P, oh0 - g.pt + u, g.H, g.W, in_row));
+        }
+        for (int64_t j = 0; j < p.block; ++j)
+            p.store[b][j] =
+                static_cast<uint16_t>(rows_inside(P, oh0 + j * P, g.OH, g.OW, out_row));
+    }
+    if (g.R == 3)
+        packed_rows_sized<T, 3>(p, P, g, x, w, bias, y, c_begin, c_end);
+    else if (g.R == 5)
+        packed_rows_sized<T, 5>(p, P, g, x, w, bias, y, c_begin, c_end);
+    else
+        packed_rows_sized<T, 7>(p, P, g, x, w, bias, y, c_begin, c_end);
+}
+
+#endif  // GCONV_ISA_LEVEL == 2
+
+}  // namespace
+
+void fill_depthwise_packed_rows(KernelTable& table) {
+#if GCONV_ISA_LEVEL == 2
+    table.f32.dwconv_nchw_packed_rows = dwconv2d_nchw_packed_rows<float>;
+    table.f64.dwconv_nchw_packed_rows = dwconv2d_nchw_packed_rows<double>;
+#else
+    table.f32.dwconv_nchw_packed_rows = nullptr;
+    table.f64.dwconv_nchw_packed_rows = nullptr;
+#endif
+}
+
+}  // namespace GCONV_ISA
+}  // namespace gconv

@@ -1,0 +1,217 @@
+// Depthwise NCHW on planes wider than one vector (AVX-512: 28, 56 and 112
+// wide maps of MobileNet, EfficientNet and ConvNeXt), stride 1, undilated,
+// multiplier 1, square 3x3, 5x5 or 7x7 kernels, read in place.
+//
+// Output rows are cut into chunks of up to four vectors; every tap of a
+// chunk is a masked load straight from x at the tap's offset, the lanes
+// whose input column falls in the padding (or past the row) masked off and
+// read as zero. Rows above and below the plane are read from a row of
+// zeros instead. No padded copy of the input: the plane kernel of
+// direct_nchw.inl copies every input row into scratch first and loads each
+// of its R * S taps once per output vector.
+//
+// A block of RB output rows of a chunk keeps its RB x NB accumulators in
+// registers, and each input vector it reads is loaded once for all the
+// output rows it reaches (up to R), so a 3x3 block of four rows loads six
+// vectors per column of taps where the plane kernel loaded twelve.
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+#include "cpu/kernel_table.hpp"
+
+namespace gconv {
+namespace GCONV_ISA {
+
+#include "cpu/common/kernel_common.inl"
+#include "cpu/common/simd.inl"
+
+namespace {
+
+#if GCONV_ISA_LEVEL == 2
+
+constexpr int kMostKernelColumns = 7;
+constexpr int kChunkVectors = 4;
+constexpr int kMostChunks = 4;
+// Output rows per block, for chunks of NB vectors: at most 16
+// accumulators, leaving registers for a column of R weights and the input.
+template <int NB>
+constexpr int block_rows() {
+    return NB <= 2 ? 8 : NB == 3 ? 5 : 4;
+}
+
+// Rows outside the plane read these (only lanes of real columns are read).
+template <typename T>
+struct ZeroRow {
+    alignas(64) static constexpr T values[kWideRowsMostColumns] = {};
+};
+
+// The chunks of a row, the same for every channel and row.
+struct WideRows {
+    int64_t H, W, OW, pt, pl;
+    int64_t chunks, chunk_vectors;  // chunks per row, vectors per chunk (the last fewer)
+    int64_t block;                  // output rows per block
+    uint16_t column[kMostChunks][kMostKernelColumns][kChunkVectors];  // load masks
+    uint16_t store[kMostChunks][kChunkVectors];                       // lanes inside the row
+};
+
+// Output rows [oh0, oh0 + RB) of the chunk whose first column is col0.
+// Input row u (counted from the block's first) serves output row j through
+// kernel row r = u - j. Tap column by tap column, holding that column's R
+// weights.
+template <typename T, int R, int S, int NB, int RB>
+GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p, const uint16_t (*column)[kChunkVectors],
+                                         const uint16_t* store, const T* w, T bias, int act,
+                                         const T* x, T* y, int64_t oh0, int64_t col0) {
+    using V = Vec<T>;
+    constexpr int L = V::N, U = RB + R - 1;
+    const T* rows[U];
+    for (int u = 0; u < U; ++u) {
+        const int64_t ih = oh0 - p.pt + u;
+        rows[u] = (ih >= 0 && ih < p.H ? x + ih * p.W : ZeroRow<T>::values) + col0 - p.pl;
+    }
+    V acc[RB][NB];
+    for (int j = 0; j < RB; ++j)
+        for (int v = 0; v < NB; ++v) acc[j][v] = V::set1(bias);
+    GCONV_UNROLL(8)
+    for (int s = 0; s < S; ++s) {
+        V ws[R];
+        for (int r = 0; r < R; ++r) ws[r] = V::set1(w[r * S + s]);
+        GCONV_UNROLL(16)
+        for (int u = 0; u < U; ++u) {
+            GCONV_UNROLL(4)
+            for (int v = 0; v < NB; ++v) {
+                const V xv = V::load_lanes(rows[u] + s + v * L, column[s][v]);
+                GCONV_UNROLL(8)
+                for (int j = 0; j < RB; ++j) {
+                    const int r = u - j;
+                    if (r >= 0 && r < R) acc[j][v] = fmadd(ws[r], xv, acc[j][v]);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < RB; ++j) {
+        T* out = y + (oh0 + j) * p.OW + col0;
+        for (int v = 0; v < NB; ++v) activate_vec(acc[j][v], act).store_lanes(out + v * L, store[v]);
+    }
+}
+
+// One block of rb rows of a chunk of nb vectors, both as compile-time
+// constants.
+template <typename T, int R, int S, int NB>
+GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t chunk,
+                                        const T* w, T bias, int act, const T* x, T* y,
+                                        int64_t oh0) {
+    const int64_t col0 = chunk * p.chunk_vectors * Vec<T>::N;
+    const auto* column = p.column[chunk];
+    const uint16_t* store = p.store[chunk];
+    switch (rb) {
+#define GCONV_WIDE_ROWS_CASE(n)                                                              \
+    case n:                                                                                  \
+        if constexpr (n <= block_rows<NB>())                                                 \
+            wide_rows_block<T, R, S, NB, n>(p, column, store, w, bias, act, x, y, oh0, col0); \
+        break;
+        GCONV_WIDE_ROWS_CASE(1)
+        GCONV_WIDE_ROWS_CASE(2)
+        GCONV_WIDE_ROWS_CASE(3)
+        GCONV_WIDE_ROWS_CASE(4)
+        GCONV_WIDE_ROWS_CASE(5)
+        GCONV_WIDE_ROWS_CASE(6)
+        GCONV_WIDE_ROWS_CASE(7)
+        GCONV_WIDE_ROWS_CASE(8)
+#undef GCONV_WIDE_ROWS_CASE
+        default:
+            break;
+    }
+}
+
+template <typename T, int K>
+void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, const T* w,
+                      const T* bias, T* y, int64_t c_begin, int64_t c_end) {
+    constexpr int64_t L = Vec<T>::N;
+    const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
+    const int64_t vectors = (g.OW + L - 1) / L;
+    for (int64_t c = c_begin; c < c_end; ++c) {
+        const T* wc = w + c * K * K;
+        const T b = bias ? bias[c] : T(0);
+        const T* xc = x + c * plane;
+        T* yc = y + c * out_plane;
+        for (int64_t oh0 = 0; oh0 < g.OH; oh0 += p.block) {
+            const int64_t rb = g.OH - oh0 < p.block ? g.OH - oh0 : p.block;
+            for (int64_t chunk = 0; chunk < p.chunks; ++chunk) {
+                const int64_t first = chunk * p.chunk_vectors;
+                const int64_t nb = vectors - first < p.chunk_vectors ? vectors - first
+                                                                     : p.chunk_vectors;
+                if (nb == 4)
+                    wide_rows_rows<T, K, K, 4>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                else if (nb == 3)
+                    wide_rows_rows<T, K, K, 3>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                else if (nb == 2)
+                    wide_rows_rows<T, K, K, 2>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                else
+                    wide_rows_rows<T, K, K, 1>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+            }
+        }
+    }
+}
+
+// The planner sends only what this takes (see wide_rows_fit in
+// src/cpu/depthwise/depthwise.cpp): W and OW <= kWideRowsMostVectors
+// vectors, stride 1, undilated, R == S in {3, 5, 7}.
+template <typename T>
+void dwconv2d_nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias,
+                             T* y, int64_t c_begin, int64_t c_end) {
+    constexpr int64_t L = Vec<T>::N;
+    static_assert(kMostChunks * kChunkVectors >= kWideRowsMostVectors, "chunks too few");
+    WideRows p;
+    p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
+    const int64_t vectors = (g.OW + L - 1) / L;
+    p.chunks = (vectors + kChunkVectors - 1) / kChunkVectors;
+    p.chunk_vectors = (vectors + p.chunks - 1) / p.chunks;  // equal chunks, the last fewer
+    // Rows per block: the widest chunk's, in equal blocks.
+    const int64_t most = p.chunk_vectors >= 4 ? block_rows<4>()
+                         : p.chunk_vectors == 3 ? block_rows<3>()
+                         : p.chunk_vectors == 2 ? block_rows<2>()
+                                                : block_rows<1>();
+    const int64_t blocks = (g.OH + most - 1) / most;
+    p.block = (g.OH + blocks - 1) / blocks;
+    for (int64_t chunk = 0; chunk < p.chunks; ++chunk)
+        for (int64_t v = 0; v < p.chunk_vectors; ++v) {
+            const int64_t first = (chunk * p.chunk_vectors + v) * L;  // of the vector's lanes
+            uint32_t inside = 0;
+            for (int64_t l = 0; l < L; ++l)
+                if (first + l < g.OW) inside |= 1u << l;
+            p.store[chunk][v] = static_cast<uint16_t>(inside);
+            for (int64_t s = 0; s < g.S; ++s) {
+                uint32_t lanes = 0;
+                for (int64_t l = 0; l < L; ++l) {
+                    const int64_t col = first + l + s - g.pl;
+                    if (first + l < g.OW && col >= 0 && col < g.W) lanes |= 1u << l;
+                }
+                p.column[chunk][s][v] = static_cast<uint16_t>(lanes);
+            }
+        }
+    if (g.R == 3)
+        wide_rows_planes<T, 3>(p, g, x, w, bias, y, c_begin, c_end);
+    else if (g.R == 5)
+        wide_rows_planes<T, 5>(p, g, x, w, bias, y, c_begin, c_end);
+    else
+        wide_rows_planes<T, 7>(p, g, x, w, bias, y, c_begin, c_end);
+}
+
+#endif  // GCONV_ISA_LEVEL == 2
+
+}  // namespace
+
+void fill_depthwise_wide_rows(KernelTable& table) {
+#if GCONV_ISA_LEVEL == 2
+    table.f32.dwconv_nchw_wide_rows = dwconv2d_nchw_wide_rows<float>;
+    table.f64.dwconv_nchw_wide_rows = dwconv2d_nchw_wide_rows<double>;
+#else
+    table.f32.dwconv_nchw_wide_rows = nullptr;
+    table.f64.dwconv_nchw_wide_rows = nullptr;
+#endif
+}
+
+}  // namespace GCONV_ISA
+}  // namespace gconv

@@ -1,0 +1,126 @@
+"""The NCHW depthwise kernels that read the input in place through masked
+loads (AVX-512 only; stride 1, undilated, 3x3 / 5x5 / 7x7):
+
+- packed rows (src/cpu/depthwise/dwconv2d_packed_rows.inl): planes whose
+  rows fit one vector (16 float32 or 8 float64 values), at most 32 output
+  rows; two rows share a vector where they fit twice and the output is as
+  wide as the input; the masks are built per block of up to eight vectors;
+- wide rows (src/cpu/depthwise/dwconv2d_wide_rows.inl): rows of up to 16
+  vectors, cut into chunks of up to four, any number of rows, in blocks of
+  4-8 rows; rows above and below the plane read a row of zeros.
+
+Against the float64 reference in every ISA family (the others take the
+small-plane and plane kernels: the same geometries check that they agree)
+and both dtypes, over one and two rows per vector, widths of exactly one
+vector, odd row counts (a last vector half outside the plane), up to four
+blocks, chunks of one to four vectors (a last chunk of one), asymmetric,
+absent and oversized padding (output rows wider than the input's), bias
+and ReLU6, items cut into runs of channels (one image on two threads), the
+limits on either side of each kernel (33 rows, 257 columns), and a NaN
+weight meeting the padding."""
+
+import numpy as np
+import pytest
+
+import gconv
+from gconv import reference
+from conftest import ALL_ISAS, random_array, tolerance
+
+# (H, W, kernel, padding (int or top, bottom, left, right))
+GEOMETRIES = [
+    (14, 14, 3, 1),            # MobileNetV2's 14x14: two blocks of seven rows
+    (7, 7, 3, 1),              # 7x7: two rows per float32 vector, the last one alone
+    (7, 7, 5, 2),              # EfficientNet's 5x5 on 7x7
+    (7, 7, 7, 3),              # ConvNeXt's last stage: 7x7 on 7x7
+    (14, 14, 5, 2),            # EfficientNet's 5x5 on 14x14
+    (14, 14, 7, 3),
+    (16, 16, 3, 1),            # exactly one float32 vector wide
+    (8, 8, 3, 1),              # two rows fill a float32 vector; one float64 vector
+    (4, 4, 3, 1),              # four would fit: two per vector
+    (5, 3, 3, 1),
+    (13, 9, 3, 1),             # odd rows; float64 rows need two vectors (not this kernel)
+    (30, 6, 3, 1),             # fifteen pairs of rows: blocks of eight and seven
+    (32, 16, 5, 2),            # four blocks
+    (9, 11, 3, (1, 0, 2, 1)),  # asymmetric: output rows one wider than the input's
+    (10, 12, 3, 0),            # no padding: narrower output rows
+    (6, 5, 3, 3),              # padding wider than the window: rows of zeros
+    (33, 8, 3, 1),             # one row past packed rows' limit: wide rows, one vector
+    (12, 17, 3, 1),            # one column past it: wide rows, two vectors
+    (9, 28, 5, 2),             # EfficientNet's 5x5 at 28x28: blocks of eight rows
+    (6, 56, 7, 3),             # ConvNeXt's 7x7 at 56 wide: one chunk of four vectors
+    (5, 48, 3, 1),             # three vectors: blocks of five rows
+    (3, 112, 3, 1),            # MobileNetV2's 112 wide: chunks of four and three
+    (4, 200, 3, 1),            # chunks of 4, 4, 4 and 1 vectors
+    (2, 256, 5, 2),            # the widest: sixteen vectors
+    (3, 257, 3, 1),            # one column past the widest: the plane kernel
+    (40, 33, 3, 1),            # 40 rows: five blocks of eight
+    (7, 30, 3, (1, 0, 2, 1)),  # asymmetric, wide
+    (8, 40, 3, 0),             # no padding, wide: narrower output rows
+    (4, 20, 3, 3),             # padding wider than the window, wide
+]
+
+
+def _geometry_id(g):
+    h, w, k, p = g
+    return f"{h}x{w}_k{k}_p{p if isinstance(p, int) else '-'.join(map(str, p))}"
+
+
+def _padding(p):
+    return p if isinstance(p, int) else ((p[0], p[1]), (p[2], p[3]))
+
+
+def _check(h, w, k, padding, dtype, channels=20, batch=2, seed=0, bias=True, activation=None,
+           weight=None):
+    x = random_array((batch, channels, h, w), dtype, seed)
+    wt = random_array((channels, 1, k, k), dtype, seed + 1) if weight is None else weight
+    b = random_array((channels,), dtype, seed + 2) if bias else None
+    args = dict(padding=_padding(padding), groups=channels, activation=activation)
+    want = reference.conv2d(x.astype(np.float64), wt.astype(np.float64),
+                            None if b is None else b.astype(np.float64), **args)
+    got = gconv.conv2d(x, wt, b, **args)
+    assert got.shape == want.shape and got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = ~np.isnan(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=0,
+                               atol=tolerance(dtype, want[finite]))
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=_geometry_id)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_depthwise_nchw_in_place_match_reference(isa, geometry, dtype, restore_isa):
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    _check(*geometry, dtype, seed=geometry[0] * 31 + geometry[1])
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_depthwise_nchw_in_place_fuse_relu6(isa, restore_isa):
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    _check(7, 7, 3, 1, "float32", activation="relu6")
+    _check(14, 14, 5, 2, "float32", activation="relu6")
+    _check(9, 28, 5, 2, "float32", activation="relu6")
+
+
+@pytest.mark.parametrize("channels", [1, 5, 37])
+def test_depthwise_nchw_in_place_split_into_channel_runs_match_reference(channels):
+    # One image on two threads: items are runs of channels, the last shorter.
+    with gconv.threads(2):
+        _check(14, 14, 3, 1, "float32", channels=channels, batch=1, seed=channels)
+        _check(7, 7, 3, 1, "float32", channels=channels, batch=1, seed=channels + 1)
+        _check(5, 56, 3, 1, "float32", channels=channels, batch=1, seed=channels + 2)
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("spatial", [(7, 7), (14, 14), (6, 40)], ids=["7x7", "14x14", "6x40"])
+def test_depthwise_nchw_in_place_nan_weight_meets_padding_as_reference(isa, spatial, restore_isa):
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    w = random_array((20, 1, 3, 3), np.float32, 3)
+    w[5, 0, 0, 0] = np.nan    # a corner tap: padding for the first row and column
+    w[17, 0, 1, 2] = np.inf   # the right column's tap: padding for the last column
+    _check(*spatial, 3, 1, "float32", weight=w, bias=False)
