@@ -83,19 +83,25 @@ using SmallPlaneFn = void (*)(const ConvGeometry& g, const T* x, const T* w, con
                               T* y, int64_t c_begin, int64_t c_end, T* scratch,
                               bool fetch_ahead);
 
-// Depthwise NCHW, multiplier 1, stride 1, undilated, R == S in {3, 5, 7}, on
-// planes whose output and input rows fit one vector and with at most
-// kPackedRowsMostRows output rows (src/cpu/depthwise/dwconv2d_packed_rows.inl):
-// channels [c_begin, c_end) of one image, read in place. `w` holds
-// PyTorch's (C, 1, R, S) weights. Null in families without masked loads.
+// NCHW kernels that read x in place through masked loads (null in families
+// without them), stride 1, undilated: output channels [k_begin, k_end) of
+// one image (`x`, `y` at the image); `w` holds PyTorch's (K, Cg, R, S)
+// weights.
+//  - depthwise, multiplier 1, R == S in {3, 5, 7}, on planes whose output
+//    and input rows fit one vector and with at most kPackedRowsMostRows
+//    output rows (src/cpu/depthwise/dwconv2d_packed_rows.inl);
+//  - the same for rows of up to kWideRowsMostVectors vectors, any number of
+//    rows (src/cpu/depthwise/dwconv2d_wide_rows.inl);
+//  - grouped, 3x3, rows that fit one vector, `w` packed in blocks of
+//    kGroupedRowsChannels output channels
+//    (src/cpu/grouped_direct/grouped_rows_nchw.inl).
 constexpr int64_t kPackedRowsMostRows = 32;
-// The same, but for rows wider than one vector, up to kWideRowsMostVectors
-// of them (src/cpu/depthwise/dwconv2d_wide_rows.inl), any number of rows.
+constexpr int kGroupedRowsChannels = 4;
 constexpr int64_t kWideRowsMostVectors = 16;
 constexpr int64_t kWideRowsMostColumns = kWideRowsMostVectors * 16;  // for every family
 template <typename T>
-using PackedRowsFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                              T* y, int64_t c_begin, int64_t c_end);
+using InPlaceRowsFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
+                               T* y, int64_t k_begin, int64_t k_end);
 
 // Global depthwise conv, NCHW: output channels [k_begin, k_end) of one image.
 template <typename T>
@@ -313,8 +319,9 @@ struct KernelFamily {
     PlaneKernelFn<T> grouped_channel_lanes;
     PlaneKernelFn<T> dwconv_nchw;
     SmallPlaneFn<T> dwconv_nchw_small;
-    PackedRowsFn<T> dwconv_nchw_packed_rows;
-    PackedRowsFn<T> dwconv_nchw_wide_rows;
+    InPlaceRowsFn<T> dwconv_nchw_packed_rows;
+    InPlaceRowsFn<T> dwconv_nchw_wide_rows;
+    InPlaceRowsFn<T> grouped_rows_nchw;
     PixelKernelFn<T> dwconv_nhwc;
     GlobalNchwFn<T> global_dwconv_nchw;
     GlobalNhwcFn<T> global_dwconv_nhwc;
@@ -370,6 +377,7 @@ const KernelFamily<T>* narrow_family_for(const KernelFamily<T>& f, int64_t chann
     void fill_depthwise(KernelTable& table);             \
     void fill_depthwise_packed_rows(KernelTable& table); \
     void fill_depthwise_wide_rows(KernelTable& table);   \
+    void fill_grouped_rows_nchw(KernelTable& table);     \
     void fill_global(KernelTable& table);                \
     void fill_peak(KernelTable& table);                  \
     void fill_wgrad(KernelTable& table);                 \

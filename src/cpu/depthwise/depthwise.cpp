@@ -133,7 +133,7 @@ void run_small_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, i
 // Items are (image, run of channels), enough for eight per thread.
 template <typename T>
 void run_in_place_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
-                     PackedRowsFn<T> kernel) {
+                     InPlaceRowsFn<T> kernel) {
     const ConvGeometry& g = plan.geom;
     const int64_t run = split_size(g.C, (8 * threads + batch - 1) / batch, 1);
     const int64_t runs = (g.C + run - 1) / run;

@@ -1,0 +1,172 @@
+// grouped_direct in NCHW on planes whose rows fit one vector (AVX-512:
+// ResNeXt's s4 and RegNet's 14x14 maps), stride 1, undilated, 3x3. Lanes
+// run over an output row, and the input is read in place through masked
+// loads, as the depthwise packed-rows kernel does: a tap is one load at its
+// offset with the lanes in the padding masked off, and rows above and below
+// the plane read a row of zeros.
+//
+// A block of KB output channels x RB output rows keeps its accumulators in
+// registers over the group's Cg input channels and the nine taps. Each
+// input vector it loads (a row of one input channel at one tap column) is
+// multiplied into all KB channels and every output row it reaches, and the
+// KB x 3 weights of a tap column are broadcast once per input channel: at
+// KB = RB = 4, 6 vector loads and 12 broadcasts feed 48 FMAs per input
+// channel and tap column, where the channel-lane kernel loaded about once
+// per FMA, copied its input into scratch and transposed its output.
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+#include "cpu/kernel_table.hpp"
+
+namespace gconv {
+namespace GCONV_ISA {
+
+#include "cpu/common/kernel_common.inl"
+#include "cpu/common/simd.inl"
+
+namespace {
+
+#if GCONV_ISA_LEVEL == 2
+
+constexpr int kTaps = 3;          // R == S == 3
+constexpr int kMostChannels = kGroupedRowsChannels;  // KB
+constexpr int kMostRows = 4;        // RB
+constexpr int kPackedChannel = kTaps * kMostChannels * kTaps;  // weights per input channel
+
+// Rows outside the plane read these (only lanes of real columns are read).
+template <typename T>
+struct ZeroRow {
+    alignas(64) static constexpr T values[16] = {};
+};
+
+// The plane's masks, the same for every channel and row.
+struct GroupedRows {
+    int64_t H, W, OW, pt, pl, plane, out_plane;
+    uint32_t column[kTaps];  // lanes whose tap-s input column lies inside the row
+    uint32_t store;          // lanes of an output row
+};
+
+// Output channels [k, k + KB) of one group, rows [oh0, oh0 + RB). x is the
+// group's first input plane, w the block's packed weights ([Cg][s][4][r],
+// see pack_grouped_rows_weights in grouped_direct.cpp). Per input channel
+// and tap column, the U input rows are loaded into registers, then each
+// channel's three weights are broadcast and multiplied into its RB rows:
+// 16 accumulators, U inputs and 3 weights stay within the registers (all
+// 12 weights at once with the inputs loaded as needed spilled).
+template <typename T, int KB, int RB>
+GCONV_ALWAYS_INLINE void grouped_rows_block(const GroupedRows& p, int64_t Cg, const T* x,
+                                            const T* w, const T* bias, int act, T* y,
+                                            int64_t oh0) {
+    using V = Vec<T>;
+    constexpr int U = RB + kTaps - 1;
+    int64_t offset[U];  // of input row u in a plane, or -1 outside it
+    for (int u = 0; u < U; ++u) {
+        const int64_t ih = oh0 - p.pt + u;
+        offset[u] = ih >= 0 && ih < p.H ? ih * p.W : -1;
+    }
+    V acc[KB][RB];
+    for (int k = 0; k < KB; ++k)
+        for (int j = 0; j < RB; ++j) acc[k][j] = V::set1(bias ? bias[k] : T(0));
+    for (int64_t c = 0; c < Cg; ++c, w += kPackedChannel) {
+        const T* xc = x + c * p.plane;
+        const T* rows[U];
+        for (int u = 0; u < U; ++u)
+            rows[u] = (offset[u] >= 0 ? xc + offset[u] : ZeroRow<T>::values) - p.pl;
+        GCONV_UNROLL(3)
+        for (int s = 0; s < kTaps; ++s) {
+            V xv[U];
+            for (int u = 0; u < U; ++u) xv[u] = V::load_lanes(rows[u] + s, p.column[s]);
+            const T* ws = w + s * kMostChannels * kTaps;
+            GCONV_UNROLL(4)
+            for (int k = 0; k < KB; ++k) {
+                V wv[kTaps];
+                for (int r = 0; r < kTaps; ++r) wv[r] = V::set1(ws[k * kTaps + r]);
+                GCONV_UNROLL(4)
+                for (int j = 0; j < RB; ++j)
+                    for (int r = 0; r < kTaps; ++r) acc[k][j] = fmadd(wv[r], xv[j + r], acc[k][j]);
+            }
+        }
+    }
+    for (int k = 0; k < KB; ++k)
+        for (int j = 0; j < RB; ++j)
+            activate_vec(acc[k][j], act).store_lanes(y + k * p.out_plane + (oh0 + j) * p.OW,
+                                                     p.store);
+}
+
+// The block for kb channels and rb rows, both as compile-time constants.
+template <typename T, int KB>
+GCONV_ALWAYS_INLINE void grouped_rows_rows(int64_t rb, const GroupedRows& p, int64_t Cg,
+                                           const T* x, const T* w, const T* bias, int act, T* y,
+                                           int64_t oh0) {
+    switch (rb) {
+        case 1: return grouped_rows_block<T, KB, 1>(p, Cg, x, w, bias, act, y, oh0);
+        case 2: return grouped_rows_block<T, KB, 2>(p, Cg, x, w, bias, act, y, oh0);
+        case 3: return grouped_rows_block<T, KB, 3>(p, Cg, x, w, bias, act, y, oh0);
+        default: return grouped_rows_block<T, KB, 4>(p, Cg, x, w, bias, act, y, oh0);
+    }
+}
+
+// Output channels [k_begin, k_end) of one image (x and y at the image),
+// k_begin and k_end at multiples of four channels within a group (or its
+// end). The planner sends only what this takes (see grouped_rows_fit in
+// grouped_direct.cpp).
+template <typename T>
+void grouped_rows_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                       int64_t k_begin, int64_t k_end) {
+    constexpr int64_t L = Vec<T>::N;
+    GroupedRows p;
+    p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
+    p.plane = g.H * g.W, p.out_plane = g.OH * g.OW;
+    for (int s = 0; s < kTaps; ++s) {
+        uint32_t lanes = 0;
+        for (int64_t l = 0; l < L && l < g.OW; ++l) {
+            const int64_t col = l + s - g.pl;
+            if (col >= 0 && col < g.W) lanes |= 1u << l;
+        }
+        p.column[s] = lanes;
+    }
+    p.store = (1u << g.OW) - 1u;
+    const int64_t blocks = (g.OH + kMostRows - 1) / kMostRows;
+    const int64_t block = (g.OH + blocks - 1) / blocks;  // equal blocks, the last shorter
+    // Blocks of four channels from each group's first (the packing's).
+    const int64_t blocks_per_group = (g.Kg + kMostChannels - 1) / kMostChannels;
+    for (int64_t k = k_begin; k < k_end;) {
+        const int64_t group = k / g.Kg, in_group = k % g.Kg;
+        const int64_t group_end = (group + 1) * g.Kg;
+        const int64_t end = group_end < k_end ? group_end : k_end;
+        const int64_t kb = end - k < kMostChannels ? end - k : kMostChannels;
+        const T* xg = x + group * g.Cg * p.plane;
+        const T* wk = w + (group * blocks_per_group + in_group / kMostChannels) * g.Cg *
+                              kPackedChannel;
+        const T* bk = bias ? bias + k : nullptr;
+        T* yk = y + k * p.out_plane;
+        for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block) {
+            const int64_t rb = g.OH - oh0 < block ? g.OH - oh0 : block;
+            switch (kb) {
+                case 1: grouped_rows_rows<T, 1>(rb, p, g.Cg, xg, wk, bk, g.act, yk, oh0); break;
+                case 2: grouped_rows_rows<T, 2>(rb, p, g.Cg, xg, wk, bk, g.act, yk, oh0); break;
+                case 3: grouped_rows_rows<T, 3>(rb, p, g.Cg, xg, wk, bk, g.act, yk, oh0); break;
+                default: grouped_rows_rows<T, 4>(rb, p, g.Cg, xg, wk, bk, g.act, yk, oh0);
+            }
+        }
+        k += kb;
+    }
+}
+
+#endif  // GCONV_ISA_LEVEL == 2
+
+}  // namespace
+
+void fill_grouped_rows_nchw(KernelTable& table) {
+#if GCONV_ISA_LEVEL == 2
+    table.f32.grouped_rows_nchw = grouped_rows_nchw<float>;
+    table.f64.grouped_rows_nchw = grouped_rows_nchw<double>;
+#else
+    table.f32.grouped_rows_nchw = nullptr;
+    table.f64.grouped_rows_nchw = nullptr;
+#endif
+}
+
+}  // namespace GCONV_ISA
+}  // namespace gconv

@@ -1,0 +1,108 @@
+"""grouped_direct's NCHW kernel that reads the input in place through masked
+loads (src/cpu/grouped_direct/grouped_rows_nchw.inl, AVX-512 only): 3x3,
+stride 1, undilated, rows that fit one vector (16 float32 or 8 float64
+values), lanes over an output row, blocks of up to four output channels x
+four rows, weights packed in blocks of four channels per group.
+
+Against the float64 reference in every ISA family (the others take the
+channel-lane and plane kernels: the same geometries check that they agree)
+and both dtypes, over ResNeXt s4's and RegNet's shapes, channel counts per
+group that leave a short last block (1, 3, 6), one input channel per group,
+widths of exactly one vector, odd and many row counts, asymmetric, absent and
+oversized padding (output rows wider than the input's), bias and ReLU6,
+items cut into runs of a group's channels (one image on two threads), the
+limit (17 columns: another kernel), and a NaN weight meeting the padding."""
+
+import numpy as np
+import pytest
+
+import gconv
+from gconv import reference
+from conftest import ALL_ISAS, random_array, tolerance
+
+# (groups, channels per group in, out, H, W, padding (int or top, bottom, left, right))
+GEOMETRIES = [
+    (2, 16, 16, 14, 14, 1),          # ResNeXt s4 (32 groups of 16)
+    (3, 16, 16, 14, 14, 1),          # RegNet (10 groups of 16)
+    (2, 16, 16, 7, 7, 1),
+    (3, 4, 6, 9, 16, 1),             # exactly one float32 vector wide; blocks of 4 + 2
+    (2, 5, 3, 8, 8, 1),              # a lone short block
+    (4, 1, 2, 6, 11, 1),             # one input channel per group
+    (2, 3, 1, 13, 5, 1),             # one output channel per group, odd rows
+    (2, 8, 8, 40, 10, 1),            # ten blocks of four rows
+    (2, 6, 8, 9, 11, (1, 0, 2, 1)),  # asymmetric: output rows one wider than the input's
+    (2, 6, 8, 10, 12, 0),            # no padding: narrower output rows
+    (2, 4, 4, 6, 5, 3),              # padding wider than the window: rows of zeros
+    (2, 8, 8, 12, 17, 1),            # one column past the kernel: another kernel
+]
+
+
+def _geometry_id(g):
+    groups, cg, kg, h, w, p = g
+    pad = p if isinstance(p, int) else "-".join(map(str, p))
+    return f"g{groups}_c{cg}_k{kg}_{h}x{w}_p{pad}"
+
+
+def _padding(p):
+    return p if isinstance(p, int) else ((p[0], p[1]), (p[2], p[3]))
+
+
+def _check(groups, cg, kg, h, w, padding, dtype, batch=2, seed=0, bias=True, activation=None,
+           weight=None):
+    x = random_array((batch, groups * cg, h, w), dtype, seed)
+    wt = random_array((groups * kg, cg, 3, 3), dtype, seed + 1) if weight is None else weight
+    b = random_array((groups * kg,), dtype, seed + 2) if bias else None
+    args = dict(padding=_padding(padding), groups=groups, activation=activation)
+    want = reference.conv2d(x.astype(np.float64), wt.astype(np.float64),
+                            None if b is None else b.astype(np.float64), **args)
+    got = gconv.conv2d(x, wt, b, force_algorithm="grouped_direct", **args)
+    assert got.shape == want.shape and got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = ~np.isnan(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=0,
+                               atol=tolerance(dtype, want[finite]))
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=_geometry_id)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_grouped_rows_nchw_match_reference(isa, geometry, dtype, restore_isa):
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    _check(*geometry, dtype, seed=geometry[3] * 31 + geometry[4])
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_grouped_rows_nchw_fuse_relu6(isa, restore_isa):
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    _check(2, 16, 16, 14, 14, 1, "float32", activation="relu6")
+
+
+@pytest.mark.parametrize("kg", [4, 20, 22])
+def test_grouped_rows_nchw_split_into_channel_runs_match_reference(kg):
+    # One image of one group on two threads: items are runs of the group's
+    # output channels in whole blocks of four, the last shorter.
+    with gconv.threads(2):
+        _check(1, 8, kg, 14, 14, 1, "float32", batch=1, seed=kg)
+
+
+def test_grouped_rows_nchw_is_the_planners_choice_for_resnext_s4():
+    x = random_array((1, 64, 14, 14), np.float32, 5)
+    w = random_array((64, 16, 3, 3), np.float32, 6)
+    auto = gconv.conv2d(x, w, padding=1, groups=4)
+    forced = gconv.conv2d(x, w, padding=1, groups=4, force_algorithm="grouped_direct")
+    np.testing.assert_array_equal(auto, forced)
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_grouped_rows_nchw_nan_weight_meets_padding_as_reference(isa, restore_isa):
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    w = random_array((32, 16, 3, 3), np.float32, 3)
+    w[5, 2, 0, 0] = np.nan    # a corner tap: padding for the first row and column
+    w[21, 7, 1, 2] = np.inf   # the right column's tap: padding for the last column
+    _check(2, 16, 16, 14, 14, 1, "float32", weight=w, bias=False)
