@@ -84,15 +84,16 @@ using SmallPlaneFn = void (*)(const ConvGeometry& g, const T* x, const T* w, con
                               bool fetch_ahead);
 
 // NCHW kernels that read x in place through masked loads (null in families
-// without them), stride 1, undilated: output channels [k_begin, k_end) of
+// without them), undilated: output channels [k_begin, k_end) of
 // one image (`x`, `y` at the image); `w` holds PyTorch's (K, Cg, R, S)
 // weights.
-//  - depthwise, multiplier 1, R == S in {3, 5, 7}, on planes whose output
-//    and input rows fit one vector and with at most kPackedRowsMostRows
-//    output rows (src/cpu/depthwise/dwconv2d_packed_rows.inl);
-//  - the same for rows of up to kWideRowsMostVectors vectors, any number of
-//    rows (src/cpu/depthwise/dwconv2d_wide_rows.inl);
-//  - grouped, 3x3, rows that fit one vector, `w` packed in blocks of
+//  - depthwise, multiplier 1, R == S in {3, 5, 7}, stride 1, on planes
+//    whose output and input rows fit one vector and with at most
+//    kPackedRowsMostRows output rows (src/cpu/depthwise/dwconv2d_packed_rows.inl);
+//  - the same for output rows of up to kWideRowsMostVectors vectors and
+//    input rows of up to kWideRowsMostColumns, any number of rows, also at
+//    stride 2 (src/cpu/depthwise/dwconv2d_wide_rows.inl);
+//  - grouped, 3x3, stride 1, rows that fit one vector, `w` packed in blocks of
 //    kGroupedRowsChannels output channels
 //    (src/cpu/grouped_direct/grouped_rows_nchw.inl).
 constexpr int64_t kPackedRowsMostRows = 32;

@@ -1,13 +1,15 @@
 """The NCHW depthwise kernels that read the input in place through masked
-loads (AVX-512 only; stride 1, undilated, 3x3 / 5x5 / 7x7):
+loads (AVX-512 only; undilated, 3x3 / 5x5 / 7x7):
 
 - packed rows (src/cpu/depthwise/dwconv2d_packed_rows.inl): planes whose
   rows fit one vector (16 float32 or 8 float64 values), at most 32 output
   rows; two rows share a vector where they fit twice and the output is as
   wide as the input; the masks are built per block of up to eight vectors;
-- wide rows (src/cpu/depthwise/dwconv2d_wide_rows.inl): rows of up to 16
-  vectors, cut into chunks of up to four, any number of rows, in blocks of
-  4-8 rows; rows above and below the plane read a row of zeros.
+- wide rows (src/cpu/depthwise/dwconv2d_wide_rows.inl): output rows of up
+  to 16 vectors, cut into chunks of up to four, any number of rows, in
+  blocks of 4-8 rows, at stride 1 or 2 (two masked loads and a permute per
+  tap, output rows wider than half a vector); rows above and below the
+  plane read a row of zeros.
 
 Against the float64 reference in every ISA family (the others take the
 small-plane and plane kernels: the same geometries check that they agree)
@@ -60,6 +62,22 @@ GEOMETRIES = [
 ]
 
 
+# Stride 2 (wide rows: two masked loads and a permute per tap), where output
+# rows are wider than half a vector: (H, W, kernel, padding)
+STRIDE_2 = [
+    (9, 40, 3, 1),              # 20 outputs a row: two float32 vectors, three float64
+    (10, 34, 3, 1),             # 17: a last vector of one lane
+    (7, 33, 5, 2),
+    (8, 30, 7, 3),              # 15 outputs
+    (5, 15, 3, 1),              # 8: the small-plane kernel for float32, wide rows for float64
+    (9, 37, 3, (1, 0, 2, 1)),   # asymmetric
+    (8, 36, 3, 0),              # no padding
+    (3, 250, 3, 1),             # 125 outputs: chunks of four and four vectors
+    (3, 257, 3, 1),             # one input column past the widest: the plane kernel
+    (41, 36, 3, 1),             # 21 rows: blocks of eight, seven and six
+]
+
+
 def _geometry_id(g):
     h, w, k, p = g
     return f"{h}x{w}_k{k}_p{p if isinstance(p, int) else '-'.join(map(str, p))}"
@@ -70,11 +88,11 @@ def _padding(p):
 
 
 def _check(h, w, k, padding, dtype, channels=20, batch=2, seed=0, bias=True, activation=None,
-           weight=None):
+           weight=None, stride=1):
     x = random_array((batch, channels, h, w), dtype, seed)
     wt = random_array((channels, 1, k, k), dtype, seed + 1) if weight is None else weight
     b = random_array((channels,), dtype, seed + 2) if bias else None
-    args = dict(padding=_padding(padding), groups=channels, activation=activation)
+    args = dict(stride=stride, padding=_padding(padding), groups=channels, activation=activation)
     want = reference.conv2d(x.astype(np.float64), wt.astype(np.float64),
                             None if b is None else b.astype(np.float64), **args)
     got = gconv.conv2d(x, wt, b, **args)
@@ -96,6 +114,16 @@ def test_depthwise_nchw_in_place_match_reference(isa, geometry, dtype, restore_i
 
 
 @pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("geometry", STRIDE_2, ids=_geometry_id)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_depthwise_nchw_in_place_stride_2_match_reference(isa, geometry, dtype, restore_isa):
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    _check(*geometry, dtype, seed=geometry[0] * 37 + geometry[1], stride=2)
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
 def test_depthwise_nchw_in_place_fuse_relu6(isa, restore_isa):
     if isa not in gconv.build_info()["isa_supported"]:
         pytest.skip(f"this CPU cannot run {isa}")
@@ -103,6 +131,7 @@ def test_depthwise_nchw_in_place_fuse_relu6(isa, restore_isa):
     _check(7, 7, 3, 1, "float32", activation="relu6")
     _check(14, 14, 5, 2, "float32", activation="relu6")
     _check(9, 28, 5, 2, "float32", activation="relu6")
+    _check(9, 40, 3, 1, "float32", activation="relu6", stride=2)
 
 
 @pytest.mark.parametrize("channels", [1, 5, 37])

@@ -42,6 +42,13 @@ template <typename T> struct Vec {
         for (int i = 0; i < N; ++i)
             if ((mask >> i) & 1u) p[i] = v[i];
     }
+    // Lane i from p[2 * i] where bit 2 * i of `mask` (over 2N values) is
+    // set, else zero: a row read at stride 2.
+    static Vec load_even_lanes(const T* p, uint32_t mask) {
+        Vec r;
+        for (int i = 0; i < N; ++i) r.v[i] = (mask >> (2 * i)) & 1u ? p[2 * i] : T(0);
+        return r;
+    }
     friend Vec fmadd(Vec a, Vec b, Vec c) {
         for (int i = 0; i < N; ++i) c.v[i] += a.v[i] * b.v[i];
         return c;
@@ -83,6 +90,13 @@ template <> struct Vec<float> {
     void store_lanes(float* p, uint32_t mask) const {
         _mm512_mask_storeu_ps(p, static_cast<__mmask16>(mask), v);
     }
+    static Vec load_even_lanes(const float* p, uint32_t mask) {
+        const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask), p);
+        const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(mask >> 16), p + 16);
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
+                                               26, 28, 30);
+        return {_mm512_permutex2var_ps(lo, even, hi)};
+    }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
     friend Vec pair_sums(Vec a, Vec b) {
@@ -115,6 +129,12 @@ template <> struct Vec<double> {
     }
     void store_lanes(double* p, uint32_t mask) const {
         _mm512_mask_storeu_pd(p, static_cast<__mmask8>(mask), v);
+    }
+    static Vec load_even_lanes(const double* p, uint32_t mask) {
+        const __m512d lo = _mm512_maskz_loadu_pd(static_cast<__mmask8>(mask), p);
+        const __m512d hi = _mm512_maskz_loadu_pd(static_cast<__mmask8>(mask >> 8), p + 8);
+        const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+        return {_mm512_permutex2var_pd(lo, even, hi)};
     }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm512_add_pd(a.v, b.v)}; }

@@ -47,17 +47,18 @@ SmallPlanes small_planes_use(const ConvGeometry& g) {
 }
 
 // The NCHW kernels that read x in place through masked loads (AVX-512, null
-// elsewhere): multiplier 1, stride 1, undilated, square 3x3, 5x5 or 7x7.
-// Rows that fit one vector take the packed-rows kernel (at most
-// kPackedRowsMostRows rows), rows of up to kWideRowsMostVectors vectors the
-// wide-rows kernel. Against the kernels that copy first, on Zen 4 (N=1,
+// elsewhere): multiplier 1, undilated, square 3x3, 5x5 or 7x7. At stride 1,
+// rows that fit one vector take the packed-rows kernel (at most
+// kPackedRowsMostRows rows); output rows of up to kWideRowsMostVectors
+// vectors the wide-rows kernel, at stride 1 or 2. Against the kernels that copy first, on Zen 4 (N=1,
 // then N=16):
 //  - packed rows vs the small-plane kernel (8 x 8 transposes into a tile):
 //    3x3 at 14x14 1.5x, 2.2-2.5x; 5x5 at 14x14 1.5x, 2.2x; 3x3 at 7x7 (two
 //    rows per vector) 1.06x, 1.6x;
 //  - wide rows vs the plane kernel (padded row copies): 5x5 at 28x28 1.6x,
 //    2.7x; 3x3 at 56x56 2.0x, 2.4x; 7x7 at 56x56 1.6x, 1.8x; 3x3 at 112x112
-//    2.5x, 1.6x.
+//    2.5x, 1.6x; stride 2, 3x3 from 112x112 1.9x, 2.0x, from 56x56 1.55x,
+//    2.6x, from 28x28 1.26x (N=1); 5x5 from 28x28 1.4x (N=16).
 enum class InPlace { kNone, kPackedRows, kWideRows };
 
 InPlace in_place_kernel(const gconv_plan& plan) {
@@ -68,13 +69,18 @@ InPlace in_place_kernel(const gconv_plan& plan) {
                             : plan.kernels->f32.dwconv_nchw_packed_rows != nullptr;
     const bool wide = f64 ? plan.kernels->f64.dwconv_nchw_wide_rows != nullptr
                           : plan.kernels->f32.dwconv_nchw_wide_rows != nullptr;
-    if (g.layout != GCONV_LAYOUT_NCHW || g.Kg != 1 || g.sh != 1 || g.sw != 1 || g.dh != 1 ||
+    if (g.layout != GCONV_LAYOUT_NCHW || g.Kg != 1 || g.sh != g.sw || g.sh > 2 || g.dh != 1 ||
         g.dw != 1 || g.R != g.S || (g.R != 3 && g.R != 5 && g.R != 7))
         return InPlace::kNone;
-    if (packed && g.W <= lanes && g.OW <= lanes && g.OH <= kPackedRowsMostRows)
+    if (packed && g.sh == 1 && g.W <= lanes && g.OW <= lanes && g.OH <= kPackedRowsMostRows)
         return InPlace::kPackedRows;
-    const int64_t most = kWideRowsMostVectors * lanes;
-    return wide && g.W <= most && g.OW <= most ? InPlace::kWideRows : InPlace::kNone;
+    // At stride 2 output rows of half a vector or less leave most lanes
+    // idle; the small-plane kernel fills them with channels (14x14 to 7x7:
+    // 1.1-1.2x faster there).
+    if (g.sh == 2 && 2 * g.OW <= lanes) return InPlace::kNone;
+    return wide && g.W <= kWideRowsMostColumns && g.OW <= kWideRowsMostVectors * lanes
+               ? InPlace::kWideRows
+               : InPlace::kNone;
 }
 
 gconv_status prepare(gconv_plan& plan, const void* weight) {

@@ -1,14 +1,17 @@
 // Depthwise NCHW on planes wider than one vector (AVX-512: 28, 56 and 112
-// wide maps of MobileNet, EfficientNet and ConvNeXt), stride 1, undilated,
-// multiplier 1, square 3x3, 5x5 or 7x7 kernels, read in place.
+// wide maps of MobileNet, EfficientNet and ConvNeXt), and at stride 2 on
+// any width, undilated, multiplier 1, square 3x3, 5x5 or 7x7 kernels, read
+// in place.
 //
 // Output rows are cut into chunks of up to four vectors; every tap of a
 // chunk is a masked load straight from x at the tap's offset, the lanes
 // whose input column falls in the padding (or past the row) masked off and
-// read as zero. Rows above and below the plane are read from a row of
+// read as zero; at stride 2, two masked loads and one permute that keeps
+// the even values. Rows above and below the plane are read from a row of
 // zeros instead. No padded copy of the input: the plane kernel of
-// direct_nchw.inl copies every input row into scratch first and loads each
-// of its R * S taps once per output vector.
+// direct_nchw.inl copies every input row into scratch first (split into
+// column phases at stride 2) and loads each of its R * S taps once per
+// output vector.
 //
 // A block of RB output rows of a chunk keeps its RB x NB accumulators in
 // registers, and each input vector it reads is loaded once for all the
@@ -51,24 +54,36 @@ struct WideRows {
     int64_t H, W, OW, pt, pl;
     int64_t chunks, chunk_vectors;  // chunks per row, vectors per chunk (the last fewer)
     int64_t block;                  // output rows per block
-    uint16_t column[kMostChunks][kMostKernelColumns][kChunkVectors];  // load masks
-    uint16_t store[kMostChunks][kChunkVectors];                       // lanes inside the row
+    // Load masks: over a vector's lanes at stride 1, over twice as many
+    // input values at stride 2 (the even ones).
+    uint32_t column[kMostChunks][kMostKernelColumns][kChunkVectors];
+    uint16_t store[kMostChunks][kChunkVectors];  // lanes inside the row
 };
 
-// Output rows [oh0, oh0 + RB) of the chunk whose first column is col0.
-// Input row u (counted from the block's first) serves output row j through
-// kernel row r = u - j. Tap column by tap column, holding that column's R
-// weights.
-template <typename T, int R, int S, int NB, int RB>
-GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p, const uint16_t (*column)[kChunkVectors],
+// Vector v's input at tap offset s: its lanes' columns, or every other one.
+template <typename T, int ST>
+GCONV_ALWAYS_INLINE Vec<T> load_tap(const T* row, int s, int v, uint32_t mask) {
+    constexpr int L = Vec<T>::N;
+    if constexpr (ST == 1)
+        return Vec<T>::load_lanes(row + s + v * L, mask);
+    else
+        return Vec<T>::load_even_lanes(row + s + 2 * v * L, mask);
+}
+
+// Output rows [oh0, oh0 + RB) of the chunk whose first column is col0, at
+// stride ST (1 or 2, both directions). Input row u (counted from the
+// block's first) serves output row j through kernel row r = u - ST * j.
+// Tap column by tap column, holding that column's R weights.
+template <typename T, int R, int S, int NB, int RB, int ST>
+GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p, const uint32_t (*column)[kChunkVectors],
                                          const uint16_t* store, const T* w, T bias, int act,
                                          const T* x, T* y, int64_t oh0, int64_t col0) {
     using V = Vec<T>;
-    constexpr int L = V::N, U = RB + R - 1;
+    constexpr int L = V::N, U = ST * (RB - 1) + R;
     const T* rows[U];
     for (int u = 0; u < U; ++u) {
-        const int64_t ih = oh0 - p.pt + u;
-        rows[u] = (ih >= 0 && ih < p.H ? x + ih * p.W : ZeroRow<T>::values) + col0 - p.pl;
+        const int64_t ih = ST * oh0 - p.pt + u;
+        rows[u] = (ih >= 0 && ih < p.H ? x + ih * p.W : ZeroRow<T>::values) + ST * col0 - p.pl;
     }
     V acc[RB][NB];
     for (int j = 0; j < RB; ++j)
@@ -81,10 +96,10 @@ GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p, const uint16_t (*col
         for (int u = 0; u < U; ++u) {
             GCONV_UNROLL(4)
             for (int v = 0; v < NB; ++v) {
-                const V xv = V::load_lanes(rows[u] + s + v * L, column[s][v]);
+                const V xv = load_tap<T, ST>(rows[u], s, v, column[s][v]);
                 GCONV_UNROLL(8)
                 for (int j = 0; j < RB; ++j) {
-                    const int r = u - j;
+                    const int r = u - ST * j;
                     if (r >= 0 && r < R) acc[j][v] = fmadd(ws[r], xv, acc[j][v]);
                 }
             }
@@ -98,7 +113,7 @@ GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p, const uint16_t (*col
 
 // One block of rb rows of a chunk of nb vectors, both as compile-time
 // constants.
-template <typename T, int R, int S, int NB>
+template <typename T, int R, int S, int NB, int ST>
 GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t chunk,
                                         const T* w, T bias, int act, const T* x, T* y,
                                         int64_t oh0) {
@@ -109,7 +124,7 @@ GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t c
 #define GCONV_WIDE_ROWS_CASE(n)                                                              \
     case n:                                                                                  \
         if constexpr (n <= block_rows<NB>())                                                 \
-            wide_rows_block<T, R, S, NB, n>(p, column, store, w, bias, act, x, y, oh0, col0); \
+            wide_rows_block<T, R, S, NB, n, ST>(p, column, store, w, bias, act, x, y, oh0, col0); \
         break;
         GCONV_WIDE_ROWS_CASE(1)
         GCONV_WIDE_ROWS_CASE(2)
@@ -125,7 +140,7 @@ GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t c
     }
 }
 
-template <typename T, int K>
+template <typename T, int K, int ST>
 void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, const T* w,
                       const T* bias, T* y, int64_t c_begin, int64_t c_end) {
     constexpr int64_t L = Vec<T>::N;
@@ -143,21 +158,22 @@ void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, cons
                 const int64_t nb = vectors - first < p.chunk_vectors ? vectors - first
                                                                      : p.chunk_vectors;
                 if (nb == 4)
-                    wide_rows_rows<T, K, K, 4>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                    wide_rows_rows<T, K, K, 4, ST>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
                 else if (nb == 3)
-                    wide_rows_rows<T, K, K, 3>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                    wide_rows_rows<T, K, K, 3, ST>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
                 else if (nb == 2)
-                    wide_rows_rows<T, K, K, 2>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                    wide_rows_rows<T, K, K, 2, ST>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
                 else
-                    wide_rows_rows<T, K, K, 1>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                    wide_rows_rows<T, K, K, 1, ST>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
             }
         }
     }
 }
 
 // The planner sends only what this takes (see wide_rows_fit in
-// src/cpu/depthwise/depthwise.cpp): W and OW <= kWideRowsMostVectors
-// vectors, stride 1, undilated, R == S in {3, 5, 7}.
+// src/cpu/depthwise/depthwise.cpp): OW <= kWideRowsMostVectors vectors,
+// W <= kWideRowsMostColumns, stride 1 or 2 (the same both ways), undilated,
+// R == S in {3, 5, 7}.
 template <typename T>
 void dwconv2d_nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                              T* y, int64_t c_begin, int64_t c_end) {
@@ -183,20 +199,28 @@ void dwconv2d_nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, cons
                 if (first + l < g.OW) inside |= 1u << l;
             p.store[chunk][v] = static_cast<uint16_t>(inside);
             for (int64_t s = 0; s < g.S; ++s) {
-                uint32_t lanes = 0;
+                uint32_t lanes = 0;  // bit l * sw: output lane l's input value
                 for (int64_t l = 0; l < L; ++l) {
-                    const int64_t col = first + l + s - g.pl;
-                    if (first + l < g.OW && col >= 0 && col < g.W) lanes |= 1u << l;
+                    const int64_t col = (first + l) * g.sw + s - g.pl;
+                    if (first + l < g.OW && col >= 0 && col < g.W) lanes |= 1u << (l * g.sw);
                 }
-                p.column[chunk][s][v] = static_cast<uint16_t>(lanes);
+                p.column[chunk][s][v] = lanes;
             }
         }
-    if (g.R == 3)
-        wide_rows_planes<T, 3>(p, g, x, w, bias, y, c_begin, c_end);
-    else if (g.R == 5)
-        wide_rows_planes<T, 5>(p, g, x, w, bias, y, c_begin, c_end);
-    else
-        wide_rows_planes<T, 7>(p, g, x, w, bias, y, c_begin, c_end);
+    if (g.sh == 2) {
+        if (g.R == 3)
+            wide_rows_planes<T, 3, 2>(p, g, x, w, bias, y, c_begin, c_end);
+        else if (g.R == 5)
+            wide_rows_planes<T, 5, 2>(p, g, x, w, bias, y, c_begin, c_end);
+        else
+            wide_rows_planes<T, 7, 2>(p, g, x, w, bias, y, c_begin, c_end);
+    } else if (g.R == 3) {
+        wide_rows_planes<T, 3, 1>(p, g, x, w, bias, y, c_begin, c_end);
+    } else if (g.R == 5) {
+        wide_rows_planes<T, 5, 1>(p, g, x, w, bias, y, c_begin, c_end);
+    } else {
+        wide_rows_planes<T, 7, 1>(p, g, x, w, bias, y, c_begin, c_end);
+    }
 }
 
 #endif  // GCONV_ISA_LEVEL == 2
