@@ -153,3 +153,24 @@ def test_depthwise_nchw_in_place_nan_weight_meets_padding_as_reference(isa, spat
     w[5, 0, 0, 0] = np.nan    # a corner tap: padding for the first row and column
     w[17, 0, 1, 2] = np.inf   # the right column's tap: padding for the last column
     _check(*spatial, 3, 1, "float32", weight=w, bias=False)
+
+
+@pytest.mark.parametrize("k", [3, 5, 7])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_nchw_kernels_sum_in_the_same_order(k, dtype, stride):
+    # The left columns of a 300-wide plane (the plane kernel) recomputed from
+    # a narrow slice of its input (wide rows, packed rows or the small-plane
+    # kernel, by width) give the same bits: every kernel sums the taps in the
+    # same order, so dask's chunks agree with one call.
+    p = k // 2
+    x = random_array((2, 6, 20, 300), dtype, k)
+    w = random_array((6, 1, k, k), dtype, k + 1)
+    b = random_array((6,), dtype, k + 2)
+    args = dict(stride=stride, groups=6, activation="relu")
+    full = gconv.conv2d(x, w, b, padding=p, **args)
+    for width in (9, 15, 17, 41, 120):
+        out_cols = (width - k + p) // stride + 1  # no right padding
+        narrow = gconv.conv2d(np.ascontiguousarray(x[..., :width]), w, b,
+                              padding=((p, p), (p, 0)), **args)
+        np.testing.assert_array_equal(narrow, full[..., :out_cols], err_msg=f"width {width}")

@@ -106,3 +106,20 @@ def test_grouped_rows_nchw_nan_weight_meets_padding_as_reference(isa, restore_is
     w[5, 2, 0, 0] = np.nan    # a corner tap: padding for the first row and column
     w[21, 7, 1, 2] = np.inf   # the right column's tap: padding for the last column
     _check(2, 16, 16, 14, 14, 1, "float32", weight=w, bias=False)
+
+
+@pytest.mark.parametrize("kg", [4, 16])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_grouped_nchw_kernels_sum_in_the_same_order(kg, dtype):
+    # The left columns of a 40-wide plane (the plane or channel-lane
+    # kernel) recomputed from a narrow slice of its input (this kernel) give
+    # the same bits: dask's chunks agree with one call.
+    x = random_array((2, 32, 10, 40), dtype, kg)
+    w = random_array((2 * kg, 16, 3, 3), dtype, kg + 1)
+    b = random_array((2 * kg,), dtype, kg + 2)
+    args = dict(groups=2, activation="relu", force_algorithm="grouped_direct")
+    full = gconv.conv2d(x, w, b, padding=1, **args)
+    for width in (5, 9, 15):
+        narrow = gconv.conv2d(np.ascontiguousarray(x[..., :width]), w, b,
+                              padding=((1, 1), (1, 0)), **args)
+        np.testing.assert_array_equal(narrow, full[..., :width - 1], err_msg=f"width {width}")

@@ -49,6 +49,13 @@ template <typename T> struct Vec {
         for (int i = 0; i < N; ++i) r.v[i] = (mask >> (2 * i)) & 1u ? p[2 * i] : T(0);
         return r;
     }
+    // Lanes [S, S + N) of lo's lanes followed by hi's.
+    template <int S>
+    static Vec concat_shift(Vec lo, Vec hi) {
+        Vec r;
+        for (int i = 0; i < N; ++i) r.v[i] = i + S < N ? lo.v[i + S] : hi.v[i + S - N];
+        return r;
+    }
     friend Vec fmadd(Vec a, Vec b, Vec c) {
         for (int i = 0; i < N; ++i) c.v[i] += a.v[i] * b.v[i];
         return c;
@@ -146,6 +153,11 @@ template <> struct Vec<double> {
     }
     friend Vec max_keep_nan(Vec lo, Vec v) { return {_mm512_max_pd(lo.v, v.v)}; }
     friend Vec min_keep_nan(Vec hi, Vec v) { return {_mm512_min_pd(hi.v, v.v)}; }
+    template <int S>
+    static Vec concat_shift(Vec lo, Vec hi) {
+        return {_mm512_castsi512_pd(
+            _mm512_alignr_epi64(_mm512_castpd_si512(hi.v), _mm512_castpd_si512(lo.v), S))};
+    }
 };
 #elif GCONV_ISA_LEVEL == 1
 template <> struct Vec<float> {

@@ -53,12 +53,15 @@ SmallPlanes small_planes_use(const ConvGeometry& g) {
 // vectors the wide-rows kernel, at stride 1 or 2. Against the kernels that copy first, on Zen 4 (N=1,
 // then N=16):
 //  - packed rows vs the small-plane kernel (8 x 8 transposes into a tile):
-//    3x3 at 14x14 1.5x, 2.2-2.5x; 5x5 at 14x14 1.5x, 2.2x; 3x3 at 7x7 (two
-//    rows per vector) 1.06x, 1.6x;
-//  - wide rows vs the plane kernel (padded row copies): 5x5 at 28x28 1.6x,
-//    2.7x; 3x3 at 56x56 2.0x, 2.4x; 7x7 at 56x56 1.6x, 1.8x; 3x3 at 112x112
-//    2.5x, 1.6x; stride 2, 3x3 from 112x112 1.9x, 2.0x, from 56x56 1.55x,
-//    2.6x, from 28x28 1.26x (N=1); 5x5 from 28x28 1.4x (N=16).
+//    3x3 at 14x14 1.5x, 2.1x; 5x5 at 14x14 1.3x, 2.0x; 3x3 at 7x7 (two rows
+//    per vector) 1.14x, 1.4x;
+//  - wide rows vs the plane kernel (padded row copies): 3x3 at 56x56 2.0x,
+//    2.0x; 3x3 at 112x112 2.3x (N=1); 5x5 at 28x28 1.3x, 1.4x; 7x7 at 56x56
+//    1.07x, 1.2x (their taps built by shuffles, to keep the plane kernel's
+//    order of summation: in tap-column order, 1.3x faster again); stride 2,
+//    3x3 from 112x112 1.7x, 2.25x, from 56x56 1.5x (N=1).
+// Each sums in the order of the kernels it replaces (see the kernels), so
+// the bits do not depend on which one a plane's size picks.
 enum class InPlace { kNone, kPackedRows, kWideRows };
 
 InPlace in_place_kernel(const gconv_plan& plan) {
@@ -74,10 +77,11 @@ InPlace in_place_kernel(const gconv_plan& plan) {
         return InPlace::kNone;
     if (packed && g.sh == 1 && g.W <= lanes && g.OW <= lanes && g.OH <= kPackedRowsMostRows)
         return InPlace::kPackedRows;
-    // At stride 2 output rows of half a vector or less leave most lanes
-    // idle; the small-plane kernel fills them with channels (14x14 to 7x7:
-    // 1.1-1.2x faster there).
-    if (g.sh == 2 && 2 * g.OW <= lanes) return InPlace::kNone;
+    // At stride 2, 3x3 only (5x5 measured 0.97-1.17x, 7x7 0.57x of the plane
+    // kernel, once summed in its order), and output rows wider than half a
+    // vector: narrower ones leave most lanes idle, where the small-plane
+    // kernel fills them with channels (14x14 to 7x7: 1.1-1.2x faster).
+    if (g.sh == 2 && (g.R != 3 || 2 * g.OW <= lanes)) return InPlace::kNone;
     return wide && g.W <= kWideRowsMostColumns && g.OW <= kWideRowsMostVectors * lanes
                ? InPlace::kWideRows
                : InPlace::kNone;

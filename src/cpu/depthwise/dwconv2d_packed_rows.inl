@@ -11,8 +11,8 @@
 // transposes, spends more time in its copies than in its arithmetic.
 //
 // A block of up to eight output vectors (8 * P rows) keeps its accumulators
-// in registers, and each input vector it reads is loaded once for all the
-// output rows it reaches (R of them at P = 1).
+// in registers; with a 3x3 kernel each input vector it reads is loaded
+// once for all the output rows it reaches (three of them at P = 1).
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
@@ -30,9 +30,10 @@ namespace {
 #if GCONV_ISA_LEVEL == 2
 
 constexpr int kMostRowsPerVector = 2;
+constexpr int kHeldWeights = 9;  // weight vectors kept in registers (3x3)
 constexpr int kMostKernelColumns = 7;
-// Output vectors per block: RB accumulators, a column of R weight vectors
-// and the input vectors within 32 registers.
+// Output vectors per block: RB accumulators, nine weight vectors and an
+// input vector within 32 registers.
 constexpr int kBlockVectors = 8;
 constexpr int kMostInputVectors = (kBlockVectors - 1) * kMostRowsPerVector + 7;
 constexpr int kMostBlocks = (kPackedRowsMostRows + kBlockVectors - 1) / kBlockVectors;
@@ -58,11 +59,15 @@ inline uint32_t rows_inside(int P, int64_t first, int64_t rows, int64_t width, u
 
 // Output vectors [v0, v0 + RB) of one plane (rows v0 * P ...), block `b`.
 // Input vector u = j * P + r (counted from the block's first row) serves
-// output vector j through kernel row r, so each is loaded once per tap
-// column and multiplied into every j it reaches. Tap column by tap column,
-// so only that column's R weights are held (a whole 5x5 kernel's, with the
-// accumulators, went to the stack). Rows in the padding load nothing and
-// add zeros: a branch per row cost more than its FMAs.
+// output vector j through kernel row r. Every output sums its taps in the
+// order of the other kernels, kernel row by kernel row from zero, then adds
+// the bias, so a result has the same bits whichever kernel the plane's
+// size picks (a dask chunk's, say). With 3x3's nine weights held in
+// registers, input vector by input vector: each is loaded once for every
+// output it reaches. Larger kernels go tap by tap, loading an input vector
+// per output (their weights and accumulators would not fit the registers).
+// Rows in the padding load nothing and add zeros: a branch per row cost
+// more than its FMAs.
 template <typename T, int R, int S, int P, int RB>
 GCONV_ALWAYS_INLINE void packed_rows_block(const PackedRows& p, int64_t b, const T* w, T bias,
                                            int act, const T* x, T* y) {
@@ -71,26 +76,40 @@ GCONV_ALWAYS_INLINE void packed_rows_block(const PackedRows& p, int64_t b, const
     const int64_t oh0 = b * p.block * P;
     const T* base = x + (oh0 - p.pt) * p.W - p.pl;
     V acc[RB];
-    for (int j = 0; j < RB; ++j) acc[j] = V::set1(bias);
-GCONV_UNROLL(8)
-    for (int s = 0; s < S; ++s) {
-        V ws[R];
-        for (int r = 0; r < R; ++r) ws[r] = V::set1(w[r * S + s]);
-        const uint16_t* mask = p.mask[b][s];
-        const T* src = base + s;
-GCONV_UNROLL(32)
-        for (int u = 0; u < U; ++u, src += p.W) {
-            const V xv = V::load_lanes(src, mask[u]);
-GCONV_UNROLL(8)
-            for (int j = 0; j < RB; ++j) {
-                const int r = u - j * P;
-                if (r >= 0 && r < R) acc[j] = fmadd(ws[r], xv, acc[j]);
+    for (int j = 0; j < RB; ++j) acc[j] = V::zero();
+    if constexpr (R * S <= kHeldWeights) {
+        V wv[R * S];
+        for (int t = 0; t < R * S; ++t) wv[t] = V::set1(w[t]);
+        GCONV_UNROLL(32)
+        for (int u = 0; u < U; ++u) {
+            GCONV_UNROLL(8)
+            for (int s = 0; s < S; ++s) {
+                const V xv = V::load_lanes(base + u * p.W + s, p.mask[b][s][u]);
+                GCONV_UNROLL(8)
+                for (int j = 0; j < RB; ++j) {
+                    const int r = u - j * P;
+                    if (r >= 0 && r < R) acc[j] = fmadd(wv[r * S + s], xv, acc[j]);
+                }
+            }
+        }
+    } else {
+        GCONV_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            GCONV_UNROLL(8)
+            for (int s = 0; s < S; ++s) {
+                const V wv = V::set1(w[r * S + s]);
+                GCONV_UNROLL(8)
+                for (int j = 0; j < RB; ++j) {
+                    const int u = j * P + r;
+                    acc[j] = fmadd(wv, V::load_lanes(base + u * p.W + s, p.mask[b][s][u]), acc[j]);
+                }
             }
         }
     }
+    const V bv = V::set1(bias);
     T* out = y + oh0 * p.OW;
     for (int j = 0; j < RB; ++j, out += P * p.OW)
-        activate_vec(acc[j], act).store_lanes(out, p.store[b][j]);
+        activate_vec(acc[j] + bv, act).store_lanes(out, p.store[b][j]);
 }
 
 template <typename T, int R, int S, int P>

@@ -1,6 +1,6 @@
 // Depthwise NCHW on planes wider than one vector (AVX-512: 28, 56 and 112
-// wide maps of MobileNet, EfficientNet and ConvNeXt), and at stride 2 on
-// any width, undilated, multiplier 1, square 3x3, 5x5 or 7x7 kernels, read
+// wide maps of MobileNet, EfficientNet and ConvNeXt), undilated, multiplier
+// 1, square 3x3, 5x5 or 7x7 kernels at stride 1 and 3x3 at stride 2, read
 // in place.
 //
 // Output rows are cut into chunks of up to four vectors; every tap of a
@@ -14,8 +14,8 @@
 // output vector.
 //
 // A block of RB output rows of a chunk keeps its RB x NB accumulators in
-// registers, and each input vector it reads is loaded once for all the
-// output rows it reaches (up to R), so a 3x3 block of four rows loads six
+// registers; with a 3x3 kernel each input vector it reads is loaded once
+// for all the output rows it reaches, so a block of four rows loads six
 // vectors per column of taps where the plane kernel loaded twelve.
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -34,10 +34,11 @@ namespace {
 #if GCONV_ISA_LEVEL == 2
 
 constexpr int kMostKernelColumns = 7;
+constexpr int kHeldWeights = 9;  // weight vectors kept in registers (3x3)
 constexpr int kChunkVectors = 4;
 constexpr int kMostChunks = 4;
 // Output rows per block, for chunks of NB vectors: at most 16
-// accumulators, leaving registers for a column of R weights and the input.
+// accumulators, leaving registers for nine weights and the input.
 template <int NB>
 constexpr int block_rows() {
     return NB <= 2 ? 8 : NB == 3 ? 5 : 4;
@@ -55,8 +56,9 @@ struct WideRows {
     int64_t chunks, chunk_vectors;  // chunks per row, vectors per chunk (the last fewer)
     int64_t block;                  // output rows per block
     // Load masks: over a vector's lanes at stride 1, over twice as many
-    // input values at stride 2 (the even ones).
-    uint32_t column[kMostChunks][kMostKernelColumns][kChunkVectors];
+    // input values at stride 2 (the even ones). Past the taps' masks, the
+    // NB + 1 vectors from the chunk's first tap column (stride 1).
+    uint32_t column[kMostChunks][kMostKernelColumns + 1][kChunkVectors + 1];
     uint16_t store[kMostChunks][kChunkVectors];  // lanes inside the row
 };
 
@@ -70,12 +72,31 @@ GCONV_ALWAYS_INLINE Vec<T> load_tap(const T* row, int s, int v, uint32_t mask) {
         return Vec<T>::load_even_lanes(row + s + 2 * v * L, mask);
 }
 
+// acc[v] += w[s] * (lanes s.. of c[v] and c[v + 1]) for taps s = S0 .. S1 - 1,
+// the shifts' counts compile-time constants.
+template <typename T, int S0, int S1, int NB>
+struct TapShifts {
+    static GCONV_ALWAYS_INLINE void run(const Vec<T>* w, const Vec<T>* c, Vec<T>* acc) {
+        if constexpr (S0 < S1) {
+            for (int v = 0; v < NB; ++v)
+                acc[v] = fmadd(w[S0], Vec<T>::template concat_shift<S0>(c[v], c[v + 1]), acc[v]);
+            TapShifts<T, S0 + 1, S1, NB>::run(w, c, acc);
+        }
+    }
+};
+
 // Output rows [oh0, oh0 + RB) of the chunk whose first column is col0, at
 // stride ST (1 or 2, both directions). Input row u (counted from the
 // block's first) serves output row j through kernel row r = u - ST * j.
-// Tap column by tap column, holding that column's R weights.
+// Every output sums its taps in the order of the other kernels, kernel row
+// by kernel row from zero, then adds the bias, so a result has the same
+// bits whichever kernel the plane's size picks (a dask chunk's, say). With
+// 3x3's nine weights held in registers, input vector by input vector: each
+// is loaded once for every output row it reaches. Larger kernels go tap by
+// tap, loading an input vector per output vector (their weights and
+// accumulators would not fit the registers).
 template <typename T, int R, int S, int NB, int RB, int ST>
-GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p, const uint32_t (*column)[kChunkVectors],
+GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p, const uint32_t (*column)[kChunkVectors + 1],
                                          const uint16_t* store, const T* w, T bias, int act,
                                          const T* x, T* y, int64_t oh0, int64_t col0) {
     using V = Vec<T>;
@@ -87,27 +108,50 @@ GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p, const uint32_t (*col
     }
     V acc[RB][NB];
     for (int j = 0; j < RB; ++j)
-        for (int v = 0; v < NB; ++v) acc[j][v] = V::set1(bias);
-    GCONV_UNROLL(8)
-    for (int s = 0; s < S; ++s) {
-        V ws[R];
-        for (int r = 0; r < R; ++r) ws[r] = V::set1(w[r * S + s]);
+        for (int v = 0; v < NB; ++v) acc[j][v] = V::zero();
+    if constexpr (R * S <= kHeldWeights) {
+        V wv[R * S];
+        for (int t = 0; t < R * S; ++t) wv[t] = V::set1(w[t]);
         GCONV_UNROLL(16)
         for (int u = 0; u < U; ++u) {
-            GCONV_UNROLL(4)
-            for (int v = 0; v < NB; ++v) {
-                const V xv = load_tap<T, ST>(rows[u], s, v, column[s][v]);
-                GCONV_UNROLL(8)
-                for (int j = 0; j < RB; ++j) {
-                    const int r = u - ST * j;
-                    if (r >= 0 && r < R) acc[j][v] = fmadd(ws[r], xv, acc[j][v]);
+            GCONV_UNROLL(8)
+            for (int s = 0; s < S; ++s) {
+                GCONV_UNROLL(4)
+                for (int v = 0; v < NB; ++v) {
+                    const V xv = load_tap<T, ST>(rows[u], s, v, column[s][v]);
+                    GCONV_UNROLL(8)
+                    for (int j = 0; j < RB; ++j) {
+                        const int r = u - ST * j;
+                        if (r >= 0 && r < R) acc[j][v] = fmadd(wv[r * S + s], xv, acc[j][v]);
+                    }
                 }
             }
         }
+    } else if constexpr (ST == 1) {
+        // Kernel row by kernel row; an input row's NB + 1 vectors are loaded
+        // once (zero outside the plane) and each tap's vectors are built from
+        // them with one shuffle (valignd) rather than loaded at a float
+        // offset: tap by tap with loads, 5x5 and 7x7 ran at 0.42x.
+        const uint32_t* chunk = column[kMostKernelColumns];
+        GCONV_UNROLL(8)
+        for (int r = 0; r < R; ++r) {
+            V wv[S];
+            for (int s = 0; s < S; ++s) wv[s] = V::set1(w[r * S + s]);
+            GCONV_UNROLL(8)
+            for (int j = 0; j < RB; ++j) {
+                V c[NB + 1];
+                for (int v = 0; v <= NB; ++v) c[v] = V::load_lanes(rows[j + r] + v * L, chunk[v]);
+                TapShifts<T, 0, S, NB>::run(wv, c, acc[j]);
+            }
+        }
+    } else {
+        static_assert(ST == 1, "stride 2 takes 3x3 only");
     }
+    const V bv = V::set1(bias);
     for (int j = 0; j < RB; ++j) {
         T* out = y + (oh0 + j) * p.OW + col0;
-        for (int v = 0; v < NB; ++v) activate_vec(acc[j][v], act).store_lanes(out + v * L, store[v]);
+        for (int v = 0; v < NB; ++v)
+            activate_vec(acc[j][v] + bv, act).store_lanes(out + v * L, store[v]);
     }
 }
 
@@ -172,8 +216,8 @@ void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, cons
 
 // The planner sends only what this takes (see wide_rows_fit in
 // src/cpu/depthwise/depthwise.cpp): OW <= kWideRowsMostVectors vectors,
-// W <= kWideRowsMostColumns, stride 1 or 2 (the same both ways), undilated,
-// R == S in {3, 5, 7}.
+// W <= kWideRowsMostColumns, undilated, R == S in {3, 5, 7} at stride 1,
+// 3x3 at stride 2 (the same both ways).
 template <typename T>
 void dwconv2d_nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                              T* y, int64_t c_begin, int64_t c_end) {
@@ -207,13 +251,16 @@ void dwconv2d_nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, cons
                 p.column[chunk][s][v] = lanes;
             }
         }
+    for (int64_t chunk = 0; chunk < p.chunks; ++chunk)
+        for (int64_t v = 0; v <= p.chunk_vectors; ++v) {
+            const int64_t first = (chunk * p.chunk_vectors + v) * L - g.pl;  // input column
+            uint32_t lanes = 0;
+            for (int64_t l = 0; l < L; ++l)
+                if (first + l >= 0 && first + l < g.W) lanes |= 1u << l;
+            p.column[chunk][kMostKernelColumns][v] = lanes;
+        }
     if (g.sh == 2) {
-        if (g.R == 3)
-            wide_rows_planes<T, 3, 2>(p, g, x, w, bias, y, c_begin, c_end);
-        else if (g.R == 5)
-            wide_rows_planes<T, 5, 2>(p, g, x, w, bias, y, c_begin, c_end);
-        else
-            wide_rows_planes<T, 7, 2>(p, g, x, w, bias, y, c_begin, c_end);
+        wide_rows_planes<T, 3, 2>(p, g, x, w, bias, y, c_begin, c_end);
     } else if (g.R == 3) {
         wide_rows_planes<T, 3, 1>(p, g, x, w, bias, y, c_begin, c_end);
     } else if (g.R == 5) {

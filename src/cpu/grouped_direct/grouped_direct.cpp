@@ -13,8 +13,8 @@
 // In NCHW, 3x3 at stride 1 on rows that fit one AVX-512 vector (ResNeXt s4,
 // RegNet) takes grouped_rows_nchw.inl instead, which reads x in place
 // through masked loads: no copy, no transposes (Zen 4, against the
-// channel-lane kernel: ResNeXt s4 1.36x at N=1 and 1.19x at N=16, RegNet
-// 1.31x and 1.29x).
+// channel-lane kernel: ResNeXt s4 1.33x at N=1 and 1.15x at N=16, RegNet
+// 1.28x at both; summed in the same order, so the same bits).
 // With AVX-512, NHWC groups of 8 channels (ResNeXt s3) take the AVX2
 // family's channel lanes (KernelFamily::narrow; Zen 4: 1.3-1.5x faster than
 // the plane kernel).
@@ -58,23 +58,20 @@ bool grouped_rows_fit(const gconv_plan& plan) {
 
 // The grouped-rows kernel's weights: per group, blocks of
 // kGroupedRowsChannels output channels (the last zero-filled), each
-// [Cg][s][channel][r], so one input channel's tap column reads 12
-// consecutive weights.
+// [Cg][R][S][channel], so a tap's weights for the block are consecutive.
 template <typename T>
 void pack_grouped_rows_weights(const ConvGeometry& g, const T* weight, T* packed) {
     constexpr int64_t B = kGroupedRowsChannels;
-    const int64_t blocks = (g.Kg + B - 1) / B;
+    const int64_t blocks = (g.Kg + B - 1) / B, taps = g.R * g.S;
     for (int64_t group = 0; group < g.G; ++group)
         for (int64_t b = 0; b < blocks; ++b)
             for (int64_t c = 0; c < g.Cg; ++c)
-                for (int64_t s = 0; s < 3; ++s)
-                    for (int64_t k = 0; k < B; ++k)
-                        for (int64_t r = 0; r < 3; ++r) {
-                            const int64_t kk = b * B + k;
-                            *packed++ = kk < g.Kg
-                                            ? weight[(((group * g.Kg + kk) * g.Cg + c) * 3 + r) * 3 + s]
-                                            : T(0);
-                        }
+                for (int64_t t = 0; t < taps; ++t)
+                    for (int64_t k = 0; k < B; ++k) {
+                        const int64_t kk = b * B + k;
+                        *packed++ =
+                            kk < g.Kg ? weight[((group * g.Kg + kk) * g.Cg + c) * taps + t] : T(0);
+                    }
 }
 
 template <typename T>

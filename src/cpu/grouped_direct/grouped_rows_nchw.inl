@@ -7,12 +7,11 @@
 //
 // A block of KB output channels x RB output rows keeps its accumulators in
 // registers over the group's Cg input channels and the nine taps. Each
-// input vector it loads (a row of one input channel at one tap column) is
-// multiplied into all KB channels and every output row it reaches, and the
-// KB x 3 weights of a tap column are broadcast once per input channel: at
-// KB = RB = 4, 6 vector loads and 12 broadcasts feed 48 FMAs per input
-// channel and tap column, where the channel-lane kernel loaded about once
-// per FMA, copied its input into scratch and transposed its output.
+// input vector it loads (a row of one input channel at one tap) is
+// multiplied into all KB channels: at KB = RB = 4, 4 vector loads and 4
+// weight broadcasts feed 16 FMAs, where the channel-lane kernel loaded
+// about once per FMA, copied its input into scratch and transposed its
+// output.
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
@@ -48,12 +47,12 @@ struct GroupedRows {
 };
 
 // Output channels [k, k + KB) of one group, rows [oh0, oh0 + RB). x is the
-// group's first input plane, w the block's packed weights ([Cg][s][4][r],
-// see pack_grouped_rows_weights in grouped_direct.cpp). Per input channel
-// and tap column, the U input rows are loaded into registers, then each
-// channel's three weights are broadcast and multiplied into its RB rows:
-// 16 accumulators, U inputs and 3 weights stay within the registers (all
-// 12 weights at once with the inputs loaded as needed spilled).
+// group's first input plane, w the block's packed weights ([Cg][r][s][4],
+// see pack_grouped_rows_weights in grouped_direct.cpp). Every output sums
+// its taps in the order of the other kernels (input channel, kernel row,
+// kernel column) from zero, then adds the bias, so a result has the same
+// bits whichever kernel the plane's size picks (a dask chunk's, say): per
+// tap, KB weights are broadcast and RB input rows loaded for KB x RB FMAs.
 template <typename T, int KB, int RB>
 GCONV_ALWAYS_INLINE void grouped_rows_block(const GroupedRows& p, int64_t Cg, const T* x,
                                             const T* w, const T* bias, int act, T* y,
@@ -67,31 +66,33 @@ GCONV_ALWAYS_INLINE void grouped_rows_block(const GroupedRows& p, int64_t Cg, co
     }
     V acc[KB][RB];
     for (int k = 0; k < KB; ++k)
-        for (int j = 0; j < RB; ++j) acc[k][j] = V::set1(bias ? bias[k] : T(0));
+        for (int j = 0; j < RB; ++j) acc[k][j] = V::zero();
     for (int64_t c = 0; c < Cg; ++c, w += kPackedChannel) {
         const T* xc = x + c * p.plane;
         const T* rows[U];
         for (int u = 0; u < U; ++u)
             rows[u] = (offset[u] >= 0 ? xc + offset[u] : ZeroRow<T>::values) - p.pl;
         GCONV_UNROLL(3)
-        for (int s = 0; s < kTaps; ++s) {
-            V xv[U];
-            for (int u = 0; u < U; ++u) xv[u] = V::load_lanes(rows[u] + s, p.column[s]);
-            const T* ws = w + s * kMostChannels * kTaps;
-            GCONV_UNROLL(4)
-            for (int k = 0; k < KB; ++k) {
-                V wv[kTaps];
-                for (int r = 0; r < kTaps; ++r) wv[r] = V::set1(ws[k * kTaps + r]);
+        for (int r = 0; r < kTaps; ++r) {
+            GCONV_UNROLL(3)
+            for (int s = 0; s < kTaps; ++s) {
+                const T* wt = w + (r * kTaps + s) * kMostChannels;
+                V wv[KB];
+                for (int k = 0; k < KB; ++k) wv[k] = V::set1(wt[k]);
                 GCONV_UNROLL(4)
-                for (int j = 0; j < RB; ++j)
-                    for (int r = 0; r < kTaps; ++r) acc[k][j] = fmadd(wv[r], xv[j + r], acc[k][j]);
+                for (int j = 0; j < RB; ++j) {
+                    const V xv = V::load_lanes(rows[j + r] + s, p.column[s]);
+                    for (int k = 0; k < KB; ++k) acc[k][j] = fmadd(wv[k], xv, acc[k][j]);
+                }
             }
         }
     }
-    for (int k = 0; k < KB; ++k)
+    for (int k = 0; k < KB; ++k) {
+        const V b = V::set1(bias ? bias[k] : T(0));
         for (int j = 0; j < RB; ++j)
-            activate_vec(acc[k][j], act).store_lanes(y + k * p.out_plane + (oh0 + j) * p.OW,
-                                                     p.store);
+            activate_vec(acc[k][j] + b, act)
+                .store_lanes(y + k * p.out_plane + (oh0 + j) * p.OW, p.store);
+    }
 }
 
 // The block for kb channels and rb rows, both as compile-time constants.
