@@ -166,6 +166,14 @@ struct WgradDwNhwc {
 template <typename T>
 using WgradDwNhwcFn = void (*)(const WgradDwNhwc<T>& block);
 
+// Depthwise (multiplier 1) NCHW, stride 1, undilated, R == S in {3, 5}, on
+// planes whose rows fit one vector (src/cpu/wgrad/wgrad_dw_nchw_rows.inl):
+// dW of channels [c_begin, c_end), in PyTorch's (C, 1, R, S), over `batch`
+// images of x and dy read in place. Null in families without masked loads.
+template <typename T>
+using WgradDwNchwRowsFn = void (*)(const ConvGeometry& g, int64_t batch, const T* x,
+                                   const T* dy, T* dw, int64_t c_begin, int64_t c_end);
+
 // The kernels it has: R x S accumulators, a dy and an x vector in 16
 // registers.
 constexpr int kWgradDwMaxS = 7;
@@ -331,6 +339,7 @@ struct KernelFamily {
     WgradFn<T> wgrad_group_lanes;      // dy and x both vectors over groups
     WgradFn<T> wgrad_channel_lanes;    // dy broadcast, x vectors over channels
     WgradDwNhwcFn<T> wgrad_dw_nhwc;    // depthwise NHWC, read in place
+    WgradDwNchwRowsFn<T> wgrad_dw_nchw_rows;  // depthwise NCHW, small planes, in place
     TransposeRowsFn<T> transpose_rows;
     TransposedDwNchwFn<T> transposed_dw_nchw;
     TransposedDwNhwcFn<T> transposed_dw_nhwc;
@@ -379,6 +388,7 @@ const KernelFamily<T>* narrow_family_for(const KernelFamily<T>& f, int64_t chann
     void fill_depthwise_packed_rows(KernelTable& table); \
     void fill_depthwise_wide_rows(KernelTable& table);   \
     void fill_grouped_rows_nchw(KernelTable& table);     \
+    void fill_wgrad_dw_nchw_rows(KernelTable& table);    \
     void fill_global(KernelTable& table);                \
     void fill_peak(KernelTable& table);                  \
     void fill_wgrad(KernelTable& table);                 \

@@ -470,6 +470,29 @@ void weight_grad_depthwise_nhwc(const ConvGeometry& g, const KernelFamily<T>& f,
         for (int64_t t = 0; t < RS; ++t) dw[c * RS + t] = acc[(c / V * RS + t) * V + c % V];
 }
 
+// Depthwise (multiplier 1) NCHW on planes whose rows fit one vector, where
+// the family reads them in place (AVX-512): 3x3 and 5x5, stride 1. Zen 4,
+// against the bands (N=16, N=1): 3x3 at 14x14 2.1x, 2.3x; at 7x7 1.7x,
+// 1.35x; 5x5 at 14x14 1.65x, 1.3x.
+template <typename T>
+bool depthwise_nchw_rows(const ConvGeometry& g, const KernelFamily<T>& f) {
+    return f.wgrad_dw_nchw_rows != nullptr && g.Cg == 1 && g.Kg == 1 &&
+           g.layout == GCONV_LAYOUT_NCHW && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+           g.R == g.S && (g.R == 3 || g.R == 5) && g.W <= f.vector_lanes &&
+           g.OW <= f.vector_lanes;
+}
+
+// Each thread a contiguous run of channels, every channel's gradient one
+// thread's.
+template <typename T>
+void weight_grad_depthwise_nchw_rows(const ConvGeometry& g, const KernelFamily<T>& f,
+                                     int64_t batch, const T* x, const T* dy, T* dw, int threads) {
+    const int workers = static_cast<int>(std::min<int64_t>(threads, g.C));
+    parallel_for(workers, workers, [&](int64_t t, int) {
+        f.wgrad_dw_nchw_rows(g, batch, x, dy, dw, g.C * t / workers, g.C * (t + 1) / workers);
+    });
+}
+
 // NHWC groups narrower than the family's vectors but filling the narrow
 // family's (8 channels per group with AVX-512) go lanes over channels on
 // AVX2's kernels: a pixel's channels are copied as runs, where lanes over
@@ -487,6 +510,8 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& family, int
     const KernelFamily<T>& f = wgrad_family(g, family);
     if (depthwise_nhwc_in_place(g, f.vector_lanes))
         return weight_grad_depthwise_nhwc(g, f, batch, x, dy, dw, threads);
+    if (depthwise_nchw_rows(g, f))
+        return weight_grad_depthwise_nchw_rows(g, f, batch, x, dy, dw, threads);
     const WgradLayout l =
         choose_layout(g, f.vector_lanes, f.wgrad_broadcast_k, f.wgrad_broadcast_product);
     const int64_t acc_size =

@@ -1,0 +1,162 @@
+// Depthwise (multiplier 1) NCHW weight gradient on planes whose rows fit
+// one vector (AVX-512: MobileNet's and EfficientNet's 14x14 and 7x7
+// layers), stride 1, undilated, 3x3 or 5x5: x and dy read in place through
+// masked loads, as the forward's packed-rows kernel reads x, where the
+// bands copy 16 channels' planes through 8 x 8 transposes first.
+//
+// A channel's R x S accumulators (lanes over an output row's columns) stay
+// in registers over all its images and rows. A block of RB output rows
+// holds its dy rows, and each input vector (a row at one tap column) is
+// loaded once and multiplied into every accumulator it reaches. A position
+// outside x reads zero (0 * dy: NaN for a non-finite dy, as the zero-padded
+// definition). Each accumulator lane sums images, then rows, in order; the
+// lanes are added in order at the end, and every channel is one thread's:
+// the same bits at any thread count.
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+#include "cpu/kernel_table.hpp"
+
+namespace gconv {
+namespace GCONV_ISA {
+
+#include "cpu/common/kernel_common.inl"
+#include "cpu/common/simd.inl"
+
+namespace {
+
+#if GCONV_ISA_LEVEL == 2
+
+constexpr int kMostColumns = 5;
+
+// Rows outside the plane read these (only lanes of real columns are read).
+template <typename T>
+struct ZeroRow {
+    alignas(64) static constexpr T values[16] = {};
+};
+
+// The plane's masks, the same for every channel, image and row.
+struct DwRows {
+    int64_t H, W, OW, pt, pl;
+    uint32_t column[kMostColumns];  // lanes whose tap-s input column is inside the row
+    uint32_t out_row;               // lanes of an output row
+};
+
+// Output rows [oh0, oh0 + RB) of one image's plane. Input row u (counted
+// from the block's first) meets dy row j through kernel row r = u - j.
+template <typename T, int K, int RB>
+GCONV_ALWAYS_INLINE void dw_rows_block(const DwRows& p, const T* x, const T* dy, Vec<T>* acc,
+                                       int64_t oh0) {
+    using V = Vec<T>;
+    constexpr int U = RB + K - 1;
+    V d[RB];
+    for (int j = 0; j < RB; ++j) d[j] = V::load_lanes(dy + (oh0 + j) * p.OW, p.out_row);
+    GCONV_UNROLL(16)
+    for (int u = 0; u < U; ++u) {
+        const int64_t ih = oh0 - p.pt + u;
+        const T* row = (ih >= 0 && ih < p.H ? x + ih * p.W : ZeroRow<T>::values) - p.pl;
+        GCONV_UNROLL(8)
+        for (int s = 0; s < K; ++s) {
+            const V xv = V::load_lanes(row + s, p.column[s]);
+            GCONV_UNROLL(8)
+            for (int j = 0; j < RB; ++j) {
+                const int r = u - j;
+                if (r >= 0 && r < K) acc[r * K + s] = fmadd(d[j], xv, acc[r * K + s]);
+            }
+        }
+    }
+}
+
+// Output rows per block: K * K accumulators, the block's dy rows and an
+// input vector within 32 registers.
+template <int K>
+constexpr int block_rows() {
+    return K == 3 ? 8 : 4;
+}
+
+template <typename T, int K>
+void dw_rows_channels(const DwRows& p, const ConvGeometry& g, int64_t batch, const T* x,
+                      const T* dy, T* dw, int64_t c_begin, int64_t c_end) {
+    using V = Vec<T>;
+    constexpr int64_t L = V::N;
+    constexpr int kMost = block_rows<K>();
+    const int64_t blocks = (g.OH + kMost - 1) / kMost;
+    const int64_t block = (g.OH + blocks - 1) / blocks;  // equal blocks, the last shorter
+    const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
+    for (int64_t c = c_begin; c < c_end; ++c) {
+        V acc[K * K];
+        for (int t = 0; t < K * K; ++t) acc[t] = V::zero();
+        for (int64_t n = 0; n < batch; ++n) {
+            const T* xc = x + (n * g.C + c) * plane;
+            const T* dyc = dy + (n * g.C + c) * out_plane;
+            for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block) {
+                switch (g.OH - oh0 < block ? g.OH - oh0 : block) {
+#define GCONV_DW_ROWS_CASE(rb)                                            \
+    case rb:                                                              \
+        if constexpr (rb <= kMost) dw_rows_block<T, K, rb>(p, xc, dyc, acc, oh0); \
+        break;
+                    GCONV_DW_ROWS_CASE(1)
+                    GCONV_DW_ROWS_CASE(2)
+                    GCONV_DW_ROWS_CASE(3)
+                    GCONV_DW_ROWS_CASE(4)
+                    GCONV_DW_ROWS_CASE(5)
+                    GCONV_DW_ROWS_CASE(6)
+                    GCONV_DW_ROWS_CASE(7)
+                    GCONV_DW_ROWS_CASE(8)
+#undef GCONV_DW_ROWS_CASE
+                    default:
+                        break;
+                }
+            }
+        }
+        for (int t = 0; t < K * K; ++t) {
+            alignas(64) T lanes[L];
+            acc[t].store(lanes);
+            T sum = lanes[0];
+            for (int64_t l = 1; l < L; ++l) sum += lanes[l];
+            dw[c * K * K + t] = sum;
+        }
+    }
+}
+
+// The planner sends only what this takes (see depthwise_nchw_rows in
+// weight_grad.cpp): W and OW <= lanes, stride 1, undilated, R == S in
+// {3, 5}.
+template <typename T>
+void wgrad_dw_nchw_rows(const ConvGeometry& g, int64_t batch, const T* x, const T* dy, T* dw,
+                        int64_t c_begin, int64_t c_end) {
+    constexpr int64_t L = Vec<T>::N;
+    DwRows p;
+    p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
+    for (int64_t s = 0; s < g.S; ++s) {
+        uint32_t lanes = 0;
+        for (int64_t l = 0; l < L && l < g.OW; ++l) {
+            const int64_t col = l + s - g.pl;
+            if (col >= 0 && col < g.W) lanes |= 1u << l;
+        }
+        p.column[s] = lanes;
+    }
+    p.out_row = (1u << g.OW) - 1u;
+    if (g.R == 3)
+        dw_rows_channels<T, 3>(p, g, batch, x, dy, dw, c_begin, c_end);
+    else
+        dw_rows_channels<T, 5>(p, g, batch, x, dy, dw, c_begin, c_end);
+}
+
+#endif  // GCONV_ISA_LEVEL == 2
+
+}  // namespace
+
+void fill_wgrad_dw_nchw_rows(KernelTable& table) {
+#if GCONV_ISA_LEVEL == 2
+    table.f32.wgrad_dw_nchw_rows = wgrad_dw_nchw_rows<float>;
+    table.f64.wgrad_dw_nchw_rows = wgrad_dw_nchw_rows<double>;
+#else
+    table.f32.wgrad_dw_nchw_rows = nullptr;
+    table.f64.wgrad_dw_nchw_rows = nullptr;
+#endif
+}
+
+}  // namespace GCONV_ISA
+}  // namespace gconv
