@@ -167,9 +167,11 @@ template <typename T>
 using WgradDwNhwcFn = void (*)(const WgradDwNhwc<T>& block);
 
 // Depthwise (multiplier 1) NCHW, stride 1, undilated, R == S in {3, 5}, on
-// planes whose rows fit one vector (src/cpu/wgrad/wgrad_dw_nchw_rows.inl):
+// planes whose output rows fit kWgradDwRowsMostVectors vectors and input rows
+// 16 times that (src/cpu/wgrad/wgrad_dw_nchw_rows.inl):
 // dW of channels [c_begin, c_end), in PyTorch's (C, 1, R, S), over `batch`
 // images of x and dy read in place. Null in families without masked loads.
+constexpr int64_t kWgradDwRowsMostVectors = 8;
 template <typename T>
 using WgradDwNchwRowsFn = void (*)(const ConvGeometry& g, int64_t batch, const T* x,
                                    const T* dy, T* dw, int64_t c_begin, int64_t c_end);
@@ -339,7 +341,7 @@ struct KernelFamily {
     WgradFn<T> wgrad_group_lanes;      // dy and x both vectors over groups
     WgradFn<T> wgrad_channel_lanes;    // dy broadcast, x vectors over channels
     WgradDwNhwcFn<T> wgrad_dw_nhwc;    // depthwise NHWC, read in place
-    WgradDwNchwRowsFn<T> wgrad_dw_nchw_rows;  // depthwise NCHW, small planes, in place
+    WgradDwNchwRowsFn<T> wgrad_dw_nchw_rows;  // depthwise NCHW, in place
     TransposeRowsFn<T> transpose_rows;
     TransposedDwNchwFn<T> transposed_dw_nchw;
     TransposedDwNhwcFn<T> transposed_dw_nhwc;

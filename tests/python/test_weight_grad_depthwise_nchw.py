@@ -1,14 +1,15 @@
 """The depthwise (multiplier 1) NCHW weight gradient that reads x and dy in
 place on planes whose rows fit one vector (src/cpu/wgrad/
-wgrad_dw_nchw_rows.inl, AVX-512 only: 16 float32 or 8 float64 values),
-stride 1, undilated, 3x3 and 5x5: against the reference in every ISA family
-(the others take the bands: the same geometries check them) and both
-dtypes, over planes of one to sixteen columns, odd and many rows (blocks
-of eight or four), asymmetric, absent and oversized padding (output rows
-wider than the input's, whole rows of padding), images summed in order;
-the same bits at any thread count; and a non-finite gradient meets the zero
-padding as the reference's sum does. The last geometries are outside it:
-17 columns, stride 2, 7x7."""
+wgrad_dw_nchw_rows.inl, AVX-512 only), stride 1, undilated: 3x3 on output
+rows of up to eight vectors (16 float32 or 8 float64 values each), 5x5 on
+rows of one: against the reference in every ISA family (the others take
+the bands: the same geometries check them) and both dtypes, over planes of
+one to 128 columns, odd and many rows (blocks of eight or four),
+asymmetric, absent and oversized padding (output rows wider than the
+input's, whole rows of padding), images summed in order; the same bits at
+any thread count; and a non-finite gradient meets the zero padding as the
+reference's sum does. The last geometries are outside it: 129 columns,
+5x5 on two vectors, stride 2, 7x7."""
 
 import numpy as np
 import pytest
@@ -44,7 +45,14 @@ GEOMETRIES = [
     (5, (9, 11), 3, 1, ((1, 0), (2, 1))),  # asymmetric: output rows one wider
     (5, (10, 12), 3, 1, 0),                # no padding
     (5, (4, 5), 3, 1, 3),                  # padding wider than the window
-    (5, (9, 17), 3, 1, 1),                 # 17 columns: the bands
+    (5, (9, 17), 3, 1, 1),                 # 17 columns: two vectors a row
+    (5, (4, 56), 3, 1, 1),                 # MobileNetV2's 56 wide
+    (3, (3, 112), 3, 1, 1),                # and 112: seven vectors
+    (3, (3, 128), 3, 1, 1),                # eight float32 vectors, the most
+    (5, (9, 30), 3, 1, ((1, 0), (2, 1))),  # asymmetric, two vectors
+    (5, (10, 40), 3, 1, 0),                # no padding, three vectors
+    (3, (3, 129), 3, 1, 1),                # one column past the most: the bands
+    (5, (6, 17), 5, 1, 2),                 # 5x5 wider than a vector: the bands
     (5, (12, 13), 3, 2, 1),                # stride 2: the bands
     (5, (10, 9), 7, 1, 3),                 # 7x7: the bands
 ]
@@ -65,9 +73,10 @@ def test_depthwise_nchw_weight_grad_matches_reference(isa, geometry, dtype, rest
 
 
 @pytest.mark.parametrize("c", [1, 5, 160])
-def test_depthwise_nchw_weight_grad_is_bitwise_the_same_for_any_thread_count(c):
-    x = random_array((3, c, 14, 14), np.float32, 4)
-    dy = random_array((3, c, 14, 14), np.float32, 5)
+@pytest.mark.parametrize("width", [14, 56])
+def test_depthwise_nchw_weight_grad_is_bitwise_the_same_for_any_thread_count(c, width):
+    x = random_array((3, c, 14, width), np.float32, 4)
+    dy = random_array((3, c, 14, width), np.float32, 5)
     results = []
     for n in (1, 2, 3, 7):
         with gconv.threads(n):
@@ -92,6 +101,26 @@ def test_depthwise_nchw_infinite_grad_output_on_the_border_meets_the_zero_paddin
     want = reference.conv2d_weight_grad(x, (c, 1, 3, 3), dy, padding=1, groups=c)
     got = gconv.conv2d_weight_grad(x, (c, 1, 3, 3), dy, padding=1, groups=c)
     assert np.isnan(want[3, 0, 0, 0]) and np.isposinf(want[3, 0, 2, 2])
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_depthwise_nchw_infinite_grad_output_stays_in_its_row_on_wide_planes(isa, restore_isa):
+    # Rows of 40 outputs end in the middle of a vector: an infinite dy at a
+    # row's first column must not meet the previous row's vector, where
+    # 0 * inf would make NaN of every tap.
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    c = 4
+    x = np.abs(random_array((2, c, 6, 40), np.float32, 8)) + 0.5
+    dy = random_array((2, c, 6, 40), np.float32, 9)
+    dy[1, 2, 3, 0] = np.inf
+    want = reference.conv2d_weight_grad(x, (c, 1, 3, 3), dy, padding=1, groups=c)
+    got = gconv.conv2d_weight_grad(x, (c, 1, 3, 3), dy, padding=1, groups=c)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
     finite = np.isfinite(want)

@@ -1,11 +1,12 @@
-// Depthwise (multiplier 1) NCHW weight gradient on planes whose rows fit
-// one vector (AVX-512: MobileNet's and EfficientNet's 14x14 and 7x7
-// layers), stride 1, undilated, 3x3 or 5x5: x and dy read in place through
-// masked loads, as the forward's packed-rows kernel reads x, where the
-// bands copy 16 channels' planes through 8 x 8 transposes first.
+// Depthwise (multiplier 1) NCHW weight gradient, stride 1, undilated, 3x3
+// with output rows of up to kWgradDwRowsMostVectors vectors, 5x5 of one
+// (AVX-512: MobileNet's layers from 7x7 to 112x112, EfficientNet's 5x5 at
+// 14x14 and 7x7): x and dy read
+// in place through masked loads, as the forward's in-place kernels read x,
+// where the bands copy 16 channels' planes through 8 x 8 transposes first.
 //
-// A channel's R x S accumulators (lanes over an output row's columns) stay
-// in registers over all its images and rows. A block of RB output rows
+// A channel's R x S accumulators (lanes over the columns of a vector of an
+// output row) stay in registers over an image's rows. A block of RB output rows
 // holds its dy rows, and each input vector (a row at one tap column) is
 // loaded once and multiplied into every accumulator it reaches. A position
 // outside x reads zero (0 * dy: NaN for a non-finite dy, as the zero-padded
@@ -33,32 +34,37 @@ constexpr int kMostColumns = 5;
 // Rows outside the plane read these (only lanes of real columns are read).
 template <typename T>
 struct ZeroRow {
-    alignas(64) static constexpr T values[16] = {};
+    alignas(64) static constexpr T values[kWgradDwRowsMostVectors * 16] = {};
 };
 
 // The plane's masks, the same for every channel, image and row.
 struct DwRows {
     int64_t H, W, OW, pt, pl;
-    uint32_t column[kMostColumns];  // lanes whose tap-s input column is inside the row
-    uint32_t out_row;               // lanes of an output row
+    int64_t vectors;  // per output row
+    // Per vector of an output row: lanes whose tap-s input column is
+    // inside the row, and lanes inside the output row.
+    uint32_t column[kWgradDwRowsMostVectors][kMostColumns];
+    uint32_t out_row[kWgradDwRowsMostVectors];
 };
 
-// Output rows [oh0, oh0 + RB) of one image's plane. Input row u (counted
-// from the block's first) meets dy row j through kernel row r = u - j.
+// Output rows [oh0, oh0 + RB) of one image's plane, the columns of output
+// vector v. Input row u (counted from the block's first) meets dy row j
+// through kernel row r = u - j.
 template <typename T, int K, int RB>
-GCONV_ALWAYS_INLINE void dw_rows_block(const DwRows& p, const T* x, const T* dy, Vec<T>* acc,
-                                       int64_t oh0) {
+GCONV_ALWAYS_INLINE void dw_rows_block(const DwRows& p, int64_t v, const T* x, const T* dy,
+                                       Vec<T>* acc, int64_t oh0) {
     using V = Vec<T>;
     constexpr int U = RB + K - 1;
+    const int64_t col0 = v * V::N;
     V d[RB];
-    for (int j = 0; j < RB; ++j) d[j] = V::load_lanes(dy + (oh0 + j) * p.OW, p.out_row);
+    for (int j = 0; j < RB; ++j) d[j] = V::load_lanes(dy + (oh0 + j) * p.OW + col0, p.out_row[v]);
     GCONV_UNROLL(16)
     for (int u = 0; u < U; ++u) {
         const int64_t ih = oh0 - p.pt + u;
-        const T* row = (ih >= 0 && ih < p.H ? x + ih * p.W : ZeroRow<T>::values) - p.pl;
+        const T* row = (ih >= 0 && ih < p.H ? x + ih * p.W : ZeroRow<T>::values) + col0 - p.pl;
         GCONV_UNROLL(8)
         for (int s = 0; s < K; ++s) {
-            const V xv = V::load_lanes(row + s, p.column[s]);
+            const V xv = V::load_lanes(row + s, p.column[v][s]);
             GCONV_UNROLL(8)
             for (int j = 0; j < RB; ++j) {
                 const int r = u - j;
@@ -75,6 +81,33 @@ constexpr int block_rows() {
     return K == 3 ? 8 : 4;
 }
 
+// Output rows [oh0, oh0 + rb) of one image's plane, the columns of output
+// vector v, rb as a compile-time constant.
+template <typename T, int K>
+GCONV_ALWAYS_INLINE void dw_rows_rows(int64_t rb, const DwRows& p, int64_t v, const T* x,
+                                      const T* dy, Vec<T>* acc, int64_t oh0) {
+    constexpr int kMost = block_rows<K>();
+    switch (rb) {
+#define GCONV_DW_ROWS_CASE(n)                                                       \
+    case n:                                                                         \
+        if constexpr (n <= kMost) dw_rows_block<T, K, n>(p, v, x, dy, acc, oh0);    \
+        break;
+        GCONV_DW_ROWS_CASE(1)
+        GCONV_DW_ROWS_CASE(2)
+        GCONV_DW_ROWS_CASE(3)
+        GCONV_DW_ROWS_CASE(4)
+        GCONV_DW_ROWS_CASE(5)
+        GCONV_DW_ROWS_CASE(6)
+        GCONV_DW_ROWS_CASE(7)
+        GCONV_DW_ROWS_CASE(8)
+#undef GCONV_DW_ROWS_CASE
+        default:
+            break;
+    }
+}
+
+// Rows of one vector: a channel's accumulators stay in registers over all
+// its images. dW adds the lanes in order.
 template <typename T, int K>
 void dw_rows_channels(const DwRows& p, const ConvGeometry& g, int64_t batch, const T* x,
                       const T* dy, T* dw, int64_t c_begin, int64_t c_end) {
@@ -90,25 +123,9 @@ void dw_rows_channels(const DwRows& p, const ConvGeometry& g, int64_t batch, con
         for (int64_t n = 0; n < batch; ++n) {
             const T* xc = x + (n * g.C + c) * plane;
             const T* dyc = dy + (n * g.C + c) * out_plane;
-            for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block) {
-                switch (g.OH - oh0 < block ? g.OH - oh0 : block) {
-#define GCONV_DW_ROWS_CASE(rb)                                            \
-    case rb:                                                              \
-        if constexpr (rb <= kMost) dw_rows_block<T, K, rb>(p, xc, dyc, acc, oh0); \
-        break;
-                    GCONV_DW_ROWS_CASE(1)
-                    GCONV_DW_ROWS_CASE(2)
-                    GCONV_DW_ROWS_CASE(3)
-                    GCONV_DW_ROWS_CASE(4)
-                    GCONV_DW_ROWS_CASE(5)
-                    GCONV_DW_ROWS_CASE(6)
-                    GCONV_DW_ROWS_CASE(7)
-                    GCONV_DW_ROWS_CASE(8)
-#undef GCONV_DW_ROWS_CASE
-                    default:
-                        break;
-                }
-            }
+            for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block)
+                dw_rows_rows<T, K>(g.OH - oh0 < block ? g.OH - oh0 : block, p, 0, xc, dyc, acc,
+                                   oh0);
         }
         for (int t = 0; t < K * K; ++t) {
             alignas(64) T lanes[L];
@@ -120,25 +137,77 @@ void dw_rows_channels(const DwRows& p, const ConvGeometry& g, int64_t batch, con
     }
 }
 
+// Wider rows (3x3 only: 5x5 measured 0.78-1.05x of the bands): one set of
+// accumulators per vector of the row, in memory, loaded and stored once per
+// block of rows and vector, so that each plane is read in order (vector by
+// vector over the whole plane, the first pass over a 112x112 plane read a
+// line of every row from memory: 0.72x). dW adds the lanes of vector 0,
+// then 1, ...
+template <typename T>
+void dw_rows_channels_wide(const DwRows& p, const ConvGeometry& g, int64_t batch, const T* x,
+                           const T* dy, T* dw, int64_t c_begin, int64_t c_end) {
+    using V = Vec<T>;
+    constexpr int K = 3;
+    constexpr int64_t L = V::N;
+    constexpr int kMost = block_rows<K>();
+    const int64_t blocks = (g.OH + kMost - 1) / kMost;
+    const int64_t block = (g.OH + blocks - 1) / blocks;
+    const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
+    for (int64_t c = c_begin; c < c_end; ++c) {
+        V held[kWgradDwRowsMostVectors][K * K];
+        for (int64_t v = 0; v < p.vectors; ++v)
+            for (int t = 0; t < K * K; ++t) held[v][t] = V::zero();
+        for (int64_t n = 0; n < batch; ++n) {
+            const T* xc = x + (n * g.C + c) * plane;
+            const T* dyc = dy + (n * g.C + c) * out_plane;
+            for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block)
+                for (int64_t v = 0; v < p.vectors; ++v) {
+                    V acc[K * K];
+                    for (int t = 0; t < K * K; ++t) acc[t] = held[v][t];
+                    dw_rows_rows<T, K>(g.OH - oh0 < block ? g.OH - oh0 : block, p, v, xc, dyc,
+                                       acc, oh0);
+                    for (int t = 0; t < K * K; ++t) held[v][t] = acc[t];
+                }
+        }
+        for (int t = 0; t < K * K; ++t) {
+            T sum = T(0);
+            for (int64_t v = 0; v < p.vectors; ++v) {
+                alignas(64) T lanes[L];
+                held[v][t].store(lanes);
+                for (int64_t l = 0; l < L; ++l) sum += lanes[l];
+            }
+            dw[c * K * K + t] = sum;
+        }
+    }
+}
+
 // The planner sends only what this takes (see depthwise_nchw_rows in
-// weight_grad.cpp): W and OW <= lanes, stride 1, undilated, R == S in
-// {3, 5}.
+// weight_grad.cpp): stride 1, undilated, R == S == 3 with OW up to
+// kWgradDwRowsMostVectors vectors and W up to 16 times that, or 5x5 with
+// OW and W up to one vector.
 template <typename T>
 void wgrad_dw_nchw_rows(const ConvGeometry& g, int64_t batch, const T* x, const T* dy, T* dw,
                         int64_t c_begin, int64_t c_end) {
     constexpr int64_t L = Vec<T>::N;
     DwRows p;
     p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
-    for (int64_t s = 0; s < g.S; ++s) {
-        uint32_t lanes = 0;
-        for (int64_t l = 0; l < L && l < g.OW; ++l) {
-            const int64_t col = l + s - g.pl;
-            if (col >= 0 && col < g.W) lanes |= 1u << l;
+    p.vectors = (g.OW + L - 1) / L;
+    for (int64_t v = 0; v < p.vectors; ++v) {
+        uint32_t inside = 0;
+        for (int64_t l = 0; l < L && v * L + l < g.OW; ++l) inside |= 1u << l;
+        p.out_row[v] = inside;
+        for (int64_t s = 0; s < g.S; ++s) {
+            uint32_t lanes = 0;
+            for (int64_t l = 0; l < L && v * L + l < g.OW; ++l) {
+                const int64_t col = v * L + l + s - g.pl;
+                if (col >= 0 && col < g.W) lanes |= 1u << l;
+            }
+            p.column[v][s] = lanes;
         }
-        p.column[s] = lanes;
     }
-    p.out_row = (1u << g.OW) - 1u;
-    if (g.R == 3)
+    if (p.vectors > 1)
+        dw_rows_channels_wide<T>(p, g, batch, x, dy, dw, c_begin, c_end);
+    else if (g.R == 3)
         dw_rows_channels<T, 3>(p, g, batch, x, dy, dw, c_begin, c_end);
     else
         dw_rows_channels<T, 5>(p, g, batch, x, dy, dw, c_begin, c_end);
