@@ -20,7 +20,7 @@ import pytest
 
 import gconv
 from gconv import reference
-from conftest import ALL_ISAS, random_array, tolerance
+from conftest import ALL_ISAS, assert_close, random_array
 
 
 def _nhwc(a):
@@ -64,11 +64,7 @@ def _check(c, spatial, k, stride, padding, multiplier, dtype, batch=2, seed=0, b
     want = reference.conv2d(_nhwc(x).astype(np.float64), w.astype(np.float64),
                             None if b is None else b.astype(np.float64), layout="NHWC", **args)
     got = gconv.conv2d(_nhwc(x), w, b, layout="NHWC", **args)
-    assert got.shape == want.shape and got.dtype == np.dtype(dtype)
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    finite = ~np.isnan(want)
-    np.testing.assert_allclose(got[finite], want[finite], rtol=0,
-                               atol=tolerance(dtype, want[finite]))
+    assert_close(got, want, dtype, f"{x.shape} {args}")
 
 
 @pytest.mark.parametrize("isa", ALL_ISAS)

@@ -18,7 +18,7 @@ import pytest
 
 import gconv
 from gconv import reference
-from conftest import ALL_ISAS, random_array, tolerance
+from conftest import ALL_ISAS, assert_close, random_array
 
 # (groups, channels per group in, out, H, W, padding (int or top, bottom, left, right))
 GEOMETRIES = [
@@ -56,11 +56,7 @@ def _check(groups, cg, kg, h, w, padding, dtype, batch=2, seed=0, bias=True, act
     want = reference.conv2d(x.astype(np.float64), wt.astype(np.float64),
                             None if b is None else b.astype(np.float64), **args)
     got = gconv.conv2d(x, wt, b, force_algorithm="grouped_direct", **args)
-    assert got.shape == want.shape and got.dtype == np.dtype(dtype)
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    finite = ~np.isnan(want)
-    np.testing.assert_allclose(got[finite], want[finite], rtol=0,
-                               atol=tolerance(dtype, want[finite]))
+    assert_close(got, want, dtype, f"{x.shape} {args}")
 
 
 @pytest.mark.parametrize("isa", ALL_ISAS)
