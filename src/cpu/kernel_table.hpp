@@ -294,7 +294,8 @@ using Dw3dNdhwcFn = void (*)(const Dw3dGeometry& g, const T* x, const T* w, cons
 // channel (`x` at its D x H x W input, `w` at its KD x R x S weights, `y`
 // at its output). The input rows they read are first copied, zero-padded,
 // into `rows`: KD * dw3d_copied_rows(g, oh1 - oh0) rows of
-// dw3d_row_width(g, lanes) values.
+// dw3d_row_width(g, lanes) values (AVX-512 reads stride-1 3x3 slices in
+// place, leaving `rows` unused).
 template <typename T>
 using Dw3dNcdhwFn = void (*)(const Dw3dGeometry& g, const T* x, const T* w, T bias, T* y,
                              int64_t od, int64_t oh0, int64_t oh1, T* rows);

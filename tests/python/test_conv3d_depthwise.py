@@ -2,7 +2,9 @@
 (src/cpu/depthwise/dwconv3d.inl): against the reference in every ISA
 family, both layouts and dtypes, over strides, dilations, asymmetric
 padding (taps in the depth, height and width padding), channel counts that
-leave vector tails, rows longer than one register block, the activations;
+leave vector tails, rows longer than one register block (and, read in
+place with AVX-512, rows of one to sixteen vectors), the activations; the
+in-place rows sum as the copied ones (the same bits);
 a NaN weight poisons its whole channel, padding included, as in the
 reference; and the cases the kernels decline still compute."""
 
@@ -45,6 +47,14 @@ GEOMETRIES = [
     (3, (2, 3, 3), (3, 3, 3), 1, 2, 1, True, None),                  # every output reads padding
     (9, (5, 9, 9), (1, 5, 5), (1, 2, 1), 2, 1, True, None),          # one depth tap
     (6, (9, 3, 4), (5, 1, 1), (2, 1, 1), (2, 0, 0), (1, 1, 1), False, "relu"),  # depth only
+    # AVX-512 reads stride-1 3x3 slices in place (masked loads), output rows
+    # in chunks of up to four vectors:
+    (4, (3, 5, 28), (3, 3, 3), 1, 1, 1, True, "relu"),               # two vectors
+    (3, (2, 4, 100), (3, 3, 3), 1, 1, 1, True, None),                # chunks of four and three
+    (2, (2, 3, 256), (3, 3, 3), 1, 1, 1, False, None),               # sixteen, the most
+    (2, (2, 3, 257), (3, 3, 3), 1, 1, 1, False, None),               # one past: copied rows
+    (3, (4, 20, 9), (5, 3, 3), 1, (2, 1, 1), 1, True, None),         # five depth taps, 20 rows
+    (3, (3, 6, 30), (3, 3, 3), 1, ((1, 0), (0, 2), (2, 1)), 1, True, "relu6"),  # asymmetric
 ]
 
 
@@ -99,3 +109,16 @@ def test_declined_geometries_still_compute():
     assert (y == 0).all()
     _check("NCDHW", "float32", 3, (4, 5, 9), (3, 3, 3), (1, 1, 2), 1, 1, True, None)
     _check("NDHWC", "float64", 2, (9, 8, 3), (9, 8, 1), 1, 0, 1, False, None, batch=1)
+
+
+def test_depthwise_conv3d_in_place_rows_have_the_bits_of_copied_rows():
+    # The left columns of 300-wide slices (copied rows) recomputed from a
+    # 41-wide slice of the input (read in place with AVX-512) give the same
+    # bits: both sum depth tap, kernel row, kernel column, then the bias.
+    x = random_array((1, 3, 4, 6, 300), "float32", 7)
+    w = random_array((3, 1, 3, 3, 3), "float32", 8)
+    b = random_array((3,), "float32", 9)
+    full = gconv.conv3d(x, w, b, padding=1, groups=3)
+    narrow = gconv.conv3d(np.ascontiguousarray(x[..., :41]), w, b, groups=3,
+                          padding=((1, 1), (1, 1), (1, 0)))
+    np.testing.assert_array_equal(narrow, full[..., :40])

@@ -4,7 +4,8 @@
 // by separate passes (1.6-2.1x the time of the same multiply-adds as one
 // conv2d). NDHWC: vectors over channels for a block of pixels of a row
 // (each weight vector feeds every pixel); NCDHW: vectors along a row, from
-// zero-padded copies of the input rows the block reads.
+// zero-padded copies of the input rows the block reads (with AVX-512, at
+// stride 1 with 3x3 slices, from x in place through masked loads).
 #include <cstdint>
 #include <type_traits>
 #if defined(__SSE2__)
@@ -212,10 +213,163 @@ void ncdhw_vectors(const Dw3dGeometry& g, const T* const* rows, const T* w, T bi
 // Vectors along a row per register block.
 constexpr int kRowVectors3d = 4;  // the remainder switch below lists 1 to 4
 
+#if GCONV_ISA_LEVEL == 2
+// NCDHW, stride 1, undilated, 3x3 in each slice (any depth), output rows of
+// up to 16 vectors, with AVX-512's masked loads: x read in place, as the
+// conv2d wide-rows kernel (src/cpu/depthwise/dwconv2d_wide_rows.inl) reads
+// it, instead of copied into zero-padded rows. Rows are cut into chunks of
+// up to four vectors; a tap's lanes outside its row are masked off and read
+// as zero, rows and slices outside x read a row of zeros; a block of RB
+// output rows loads each input vector once for every row it reaches. Each
+// output sums depth tap by depth tap, kernel row by kernel row from zero,
+// then the bias, as ncdhw_vectors: the same bits.
+constexpr int kInPlaceChunk = 4;     // vectors per chunk
+constexpr int kInPlaceVectors = 16;  // per output row, at most
+
+template <typename T>
+struct ZeroRow3d {
+    alignas(64) static constexpr T values[kInPlaceVectors * 16] = {};
+};
+
+struct InPlaceRows3d {
+    int64_t chunk_vectors;  // per chunk (the last fewer)
+    // [chunk][s][v]: lanes of vector v whose tap-s column is inside the row.
+    uint32_t column[kInPlaceVectors / kInPlaceChunk][3][kInPlaceChunk];
+    uint32_t store[kInPlaceVectors / kInPlaceChunk][kInPlaceChunk];
+};
+
+template <int NB>
+constexpr int in_place_block_rows() {
+    return NB <= 2 ? 8 : NB == 3 ? 5 : 4;
+}
+
+template <typename T, int NB, int RB>
+GCONV_ALWAYS_INLINE void ncdhw_in_place_block(const Dw3dGeometry& g, const InPlaceRows3d& p,
+                                              int64_t chunk, const T* x, const T* w, T bias,
+                                              T* out, int64_t od, int64_t oh0) {
+    using V = Vec<T>;
+    constexpr int L = V::N, U = RB + 2;
+    const int64_t col0 = chunk * p.chunk_vectors * L;
+    V acc[RB][NB];
+    for (int j = 0; j < RB; ++j)
+        for (int v = 0; v < NB; ++v) acc[j][v] = V::zero();
+    for (int64_t a = 0; a < g.KD; ++a) {
+        const int64_t id = od - g.pf + a;
+        const bool slice = id >= 0 && id < g.D;
+        V wv[9];
+        for (int t = 0; t < 9; ++t) wv[t] = V::set1(w[a * 9 + t]);
+        GCONV_UNROLL(16)
+        for (int u = 0; u < U; ++u) {
+            const int64_t ih = oh0 - g.pt + u;
+            const T* row = (slice && ih >= 0 && ih < g.H ? x + (id * g.H + ih) * g.W
+                                                         : ZeroRow3d<T>::values) +
+                           col0 - g.pl;
+            GCONV_UNROLL(3)
+            for (int s = 0; s < 3; ++s) {
+                GCONV_UNROLL(4)
+                for (int v = 0; v < NB; ++v) {
+                    const V xv = V::load_lanes(row + s + v * L, p.column[chunk][s][v]);
+                    GCONV_UNROLL(8)
+                    for (int j = 0; j < RB; ++j) {
+                        const int r = u - j;
+                        if (r >= 0 && r < 3) acc[j][v] = fmadd(wv[r * 3 + s], xv, acc[j][v]);
+                    }
+                }
+            }
+        }
+    }
+    const V b = V::set1(bias);
+    for (int j = 0; j < RB; ++j)
+        for (int v = 0; v < NB; ++v)
+            activate_vec(acc[j][v] + b, g.act)
+                .store_lanes(out + (oh0 + j) * g.OW + col0 + v * L, p.store[chunk][v]);
+}
+
+template <typename T, int NB>
+GCONV_ALWAYS_INLINE void ncdhw_in_place_rows(int64_t rb, const Dw3dGeometry& g,
+                                             const InPlaceRows3d& p, int64_t chunk, const T* x,
+                                             const T* w, T bias, T* out, int64_t od,
+                                             int64_t oh0) {
+    switch (rb) {
+#define GCONV_DW3D_ROWS_CASE(n)                                                          \
+    case n:                                                                              \
+        if constexpr (n <= in_place_block_rows<NB>())                                    \
+            ncdhw_in_place_block<T, NB, n>(g, p, chunk, x, w, bias, out, od, oh0);       \
+        break;
+        GCONV_DW3D_ROWS_CASE(1)
+        GCONV_DW3D_ROWS_CASE(2)
+        GCONV_DW3D_ROWS_CASE(3)
+        GCONV_DW3D_ROWS_CASE(4)
+        GCONV_DW3D_ROWS_CASE(5)
+        GCONV_DW3D_ROWS_CASE(6)
+        GCONV_DW3D_ROWS_CASE(7)
+        GCONV_DW3D_ROWS_CASE(8)
+#undef GCONV_DW3D_ROWS_CASE
+        default:
+            break;
+    }
+}
+
+template <typename T>
+bool ncdhw_in_place_fits(const Dw3dGeometry& g) {
+    constexpr int64_t L = Vec<T>::N;
+    return g.sd == 1 && g.sh == 1 && g.sw == 1 && g.dd == 1 && g.dh == 1 && g.dw == 1 &&
+           g.R == 3 && g.S == 3 && g.OW <= kInPlaceVectors * L && g.W <= kInPlaceVectors * 16;
+}
+
+template <typename T>
+void dwconv3d_ncdhw_in_place(const Dw3dGeometry& g, const T* x, const T* w, T bias, T* y,
+                             int64_t od, int64_t oh0, int64_t oh1) {
+    constexpr int64_t L = Vec<T>::N;
+    InPlaceRows3d p;
+    const int64_t vectors = (g.OW + L - 1) / L;
+    const int64_t chunks = (vectors + kInPlaceChunk - 1) / kInPlaceChunk;
+    p.chunk_vectors = (vectors + chunks - 1) / chunks;
+    for (int64_t chunk = 0; chunk < chunks; ++chunk)
+        for (int64_t v = 0; v < p.chunk_vectors; ++v) {
+            const int64_t first = (chunk * p.chunk_vectors + v) * L;
+            uint32_t inside = 0;
+            for (int64_t l = 0; l < L; ++l)
+                if (first + l < g.OW) inside |= 1u << l;
+            p.store[chunk][v] = inside;
+            for (int64_t s = 0; s < 3; ++s) {
+                uint32_t lanes = 0;
+                for (int64_t l = 0; l < L; ++l) {
+                    const int64_t col = first + l + s - g.pl;
+                    if (first + l < g.OW && col >= 0 && col < g.W) lanes |= 1u << l;
+                }
+                p.column[chunk][s][v] = lanes;
+            }
+        }
+    const int64_t most = p.chunk_vectors >= 4   ? in_place_block_rows<4>()
+                         : p.chunk_vectors == 3 ? in_place_block_rows<3>()
+                                                : in_place_block_rows<2>();
+    T* out = y + od * g.OH * g.OW;
+    for (int64_t oh = oh0; oh < oh1; oh += most) {
+        const int64_t rb = oh1 - oh < most ? oh1 - oh : most;
+        for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+            const int64_t first = chunk * p.chunk_vectors;
+            const int64_t nb = vectors - first < p.chunk_vectors ? vectors - first : p.chunk_vectors;
+            if (nb == 4)
+                ncdhw_in_place_rows<T, 4>(rb, g, p, chunk, x, w, bias, out, od, oh);
+            else if (nb == 3)
+                ncdhw_in_place_rows<T, 3>(rb, g, p, chunk, x, w, bias, out, od, oh);
+            else if (nb == 2)
+                ncdhw_in_place_rows<T, 2>(rb, g, p, chunk, x, w, bias, out, od, oh);
+            else
+                ncdhw_in_place_rows<T, 1>(rb, g, p, chunk, x, w, bias, out, od, oh);
+        }
+    }
+}
+#endif
+
 template <typename T>
 void dwconv3d_ncdhw_rows(const Dw3dGeometry& g, const T* x, const T* w, T bias, T* y,
                          int64_t od, int64_t oh0, int64_t oh1, T* rows) {
     using V = Vec<T>;
+#if GCONV_ISA_LEVEL == 2
+    if (ncdhw_in_place_fits<T>(g)) return dwconv3d_ncdhw_in_place(g, x, w, bias, y, od, oh0, oh1);
+#endif
     const int64_t width = dw3d_row_width(g, V::N);
     const int64_t copied = dw3d_copied_rows(g, oh1 - oh0), first = oh0 * g.sh - g.pt;
     const int64_t columns = g.W < width - g.pl ? g.W : width - g.pl;  // the ones ever read
