@@ -23,6 +23,30 @@
 #endif
 #endif
 
+// The kernels that read x in place through masked loads (AVX-512):
+// rows above and below a plane read this row of zeros (only lanes of real
+// columns, fewer than kZeroRowValues, are read), and a load's mask has
+// bit l * stride for each lane l < lanes of the output vector starting at
+// output column `first` whose column lies before `out_end` and whose
+// input column, column * stride + offset, lies in [0, in_end).
+namespace {
+constexpr int64_t kZeroRowValues = 256;
+template <typename T>
+struct ZeroRow {
+    alignas(64) static constexpr T values[kZeroRowValues] = {};
+};
+}  // namespace
+
+static inline uint32_t inside_lanes(int64_t first, int64_t lanes, int64_t out_end, int64_t stride,
+                                    int64_t offset, int64_t in_end) {
+    uint32_t mask = 0;
+    for (int64_t l = 0; l < lanes && first + l < out_end; ++l) {
+        const int64_t col = (first + l) * stride + offset;
+        if (col >= 0 && col < in_end) mask |= 1u << (l * stride);
+    }
+    return mask;
+}
+
 // The fused epilogue: bias is added by the caller, then this.
 template <typename T>
 static inline T activate(T v, int act) {

@@ -44,11 +44,7 @@ constexpr int block_rows() {
     return NB <= 2 ? 8 : NB == 3 ? 5 : 4;
 }
 
-// Rows outside the plane read these (only lanes of real columns are read).
-template <typename T>
-struct ZeroRow {
-    alignas(64) static constexpr T values[kWideRowsMostColumns] = {};
-};
+static_assert(kWideRowsMostColumns <= kZeroRowValues, "rows outside the plane read zeros");
 
 // The chunks of a row, the same for every channel and row.
 struct WideRows {
@@ -238,27 +234,14 @@ void dwconv2d_nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, cons
     for (int64_t chunk = 0; chunk < p.chunks; ++chunk)
         for (int64_t v = 0; v < p.chunk_vectors; ++v) {
             const int64_t first = (chunk * p.chunk_vectors + v) * L;  // of the vector's lanes
-            uint32_t inside = 0;
-            for (int64_t l = 0; l < L; ++l)
-                if (first + l < g.OW) inside |= 1u << l;
-            p.store[chunk][v] = static_cast<uint16_t>(inside);
-            for (int64_t s = 0; s < g.S; ++s) {
-                uint32_t lanes = 0;  // bit l * sw: output lane l's input value
-                for (int64_t l = 0; l < L; ++l) {
-                    const int64_t col = (first + l) * g.sw + s - g.pl;
-                    if (first + l < g.OW && col >= 0 && col < g.W) lanes |= 1u << (l * g.sw);
-                }
-                p.column[chunk][s][v] = lanes;
-            }
+            p.store[chunk][v] = static_cast<uint16_t>(inside_lanes(first, L, g.OW, 1, 0, g.OW));
+            for (int64_t s = 0; s < g.S; ++s)  // bit l * sw: output lane l's input value
+                p.column[chunk][s][v] = inside_lanes(first, L, g.OW, g.sw, s - g.pl, g.W);
         }
     for (int64_t chunk = 0; chunk < p.chunks; ++chunk)
-        for (int64_t v = 0; v <= p.chunk_vectors; ++v) {
-            const int64_t first = (chunk * p.chunk_vectors + v) * L - g.pl;  // input column
-            uint32_t lanes = 0;
-            for (int64_t l = 0; l < L; ++l)
-                if (first + l >= 0 && first + l < g.W) lanes |= 1u << l;
-            p.column[chunk][kMostKernelColumns][v] = lanes;
-        }
+        for (int64_t v = 0; v <= p.chunk_vectors; ++v)  // input columns from the chunk's first
+            p.column[chunk][kMostKernelColumns][v] =
+                inside_lanes((chunk * p.chunk_vectors + v) * L - g.pl, L, g.W, 1, 0, g.W);
     if (g.sh == 2) {
         wide_rows_planes<T, 3, 2>(p, g, x, w, bias, y, c_begin, c_end);
     } else if (g.R == 3) {

@@ -226,11 +226,6 @@ constexpr int kRowVectors3d = 4;  // the remainder switch below lists 1 to 4
 constexpr int kInPlaceChunk = 4;     // vectors per chunk
 constexpr int kInPlaceVectors = 16;  // per output row, at most
 
-template <typename T>
-struct ZeroRow3d {
-    alignas(64) static constexpr T values[kInPlaceVectors * 16] = {};
-};
-
 struct InPlaceRows3d {
     int64_t chunk_vectors;  // per chunk (the last fewer)
     // [chunk][s][v]: lanes of vector v whose tap-s column is inside the row.
@@ -262,7 +257,7 @@ GCONV_ALWAYS_INLINE void ncdhw_in_place_block(const Dw3dGeometry& g, const InPla
         for (int u = 0; u < U; ++u) {
             const int64_t ih = oh0 - g.pt + u;
             const T* row = (slice && ih >= 0 && ih < g.H ? x + (id * g.H + ih) * g.W
-                                                         : ZeroRow3d<T>::values) +
+                                                         : ZeroRow<T>::values) +
                            col0 - g.pl;
             GCONV_UNROLL(3)
             for (int s = 0; s < 3; ++s) {
@@ -328,18 +323,9 @@ void dwconv3d_ncdhw_in_place(const Dw3dGeometry& g, const T* x, const T* w, T bi
     for (int64_t chunk = 0; chunk < chunks; ++chunk)
         for (int64_t v = 0; v < p.chunk_vectors; ++v) {
             const int64_t first = (chunk * p.chunk_vectors + v) * L;
-            uint32_t inside = 0;
-            for (int64_t l = 0; l < L; ++l)
-                if (first + l < g.OW) inside |= 1u << l;
-            p.store[chunk][v] = inside;
-            for (int64_t s = 0; s < 3; ++s) {
-                uint32_t lanes = 0;
-                for (int64_t l = 0; l < L; ++l) {
-                    const int64_t col = first + l + s - g.pl;
-                    if (first + l < g.OW && col >= 0 && col < g.W) lanes |= 1u << l;
-                }
-                p.column[chunk][s][v] = lanes;
-            }
+            p.store[chunk][v] = inside_lanes(first, L, g.OW, 1, 0, g.OW);
+            for (int64_t s = 0; s < 3; ++s)
+                p.column[chunk][s][v] = inside_lanes(first, L, g.OW, 1, s - g.pl, g.W);
         }
     const int64_t most = p.chunk_vectors >= 4   ? in_place_block_rows<4>()
                          : p.chunk_vectors == 3 ? in_place_block_rows<3>()

@@ -33,12 +33,6 @@ constexpr int kMostChannels = kGroupedRowsChannels;  // KB
 constexpr int kMostRows = 4;        // RB
 constexpr int kPackedChannel = kTaps * kMostChannels * kTaps;  // weights per input channel
 
-// Rows outside the plane read these (only lanes of real columns are read).
-template <typename T>
-struct ZeroRow {
-    alignas(64) static constexpr T values[16] = {};
-};
-
 // The plane's masks, the same for every channel and row.
 struct GroupedRows {
     int64_t H, W, OW, pt, pl, plane, out_plane;
@@ -119,15 +113,8 @@ void grouped_rows_nchw(const ConvGeometry& g, const T* x, const T* w, const T* b
     GroupedRows p;
     p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
     p.plane = g.H * g.W, p.out_plane = g.OH * g.OW;
-    for (int s = 0; s < kTaps; ++s) {
-        uint32_t lanes = 0;
-        for (int64_t l = 0; l < L && l < g.OW; ++l) {
-            const int64_t col = l + s - g.pl;
-            if (col >= 0 && col < g.W) lanes |= 1u << l;
-        }
-        p.column[s] = lanes;
-    }
-    p.store = (1u << g.OW) - 1u;
+    for (int s = 0; s < kTaps; ++s) p.column[s] = inside_lanes(0, L, g.OW, 1, s - g.pl, g.W);
+    p.store = inside_lanes(0, L, g.OW, 1, 0, g.OW);
     const int64_t blocks = (g.OH + kMostRows - 1) / kMostRows;
     const int64_t block = (g.OH + blocks - 1) / blocks;  // equal blocks, the last shorter
     // Blocks of four channels from each group's first (the packing's).

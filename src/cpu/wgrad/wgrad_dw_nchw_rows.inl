@@ -31,12 +31,6 @@ namespace {
 
 constexpr int kMostColumns = 5;
 
-// Rows outside the plane read these (only lanes of real columns are read).
-template <typename T>
-struct ZeroRow {
-    alignas(64) static constexpr T values[kWgradDwRowsMostVectors * 16] = {};
-};
-
 // The plane's masks, the same for every channel, image and row.
 struct DwRows {
     int64_t H, W, OW, pt, pl;
@@ -193,17 +187,9 @@ void wgrad_dw_nchw_rows(const ConvGeometry& g, int64_t batch, const T* x, const 
     p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
     p.vectors = (g.OW + L - 1) / L;
     for (int64_t v = 0; v < p.vectors; ++v) {
-        uint32_t inside = 0;
-        for (int64_t l = 0; l < L && v * L + l < g.OW; ++l) inside |= 1u << l;
-        p.out_row[v] = inside;
-        for (int64_t s = 0; s < g.S; ++s) {
-            uint32_t lanes = 0;
-            for (int64_t l = 0; l < L && v * L + l < g.OW; ++l) {
-                const int64_t col = v * L + l + s - g.pl;
-                if (col >= 0 && col < g.W) lanes |= 1u << l;
-            }
-            p.column[v][s] = lanes;
-        }
+        p.out_row[v] = inside_lanes(v * L, L, g.OW, 1, 0, g.OW);
+        for (int64_t s = 0; s < g.S; ++s)
+            p.column[v][s] = inside_lanes(v * L, L, g.OW, 1, s - g.pl, g.W);
     }
     if (p.vectors > 1)
         dw_rows_channels_wide<T>(p, g, batch, x, dy, dw, c_begin, c_end);
