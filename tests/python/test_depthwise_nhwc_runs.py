@@ -2,9 +2,10 @@
 dwconv2d.inl): rows of output pixels, channels a vector at a time, each
 input vector loaded once for every pixel whose window covers it. The runs
 are compiled for "same" padding's edges (S / 2 columns outside the image at
-one end, at both for a 7-wide map's single run) and check every column at
-run time otherwise; a row's last run ends at the row's end, overlapping the
-one before. The kernels take channel counts of at least eight vectors
+one end, at both for a 7- or 14-wide map's single run) and check every column
+at run time otherwise; a row's last run ends at the row's end, overlapping
+the one before. 5x5 and 7x7 choose between two run widths by the row's
+width. The kernels take channel counts of at least eight vectors
 (64 float32 channels on AVX2, 128 on AVX-512), so every geometry here has
 136 (a tail past the last vector in every family) or more.
 
@@ -37,6 +38,16 @@ GEOMETRIES = [
     (136, (10, 14), 5, 1, 2, 1),         # 5x5: two columns of padding at each end
     (136, (7, 7), 5, 1, 2, 1),           # 5x5 on a 7-wide map
     (136, (9, 12), 7, 1, 3, 1),          # 7x7: three columns
+    # 5x5 and 7x7 run 7 pixels (AVX2, AVX-512) or 14 (AVX-512, where that
+    # computes no more pixels than 7-runs): each width below picks a pattern.
+    (136, (6, 14), 5, 1, 2, 1),          # one 14-run (both edges), or 7 + 7
+    (136, (5, 28), 5, 1, 2, 1),          # two 14-runs, or four 7-runs with interior ones
+    (136, (4, 23), 5, 1, 2, 1),          # 14-runs, the last overlapping by five
+    (136, (5, 20), 5, 1, 2, 1),          # 7-runs (14-runs would compute 28), overlapping
+    (136, (7, 7), 7, 1, 3, 1),           # one 7-run, both edges
+    (136, (8, 14), 7, 1, 3, 1),          # 7x7 on a 14-wide map
+    (136, (5, 42), 7, 1, 3, 1),          # three 14-runs
+    (136, (6, 5), 7, 1, 3, 1),           # narrower than a run
     (136, (8, 11), 3, 1, (1, 0, 2, 1), 1),  # asymmetric: checked at run time
     (136, (6, 9), 3, 1, 3, 1),           # padding wider than the window: rows of zeros
     (136, (5, 5), 3, 1, 1, 1),           # narrower than one run

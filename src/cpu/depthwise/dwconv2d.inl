@@ -340,8 +340,9 @@ using RunFn = void (*)(const ConvGeometry&, const T*, const T*, const T*, T*, in
 
 // The run for a row whose kernel rows are all inside the image (all_rows)
 // with `lead` and `trail` columns outside: compiled for none and for S / 2
-// at one end (a "same" padding's edges; both ends for the 7-wide runs of
-// 7-wide maps), checked at run time otherwise. Checking each column cost
+// at one end (a "same" padding's edges; both ends for the single run of a
+// 7- or 14-wide map), checked at run time otherwise (3x3's 7-wide runs are
+// used only as single runs). Checking each column cost
 // 7x7 and 14x14 maps, all of whose runs touch an edge, 1.15-1.5x; the
 // compiled edges are float only (each variant is a large unrolled loop, and
 // the build time grows with their number), and not in the test-only build
@@ -357,11 +358,11 @@ RunFn<T, S, SW, PW> run_for(bool all_rows, int64_t lead, int64_t trail) {
 #endif
     if (!all_rows) return dw_nhwc_run<T, S, SW, PW, -1, -1>;
     if (lead == 0 && trail == 0) return dw_nhwc_run<T, S, SW, PW, 0, 0>;
-    if constexpr (kEdges && PW != 7) {
+    if constexpr (kEdges && (PW != 7 || S > 3)) {
         if (lead == E && trail == 0) return dw_nhwc_run<T, S, SW, PW, E, 0>;
         if (lead == 0 && trail == E) return dw_nhwc_run<T, S, SW, PW, 0, E>;
     }
-    if constexpr (kEdges && PW == 7) {
+    if constexpr (kEdges && (PW == 7 || PW == 14)) {
         if (lead == E && trail == E) return dw_nhwc_run<T, S, SW, PW, E, E>;
     }
     return dw_nhwc_run<T, S, SW, PW, -1, -1>;
@@ -395,6 +396,37 @@ void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bi
     }
 }
 
+// Runs of the 5x5 and 7x7 kernels: kWideRun pixels where that computes no
+// more pixels than kRun would (every row's last run overlaps the one before),
+// else kRun. Wider runs load each input vector for more pixels: kSpan + S
+// loads per PW * S FMAs, and the loads, not the FMAs, bound these loops.
+// Measured on Zen 4 (2 threads, N=1 and 16, 5x5 on 14x14 and 28x28, 7x7 on
+// 56x56): AVX2, 7 against 4, 1.25-1.5x; AVX-512, 7 against 4, 1.18-1.32x,
+// and 14 against 7, 1.09-1.22x. (14 with 3x3 measured the same as 8: those
+// layers wait on memory.) Portable vectors keep 4 (the scalar family has 16
+// registers of 4 lanes; the emulated wide build compiles every variant).
+#if GCONV_ISA_LEVEL == 2 && !defined(GCONV_GENERIC_VECTORS)
+constexpr int kRun = 7, kWideRun = 14;
+#elif GCONV_ISA_LEVEL == 1
+constexpr int kRun = 7, kWideRun = 7;
+#else
+constexpr int kRun = 4, kWideRun = 4;
+#endif
+
+template <typename T, int S>
+void dw_nhwc_row_runs_wide_kernel(const ConvGeometry& g, const T* x, const T* w, const T* bias,
+                                  T* y, int64_t oh, int64_t ow_begin, int64_t ow_end, int64_t j,
+                                  int64_t c_end, bool fetch) {
+    if constexpr (kWideRun != kRun) {
+        const int64_t width = ow_end - ow_begin;
+        const auto computed = [width](int64_t run) { return (width + run - 1) / run * run; };
+        if (width >= kWideRun && computed(kWideRun) == computed(kRun))
+            return dw_nhwc_row_runs<T, S, 1, kWideRun>(g, x, w, bias, y, oh, ow_begin, ow_end, j,
+                                                        c_end, fetch);
+    }
+    dw_nhwc_row_runs<T, S, 1, kRun>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c_end, fetch);
+}
+
 // Pixels two at a time (weights loaded once for both), channels four
 // vectors at a time (independent FMA chains), then the channel tail.
 template <typename T>
@@ -404,9 +436,8 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
     const int64_t C = g.C, m = g.Kg;
     const int64_t ih0 = oh * g.sh - g.pt;
     // Stride 1, undilated 3x3/5x5/7x7 with a vector of channels or more:
-    // input vectors shared by neighbouring pixels (PW pixels per run, as
-    // many as 16 registers allow: with 6 at 5x5, GCC spilled accumulators
-    // into the FMAs, and 4 measured as fast or faster). Measured (AVX2, 1
+    // input vectors shared by neighbouring pixels (PW pixels per run: 8 for
+    // 3x3, see kRun for 5x5 and 7x7). Measured (AVX2, 1
     // thread, N=16): 1.2-1.8x faster from 96 to 240 channels, 1.4-3.6x on
     // 14x14 and 7x7 maps with 384-960; on Zen 4 (2 threads), against the
     // pixel pairs below, 1.6-3.4x with 32 channels (AVX2 and AVX-512) and
@@ -427,9 +458,11 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
             else if (g.S == 3)
                 dw_nhwc_row_runs<T, 3, 1, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
             else if (g.S == 5)
-                dw_nhwc_row_runs<T, 5, 1, 4>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
+                dw_nhwc_row_runs_wide_kernel<T, 5>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0,
+                                                   fetch);
             else
-                dw_nhwc_row_runs<T, 7, 1, 4>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
+                dw_nhwc_row_runs_wide_kernel<T, 7>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0,
+                                                   fetch);
             if (c0 < C)
                 for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
                     T* yp = y + (oh * g.OW + ow) * g.K;
