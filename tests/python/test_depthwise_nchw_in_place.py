@@ -6,8 +6,9 @@ loads (AVX-512 only; undilated, 3x3 / 5x5 / 7x7):
   rows; two rows share a vector where they fit twice and the output is as
   wide as the input; the masks are built per block of up to eight vectors;
 - wide rows (src/cpu/depthwise/dwconv2d_wide_rows.inl): output rows of up
-  to 16 vectors, cut into chunks of up to four, any number of rows, in
-  blocks of 4-8 rows, at stride 1 or 2 (two masked loads and a permute per
+  to 16 vectors, cut into chunks of up to four (two for 5x5 and 7x7, which
+  shift each loaded input row into place per tap column), any number of
+  rows, in blocks of 4-8 rows, at stride 1 or 2 (two masked loads and a permute per
   tap, output rows wider than half a vector); rows above and below the
   plane read a row of zeros.
 
@@ -49,7 +50,10 @@ GEOMETRIES = [
     (33, 8, 3, 1),             # one row past packed rows' limit: wide rows, one vector
     (12, 17, 3, 1),            # one column past it: wide rows, two vectors
     (9, 28, 5, 2),             # EfficientNet's 5x5 at 28x28: blocks of eight rows
-    (6, 56, 7, 3),             # ConvNeXt's 7x7 at 56 wide: one chunk of four vectors
+    (6, 56, 7, 3),             # ConvNeXt's 7x7 at 56 wide: two chunks of two, blocks of three rows
+    (9, 40, 5, 2),             # 5x5 on three vectors: chunks of two and one
+    (10, 112, 7, 3),           # 7x7 on seven vectors: chunks of 2, 2, 2 and 1, blocks of four rows
+    (2, 256, 7, 3),            # 7x7 on the widest: eight chunks
     (5, 48, 3, 1),             # three vectors: blocks of five rows
     (3, 112, 3, 1),            # MobileNetV2's 112 wide: chunks of four and three
     (4, 200, 3, 1),            # chunks of 4, 4, 4 and 1 vectors

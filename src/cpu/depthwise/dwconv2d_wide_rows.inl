@@ -3,20 +3,22 @@
 // 1, square 3x3, 5x5 or 7x7 kernels at stride 1 and 3x3 at stride 2, read
 // in place.
 //
-// Output rows are cut into chunks of up to four vectors; every tap of a
-// chunk is a masked load straight from x at the tap's offset, the lanes
-// whose input column falls in the padding (or past the row) masked off and
-// read as zero; at stride 2, two masked loads and one permute that keeps
-// the even values. Rows above and below the plane are read from a row of
+// Output rows are cut into chunks of up to four vectors (two for 5x5 and
+// 7x7); every tap of a 3x3 chunk is a masked load straight from x at the
+// tap's offset, the lanes whose input column falls in the padding (or past
+// the row) masked off and read as zero; at stride 2, two masked loads and
+// one permute that keeps the even values. 5x5 and 7x7 load each input row
+// once and shift it into place per tap column. Rows above and below the plane are read from a row of
 // zeros instead. No padded copy of the input: the plane kernel of
 // direct_nchw.inl copies every input row into scratch first (split into
 // column phases at stride 2) and loads each of its R * S taps once per
 // output vector.
 //
 // A block of RB output rows of a chunk keeps its RB x NB accumulators in
-// registers; with a 3x3 kernel each input vector it reads is loaded once
-// for all the output rows it reaches, so a block of four rows loads six
-// vectors per column of taps where the plane kernel loaded twelve.
+// registers, and each input vector it reads is loaded (3x3) or shuffled
+// into place (5x5 and 7x7) once for all the output rows it reaches: a
+// block of four rows loads six vectors per column of 3x3 taps where the
+// plane kernel loaded twelve.
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
@@ -35,14 +37,25 @@ namespace {
 
 constexpr int kMostKernelColumns = 7;
 constexpr int kHeldWeights = 9;  // weight vectors kept in registers (3x3)
-constexpr int kChunkVectors = 4;
-constexpr int kMostChunks = 4;
-// Output rows per block, for chunks of NB vectors: at most 16
-// accumulators, leaving registers for nine weights and the input.
-template <int NB>
-constexpr int block_rows() {
-    return NB <= 2 ? 8 : NB == 3 ? 5 : 4;
+// Vectors per chunk: four with 3x3, two with 5x5 and 7x7 (whose loop
+// holds an input row's NB + 1 vectors and NB shuffled ones besides the
+// accumulators; chunks of four, with fewer rows, spilled).
+template <int R>
+constexpr int chunk_vectors() {
+    return R == 3 ? 4 : 2;
 }
+constexpr int kMostChunkVectors = chunk_vectors<3>();  // of any kernel
+constexpr int kMostChunks = 8;
+// Output rows per block, for chunks of NB vectors: at most 16
+// accumulators, leaving registers for nine weights and the input (3x3),
+// or for the input rows' vectors (5x5). 7x7 takes four rows of two
+// vectors: measured on convnext's 56x56 (N=1 and 16), 1.13x faster than
+// eight and 1.03x than six, at which GCC still spilled.
+template <int NB, int R>
+constexpr int block_rows() {
+    return R == 7 ? 4 : NB <= 2 ? 8 : NB == 3 ? 5 : 4;
+}
+static_assert(kMostChunks * chunk_vectors<7>() >= kWideRowsMostVectors, "chunks too few");
 
 static_assert(kWideRowsMostColumns <= kZeroRowValues, "rows outside the plane read zeros");
 
@@ -54,8 +67,8 @@ struct WideRows {
     // Load masks: over a vector's lanes at stride 1, over twice as many
     // input values at stride 2 (the even ones). Past the taps' masks, the
     // NB + 1 vectors from the chunk's first tap column (stride 1).
-    uint32_t column[kMostChunks][kMostKernelColumns + 1][kChunkVectors + 1];
-    uint16_t store[kMostChunks][kChunkVectors];  // lanes inside the row
+    uint32_t column[kMostChunks][kMostKernelColumns + 1][kMostChunkVectors + 1];
+    uint16_t store[kMostChunks][kMostChunkVectors];  // lanes inside the row
 };
 
 // Vector v's input at tap offset s: its lanes' columns, or every other one.
@@ -68,18 +81,22 @@ GCONV_ALWAYS_INLINE Vec<T> load_tap(const T* row, int s, int v, uint32_t mask) {
         return Vec<T>::load_even_lanes(row + s + 2 * v * L, mask);
 }
 
-// acc[v] += w[s] * (lanes s.. of c[v] and c[v + 1]) for taps s = S0 .. S1 - 1,
-// the shifts' counts compile-time constants.
-template <typename T, int S0, int S1, int NB>
-struct TapShifts {
-    static GCONV_ALWAYS_INLINE void run(const Vec<T>* w, const Vec<T>* c, Vec<T>* acc) {
-        if constexpr (S0 < S1) {
-            for (int v = 0; v < NB; ++v)
-                acc[v] = fmadd(w[S0], Vec<T>::template concat_shift<S0>(c[v], c[v + 1]), acc[v]);
-            TapShifts<T, S0 + 1, S1, NB>::run(w, c, acc);
-        }
+// Lanes s.. of lo and hi (valignd): tap column s's vector, for s below
+// kMostKernelColumns (a constant once the caller's loop over s unrolls).
+template <typename T>
+GCONV_ALWAYS_INLINE Vec<T> shift_lanes(int s, Vec<T> lo, Vec<T> hi) {
+    using V = Vec<T>;
+    switch (s) {
+        case 1: return V::template concat_shift<1>(lo, hi);
+        case 2: return V::template concat_shift<2>(lo, hi);
+        case 3: return V::template concat_shift<3>(lo, hi);
+        case 4: return V::template concat_shift<4>(lo, hi);
+        case 5: return V::template concat_shift<5>(lo, hi);
+        case 6: return V::template concat_shift<6>(lo, hi);
+        default: return lo;
     }
-};
+}
+static_assert(kMostKernelColumns <= 7, "shift_lanes covers seven tap columns");
 
 // Output rows [oh0, oh0 + RB) of the chunk whose first column is col0, at
 // stride ST (1 or 2, both directions). Input row u (counted from the
@@ -92,7 +109,7 @@ struct TapShifts {
 // tap, loading an input vector per output vector (their weights and
 // accumulators would not fit the registers).
 template <typename T, int R, int S, int NB, int RB, int ST>
-GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p, const uint32_t (*column)[kChunkVectors + 1],
+GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p, const uint32_t (*column)[kMostChunkVectors + 1],
                                          const uint16_t* store, const T* w, T bias, int act,
                                          const T* x, T* y, int64_t oh0, int64_t col0) {
     using V = Vec<T>;
@@ -124,20 +141,37 @@ GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p, const uint32_t (*col
             }
         }
     } else if constexpr (ST == 1) {
-        // Kernel row by kernel row; an input row's NB + 1 vectors are loaded
-        // once (zero outside the plane) and each tap's vectors are built from
-        // them with one shuffle (valignd) rather than loaded at a float
-        // offset: tap by tap with loads, 5x5 and 7x7 ran at 0.42x.
+        // Input row by input row: its NB + 1 vectors are loaded once (zero
+        // outside the plane), each tap column's vectors are built from them
+        // with one shuffle (valignd) rather than loaded at a float offset
+        // (tap by tap with loads, 5x5 and 7x7 ran at 0.42x), and each
+        // shuffled vector serves every output row it reaches, its weight a
+        // broadcast from memory. Output row j still sums kernel row by kernel
+        // row: input rows come in order, and r = u - j.
         const uint32_t* chunk = column[kMostKernelColumns];
-        GCONV_UNROLL(8)
-        for (int r = 0; r < R; ++r) {
-            V wv[S];
-            for (int s = 0; s < S; ++s) wv[s] = V::set1(w[r * S + s]);
+        GCONV_UNROLL(16)
+        for (int u = 0; u < U; ++u) {
+            V c[NB + 1];
+            for (int v = 0; v <= NB; ++v) c[v] = V::load_lanes(rows[u] + v * L, chunk[v]);
+            // Opaque to the compiler: otherwise it broadcasts each weight
+            // once for all the input rows that use it and holds the R * S
+            // vectors, spilling the accumulators.
+            const T* wu = w;
+#if defined(__GNUC__)
+            __asm__("" : "+r"(wu));
+#endif
             GCONV_UNROLL(8)
-            for (int j = 0; j < RB; ++j) {
-                V c[NB + 1];
-                for (int v = 0; v <= NB; ++v) c[v] = V::load_lanes(rows[j + r] + v * L, chunk[v]);
-                TapShifts<T, 0, S, NB>::run(wv, c, acc[j]);
+            for (int s = 0; s < S; ++s) {
+                V xs[NB];
+                for (int v = 0; v < NB; ++v) xs[v] = shift_lanes<T>(s, c[v], c[v + 1]);
+                // Weight by weight, each used by the NB vectors at once.
+                GCONV_UNROLL(8)
+                for (int j = 0; j < RB; ++j) {
+                    const int r = u - j;
+                    if (r < 0 || r >= R) continue;
+                    const V wv = V::set1(wu[r * S + s]);
+                    for (int v = 0; v < NB; ++v) acc[j][v] = fmadd(wv, xs[v], acc[j][v]);
+                }
             }
         }
     } else {
@@ -163,7 +197,7 @@ GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t c
     switch (rb) {
 #define GCONV_WIDE_ROWS_CASE(n)                                                              \
     case n:                                                                                  \
-        if constexpr (n <= block_rows<NB>())                                                 \
+        if constexpr (n <= block_rows<NB, R>())                                                 \
             wide_rows_block<T, R, S, NB, n, ST>(p, column, store, w, bias, act, x, y, oh0, col0); \
         break;
         GCONV_WIDE_ROWS_CASE(1)
@@ -197,9 +231,9 @@ void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, cons
                 const int64_t first = chunk * p.chunk_vectors;
                 const int64_t nb = vectors - first < p.chunk_vectors ? vectors - first
                                                                      : p.chunk_vectors;
-                if (nb == 4)
+                if (chunk_vectors<K>() == 4 && nb == 4)
                     wide_rows_rows<T, K, K, 4, ST>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
-                else if (nb == 3)
+                else if (chunk_vectors<K>() == 4 && nb == 3)
                     wide_rows_rows<T, K, K, 3, ST>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
                 else if (nb == 2)
                     wide_rows_rows<T, K, K, 2, ST>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
@@ -210,25 +244,20 @@ void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, cons
     }
 }
 
-// The planner sends only what this takes (see wide_rows_fit in
-// src/cpu/depthwise/depthwise.cpp): OW <= kWideRowsMostVectors vectors,
-// W <= kWideRowsMostColumns, undilated, R == S in {3, 5, 7} at stride 1,
-// 3x3 at stride 2 (the same both ways).
-template <typename T>
-void dwconv2d_nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                             T* y, int64_t c_begin, int64_t c_end) {
+// The chunks of the rows and the blocks of rows for a K x K kernel.
+template <typename T, int K>
+WideRows wide_rows_layout(const ConvGeometry& g) {
     constexpr int64_t L = Vec<T>::N;
-    static_assert(kMostChunks * kChunkVectors >= kWideRowsMostVectors, "chunks too few");
     WideRows p;
     p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
     const int64_t vectors = (g.OW + L - 1) / L;
-    p.chunks = (vectors + kChunkVectors - 1) / kChunkVectors;
+    p.chunks = (vectors + chunk_vectors<K>() - 1) / chunk_vectors<K>();
     p.chunk_vectors = (vectors + p.chunks - 1) / p.chunks;  // equal chunks, the last fewer
     // Rows per block: the widest chunk's, in equal blocks.
-    const int64_t most = p.chunk_vectors >= 4 ? block_rows<4>()
-                         : p.chunk_vectors == 3 ? block_rows<3>()
-                         : p.chunk_vectors == 2 ? block_rows<2>()
-                                                : block_rows<1>();
+    const int64_t most = p.chunk_vectors >= 4 ? block_rows<4, K>()
+                         : p.chunk_vectors == 3 ? block_rows<3, K>()
+                         : p.chunk_vectors == 2 ? block_rows<2, K>()
+                                                : block_rows<1, K>();
     const int64_t blocks = (g.OH + most - 1) / most;
     p.block = (g.OH + blocks - 1) / blocks;
     for (int64_t chunk = 0; chunk < p.chunks; ++chunk)
@@ -242,15 +271,31 @@ void dwconv2d_nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, cons
         for (int64_t v = 0; v <= p.chunk_vectors; ++v)  // input columns from the chunk's first
             p.column[chunk][kMostKernelColumns][v] =
                 inside_lanes((chunk * p.chunk_vectors + v) * L - g.pl, L, g.W, 1, 0, g.W);
-    if (g.sh == 2) {
-        wide_rows_planes<T, 3, 2>(p, g, x, w, bias, y, c_begin, c_end);
-    } else if (g.R == 3) {
-        wide_rows_planes<T, 3, 1>(p, g, x, w, bias, y, c_begin, c_end);
-    } else if (g.R == 5) {
-        wide_rows_planes<T, 5, 1>(p, g, x, w, bias, y, c_begin, c_end);
-    } else {
-        wide_rows_planes<T, 7, 1>(p, g, x, w, bias, y, c_begin, c_end);
-    }
+    return p;
+}
+
+template <typename T, int K, int ST>
+void wide_rows_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                   int64_t c_begin, int64_t c_end) {
+    const WideRows p = wide_rows_layout<T, K>(g);
+    wide_rows_planes<T, K, ST>(p, g, x, w, bias, y, c_begin, c_end);
+}
+
+// The planner sends only what this takes (see wide_rows_fit in
+// src/cpu/depthwise/depthwise.cpp): OW <= kWideRowsMostVectors vectors,
+// W <= kWideRowsMostColumns, undilated, R == S in {3, 5, 7} at stride 1,
+// 3x3 at stride 2 (the same both ways).
+template <typename T>
+void dwconv2d_nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias,
+                             T* y, int64_t c_begin, int64_t c_end) {
+    if (g.sh == 2)
+        wide_rows_run<T, 3, 2>(g, x, w, bias, y, c_begin, c_end);
+    else if (g.R == 3)
+        wide_rows_run<T, 3, 1>(g, x, w, bias, y, c_begin, c_end);
+    else if (g.R == 5)
+        wide_rows_run<T, 5, 1>(g, x, w, bias, y, c_begin, c_end);
+    else
+        wide_rows_run<T, 7, 1>(g, x, w, bias, y, c_begin, c_end);
 }
 
 #endif  // GCONV_ISA_LEVEL == 2
