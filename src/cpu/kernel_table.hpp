@@ -109,11 +109,11 @@ template <typename T>
 using GlobalNchwFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                               T* y, int64_t k_begin, int64_t k_end);
 
-// Global depthwise conv, NHWC: all K outputs of one image, weights packed as
-// [R * S][K].
+// Global depthwise conv, NHWC: all K outputs of `images` consecutive
+// images, weights packed as [R * S][K].
 template <typename T>
 using GlobalNhwcFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                              T* y);
+                              T* y, int64_t images);
 
 // Global average pooling of `channels` channels (NCHW: planes of `pixels`
 // values; NHWC: `pixels` rows with a stride of `channel_stride`).

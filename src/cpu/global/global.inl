@@ -102,52 +102,103 @@ void global_dwconv_nchw(const ConvGeometry& g, const T* x, const T* w, const T* 
     }
 }
 
-// NB vectors of channels [k0, k0 + NB * N) of a depth-multiplier-1 layer,
-// their sums over every input pixel kept in registers: two loads per FMA,
-// where updating y in memory pixel by pixel took three loads and a store
-// (MobileFaceNet's GDC at N=16: 1.6x the time).
-template <typename T, int NB>
+// Images per block and vectors of channels per block of the NHWC kernel:
+// NI x NB accumulators, NB weight vectors and an input vector within the
+// family's registers.
+#if GCONV_ISA_LEVEL == 2
+constexpr int kGdcImages = 4, kGdcVectors = 4;
+#else
+constexpr int kGdcImages = 2, kGdcVectors = 4;
+#endif
+
+// NB vectors of channels [k0, k0 + NB * N) of NI images (in_image values
+// apart in x, K in y) of a depth-multiplier-1 layer, their sums kept in
+// registers over every tap in order; taps over the padding multiply zeros,
+// as the reference does (it matters only for non-finite weights). Each
+// weight vector serves the NI images: weights and input stream from L2 at
+// the same rate, so one image at a time spent half its bandwidth on the
+// weights (MobileFaceNet's GDC at N=16).
+template <typename T, int NB, int NI>
 GCONV_ALWAYS_INLINE void global_nhwc_vectors(const ConvGeometry& g, const T* x, const T* w,
                                              const T* bias, T* y, int64_t k0) {
     using V = Vec<T>;
-    V acc[NB];
-    for (int b = 0; b < NB; ++b) acc[b] = V::zero();
-    for (int64_t h = 0; h < g.H; ++h) {
-        const T* xp = x + h * g.W * g.C + k0;
-        const T* wp = w + ((h + g.pt) * g.S + g.pl) * g.K + k0;
-        for (int64_t i = 0; i < g.W; ++i, xp += g.C, wp += g.K)
-            for (int b = 0; b < NB; ++b)
-                acc[b] = fmadd(V::load(wp + b * V::N), V::load(xp + b * V::N), acc[b]);
+    const int64_t in_image = g.in_image();
+    V acc[NI][NB];
+    for (int i = 0; i < NI; ++i)
+        for (int b = 0; b < NB; ++b) acc[i][b] = V::zero();
+    for (int64_t r = 0; r < g.R; ++r) {
+        const int64_t ih = r - g.pt;
+        for (int64_t s = 0; s < g.S; ++s) {
+            const int64_t iw = s - g.pl;
+            const T* wp = w + (r * g.S + s) * g.K + k0;
+            V wv[NB];
+            for (int b = 0; b < NB; ++b) wv[b] = V::load(wp + b * V::N);
+            if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) {
+                const T* xp = x + (ih * g.W + iw) * g.C + k0;
+                for (int i = 0; i < NI; ++i)
+                    for (int b = 0; b < NB; ++b)
+                        acc[i][b] = fmadd(wv[b], V::load(xp + i * in_image + b * V::N), acc[i][b]);
+            } else {
+                for (int i = 0; i < NI; ++i)
+                    for (int b = 0; b < NB; ++b) acc[i][b] = fmadd(wv[b], V::zero(), acc[i][b]);
+            }
+        }
     }
     for (int b = 0; b < NB; ++b) {
         const V bv = bias ? V::load(bias + k0 + b * V::N) : V::zero();
-        activate_vec(acc[b] + bv, g.act).store(y + k0 + b * V::N);
+        for (int i = 0; i < NI; ++i)
+            activate_vec(acc[i][b] + bv, g.act).store(y + i * g.K + k0 + b * V::N);
     }
 }
 
-// Weights packed [R * S][K]: each input pixel updates all K outputs at once.
+// Channels [k0, K) of one image, one at a time, taps in the same order.
 template <typename T>
-void global_dwconv_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y) {
-    constexpr int64_t N = Vec<T>::N, kBlock = 8;
-    const int64_t K = g.K, C = g.C, m = g.Kg;
-    int64_t k0 = 0;
-    if (m == 1) {
-        for (; k0 + kBlock * N <= K; k0 += kBlock * N)
-            global_nhwc_vectors<T, kBlock>(g, x, w, bias, y, k0);
-        for (; k0 + N <= K; k0 += N) global_nhwc_vectors<T, 1>(g, x, w, bias, y, k0);
-    }
+void global_nhwc_channels(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                          int64_t k0) {
+    const int64_t K = g.K, m = g.Kg;
     for (int64_t k = k0; k < K; ++k) y[k] = T(0);
-    for (int64_t h = 0; h < g.H; ++h)
-        for (int64_t i = 0; i < g.W; ++i) {
-            const T* xp = x + (h * g.W + i) * C;
-            const T* wp = w + ((h + g.pt) * g.S + i + g.pl) * K;
-            if (m == 1) {
-                for (int64_t k = k0; k < K; ++k) y[k] += wp[k] * xp[k];
-            } else {
-                for (int64_t k = k0; k < K; ++k) y[k] += wp[k] * xp[k / m];
+    for (int64_t r = 0; r < g.R; ++r)
+        for (int64_t s = 0; s < g.S; ++s) {
+            const int64_t ih = r - g.pt, iw = s - g.pl;
+            const T* wp = w + (r * g.S + s) * K;
+            if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) {
+                for (int64_t k = k0; k < K; ++k) y[k] += wp[k] * T(0);
+                continue;
             }
+            const T* xp = x + (ih * g.W + iw) * g.C;
+            for (int64_t k = k0; k < K; ++k) y[k] += wp[k] * xp[k / m];
         }
     for (int64_t k = k0; k < K; ++k) y[k] = activate(y[k] + (bias ? bias[k] : T(0)), g.act);
+}
+
+// `images` consecutive images; weights packed [R * S][K]: each tap updates
+// all K outputs at once.
+template <typename T>
+void global_dwconv_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                        int64_t images) {
+    constexpr int64_t N = Vec<T>::N;
+    const int64_t K = g.K, in_image = g.in_image();
+    const int64_t k_vectors = g.Kg == 1 ? K / N * N : 0;  // channels the vector blocks take
+    int64_t n = 0;
+    for (; n + kGdcImages <= images; n += kGdcImages) {
+        const T* xn = x + n * in_image;
+        T* yn = y + n * K;
+        int64_t k0 = 0;
+        for (; k0 + kGdcVectors * N <= k_vectors; k0 += kGdcVectors * N)
+            global_nhwc_vectors<T, kGdcVectors, kGdcImages>(g, xn, w, bias, yn, k0);
+        for (; k0 < k_vectors; k0 += N)
+            global_nhwc_vectors<T, 1, kGdcImages>(g, xn, w, bias, yn, k0);
+    }
+    for (; n < images; ++n) {
+        const T* xn = x + n * in_image;
+        T* yn = y + n * K;
+        int64_t k0 = 0;
+        for (; k0 + 2 * kGdcVectors * N <= k_vectors; k0 += 2 * kGdcVectors * N)
+            global_nhwc_vectors<T, 2 * kGdcVectors, 1>(g, xn, w, bias, yn, k0);
+        for (; k0 < k_vectors; k0 += N) global_nhwc_vectors<T, 1, 1>(g, xn, w, bias, yn, k0);
+    }
+    for (n = 0; n < images && k_vectors < K; ++n)
+        global_nhwc_channels(g, x + n * in_image, w, bias, y + n * K, k_vectors);
 }
 
 template <typename T>

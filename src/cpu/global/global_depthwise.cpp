@@ -1,6 +1,7 @@
 // global_depthwise (GDC): a depthwise conv whose kernel covers the padded
 // input, so each output channel is one weighted sum over its whole plane;
 // and global average pooling, the same reduction with uniform weights.
+#include <algorithm>
 #include <cinttypes>
 
 #include "core/descriptor.hpp"
@@ -18,8 +19,15 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
     const T* w = plan.weight.as<T>();
     const T* bias = static_cast<const T*>(plan.bias_or_null());
     if (g.layout == GCONV_LAYOUT_NHWC) {
-        parallel_for(batch, threads, [&](int64_t n, int) {
-            f.global_dwconv_nhwc(g, x + n * g.in_image(), w, bias, y + n * g.K);
+        // Runs of up to four images, at least two runs per thread where the
+        // batch allows: the kernel reads each weight once for several
+        // images.
+        const int64_t per_item = std::clamp<int64_t>(batch / (2 * threads), 1, 4);
+        const int64_t items = (batch + per_item - 1) / per_item;
+        parallel_for(items, threads, [&](int64_t item, int) {
+            const int64_t n = item * per_item;
+            const int64_t count = n + per_item < batch ? per_item : batch - n;
+            f.global_dwconv_nhwc(g, x + n * g.in_image(), w, bias, y + n * g.K, count);
         });
         return GCONV_SUCCESS;
     }
