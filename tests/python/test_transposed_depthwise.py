@@ -47,6 +47,12 @@ GEOMETRIES = [
     (2, 4, 6, (9, 9), 2, 4, 1, 1, True),           # 25 taps per phase: two passes
     (12, 1, 9, (3, 3), 2, 1, 1, 1, False),         # one input row
     (8, 9, 1, (4, 4), 4, 1, 3, 1, True),           # one input column, stride 4
+    # 3x3, stride 2, padding 1, input rows over 16 wide: the AVX-512 float32
+    # NCHW kernel of its own (vectors of 16 dy columns, the last overlapping)
+    (5, 7, 17, (3, 3), 2, 1, 0, 1, True),          # one vector and the last column
+    (3, 6, 40, (3, 3), 2, 1, 1, 1, False),         # two vectors and an overlapping third
+    (4, 5, 33, (3, 3), 2, 1, (1, 0), 1, True),     # odd output width: no last odd column
+    (2, 1, 20, (3, 3), 2, 1, 1, 1, True),          # one input row: odd rows from it alone
 ]
 
 
