@@ -87,7 +87,8 @@ using SmallPlaneFn = void (*)(const ConvGeometry& g, const T* x, const T* w, con
 // without them), undilated: output channels [k_begin, k_end) of
 // one image (`x`, `y` at the image); `w` holds PyTorch's (K, Cg, R, S)
 // weights.
-//  - depthwise, multiplier 1, R == S in {3, 5, 7}, stride 1, on planes
+//  - depthwise, any multiplier (output channel k reads plane k / Kg),
+//    R == S in {3, 5, 7}, stride 1, on planes
 //    whose output and input rows fit one vector and with at most
 //    kPackedRowsMostRows output rows (src/cpu/depthwise/dwconv2d_packed_rows.inl);
 //  - the same for output rows of up to kWideRowsMostVectors vectors and

@@ -14,7 +14,7 @@ loads (AVX-512 only; undilated, 3x3 / 5x5 / 7x7):
 
 Against the float64 reference in every ISA family (the others take the
 small-plane and plane kernels: the same geometries check that they agree)
-and both dtypes, over one and two rows per vector, widths of exactly one
+and both dtypes, over depth multipliers, one and two rows per vector, widths of exactly one
 vector, odd row counts (a last vector half outside the plane), up to four
 blocks, chunks of one to four vectors (a last chunk of one), asymmetric,
 absent and oversized padding (output rows wider than the input's), bias
@@ -92,10 +92,11 @@ def _padding(p):
 
 
 def _check(h, w, k, padding, dtype, channels=20, batch=2, seed=0, bias=True, activation=None,
-           weight=None, stride=1):
+           weight=None, stride=1, multiplier=1):
     x = random_array((batch, channels, h, w), dtype, seed)
-    wt = random_array((channels, 1, k, k), dtype, seed + 1) if weight is None else weight
-    b = random_array((channels,), dtype, seed + 2) if bias else None
+    wt = (random_array((channels * multiplier, 1, k, k), dtype, seed + 1) if weight is None
+          else weight)
+    b = random_array((channels * multiplier,), dtype, seed + 2) if bias else None
     args = dict(stride=stride, padding=_padding(padding), groups=channels, activation=activation)
     want = reference.conv2d(x.astype(np.float64), wt.astype(np.float64),
                             None if b is None else b.astype(np.float64), **args)
@@ -134,6 +135,29 @@ def test_depthwise_nchw_in_place_fuse_relu6(isa, restore_isa):
     _check(9, 40, 3, 1, "float32", activation="relu6", stride=2)
 
 
+# Depth multipliers: output channel k reads input plane k / m.
+# (H, W, kernel, padding, stride, multiplier)
+MULTIPLIERS = [
+    (14, 14, 3, 1, 1, 2),      # packed rows
+    (7, 7, 5, 2, 1, 3),        # packed rows, two rows per float32 vector
+    (9, 56, 3, 1, 1, 2),       # wide rows: dw_mult2's 56-wide rows
+    (9, 28, 7, 3, 1, 2),       # wide rows, shifted taps
+    (9, 40, 3, 1, 2, 2),       # wide rows at stride 2
+]
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("geometry", MULTIPLIERS,
+                         ids=lambda g: f"{g[0]}x{g[1]}_k{g[2]}_s{g[4]}_m{g[5]}")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_depthwise_nchw_in_place_multipliers_match_reference(isa, geometry, dtype, restore_isa):
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    h, w, k, p, stride, m = geometry
+    _check(h, w, k, p, dtype, channels=7, seed=h * 7 + w, stride=stride, multiplier=m)
+
+
 @pytest.mark.parametrize("channels", [1, 5, 37])
 def test_depthwise_nchw_in_place_split_into_channel_runs_match_reference(channels):
     # One image on two threads: items are runs of channels, the last shorter.
@@ -141,6 +165,9 @@ def test_depthwise_nchw_in_place_split_into_channel_runs_match_reference(channel
         _check(14, 14, 3, 1, "float32", channels=channels, batch=1, seed=channels)
         _check(7, 7, 3, 1, "float32", channels=channels, batch=1, seed=channels + 1)
         _check(5, 56, 3, 1, "float32", channels=channels, batch=1, seed=channels + 2)
+        # runs of output channels that start inside a multiplier's group
+        _check(14, 14, 3, 1, "float32", channels=channels, batch=1, seed=channels + 3,
+               multiplier=3)
 
 
 @pytest.mark.parametrize("isa", ALL_ISAS)

@@ -1,6 +1,6 @@
 // Depthwise NCHW on planes no wider than one vector (AVX-512: 16 floats or
 // 8 doubles; MobileNet's and EfficientNet's 14x14 and 7x7 layers), stride 1,
-// undilated, multiplier 1, square 3x3, 5x5 or 7x7 kernels.
+// undilated, any depth multiplier, square 3x3, 5x5 or 7x7 kernels.
 //
 // P = lanes / W rows of a plane share a vector as they lie in memory (7x7
 // floats: two rows in 14 lanes; at most two), so every tap is one masked
@@ -114,13 +114,13 @@ GCONV_ALWAYS_INLINE void packed_rows_block(const PackedRows& p, int64_t b, const
 
 template <typename T, int R, int S, int P>
 void packed_rows_planes(const PackedRows& p, const ConvGeometry& g, const T* x, const T* w,
-                        const T* bias, T* y, int64_t c_begin, int64_t c_end) {
+                        const T* bias, T* y, int64_t k_begin, int64_t k_end) {
     const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
-    for (int64_t c = c_begin; c < c_end; ++c) {
-        const T* wc = w + c * R * S;
-        const T b = bias ? bias[c] : T(0);
-        const T* xc = x + c * plane;
-        T* yc = y + c * out_plane;
+    for (int64_t k = k_begin; k < k_end; ++k) {  // output channel k reads plane k / Kg
+        const T* wc = w + k * R * S;
+        const T b = bias ? bias[k] : T(0);
+        const T* xc = x + k / g.Kg * plane;
+        T* yc = y + k * out_plane;
         for (int64_t blk = 0, v0 = 0; v0 < p.vectors; ++blk, v0 += p.block) {
             const int64_t n = p.vectors - v0 < p.block ? p.vectors - v0 : p.block;
             switch (n) {  // the block size as a compile-time constant
@@ -146,11 +146,11 @@ void packed_rows_planes(const PackedRows& p, const ConvGeometry& g, const T* x, 
 
 template <typename T, int K>
 void packed_rows_sized(const PackedRows& p, int P, const ConvGeometry& g, const T* x,
-                       const T* w, const T* bias, T* y, int64_t c_begin, int64_t c_end) {
+                       const T* w, const T* bias, T* y, int64_t k_begin, int64_t k_end) {
     if (P == 2)
-        packed_rows_planes<T, K, K, 2>(p, g, x, w, bias, y, c_begin, c_end);
+        packed_rows_planes<T, K, K, 2>(p, g, x, w, bias, y, k_begin, k_end);
     else
-        packed_rows_planes<T, K, K, 1>(p, g, x, w, bias, y, c_begin, c_end);
+        packed_rows_planes<T, K, K, 1>(p, g, x, w, bias, y, k_begin, k_end);
 }
 
 // The planner sends only what this takes (see packed_rows_fit in
@@ -158,7 +158,7 @@ void packed_rows_sized(const PackedRows& p, int P, const ConvGeometry& g, const 
 // undilated, R == S in {3, 5, 7}.
 template <typename T>
 void dwconv2d_nchw_packed_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                               T* y, int64_t c_begin, int64_t c_end) {
+                               T* y, int64_t k_begin, int64_t k_end) {
     constexpr int64_t L = Vec<T>::N;
     // Rows share a vector only where input and output rows have the same
     // width, so both pack alike.
@@ -189,11 +189,11 @@ void dwconv2d_nchw_packed_rows(const ConvGeometry& g, const T* x, const T* w, co
                 static_cast<uint16_t>(rows_inside(P, oh0 + j * P, g.OH, g.OW, out_row));
     }
     if (g.R == 3)
-        packed_rows_sized<T, 3>(p, P, g, x, w, bias, y, c_begin, c_end);
+        packed_rows_sized<T, 3>(p, P, g, x, w, bias, y, k_begin, k_end);
     else if (g.R == 5)
-        packed_rows_sized<T, 5>(p, P, g, x, w, bias, y, c_begin, c_end);
+        packed_rows_sized<T, 5>(p, P, g, x, w, bias, y, k_begin, k_end);
     else
-        packed_rows_sized<T, 7>(p, P, g, x, w, bias, y, c_begin, c_end);
+        packed_rows_sized<T, 7>(p, P, g, x, w, bias, y, k_begin, k_end);
 }
 
 #endif  // GCONV_ISA_LEVEL == 2

@@ -1,7 +1,7 @@
 // Depthwise NCHW on planes wider than one vector (AVX-512: 28, 56 and 112
-// wide maps of MobileNet, EfficientNet and ConvNeXt), undilated, multiplier
-// 1, square 3x3, 5x5 or 7x7 kernels at stride 1 and 3x3 at stride 2, read
-// in place.
+// wide maps of MobileNet, EfficientNet and ConvNeXt), undilated, any depth
+// multiplier, square 3x3, 5x5 or 7x7 kernels at stride 1 and 3x3 at stride
+// 2, read in place.
 //
 // Output rows are cut into chunks of up to four vectors (two for 5x5 and
 // 7x7); every tap of a 3x3 chunk is a masked load straight from x at the
@@ -216,15 +216,15 @@ GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t c
 
 template <typename T, int K, int ST>
 void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, const T* w,
-                      const T* bias, T* y, int64_t c_begin, int64_t c_end) {
+                      const T* bias, T* y, int64_t k_begin, int64_t k_end) {
     constexpr int64_t L = Vec<T>::N;
     const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
     const int64_t vectors = (g.OW + L - 1) / L;
-    for (int64_t c = c_begin; c < c_end; ++c) {
-        const T* wc = w + c * K * K;
-        const T b = bias ? bias[c] : T(0);
-        const T* xc = x + c * plane;
-        T* yc = y + c * out_plane;
+    for (int64_t k = k_begin; k < k_end; ++k) {  // output channel k reads plane k / Kg
+        const T* wc = w + k * K * K;
+        const T b = bias ? bias[k] : T(0);
+        const T* xc = x + k / g.Kg * plane;
+        T* yc = y + k * out_plane;
         for (int64_t oh0 = 0; oh0 < g.OH; oh0 += p.block) {
             const int64_t rb = g.OH - oh0 < p.block ? g.OH - oh0 : p.block;
             for (int64_t chunk = 0; chunk < p.chunks; ++chunk) {
@@ -276,9 +276,9 @@ WideRows wide_rows_layout(const ConvGeometry& g) {
 
 template <typename T, int K, int ST>
 void wide_rows_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                   int64_t c_begin, int64_t c_end) {
+                   int64_t k_begin, int64_t k_end) {
     const WideRows p = wide_rows_layout<T, K>(g);
-    wide_rows_planes<T, K, ST>(p, g, x, w, bias, y, c_begin, c_end);
+    wide_rows_planes<T, K, ST>(p, g, x, w, bias, y, k_begin, k_end);
 }
 
 // The planner sends only what this takes (see wide_rows_fit in
@@ -287,15 +287,15 @@ void wide_rows_run(const ConvGeometry& g, const T* x, const T* w, const T* bias,
 // 3x3 at stride 2 (the same both ways).
 template <typename T>
 void dwconv2d_nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                             T* y, int64_t c_begin, int64_t c_end) {
+                             T* y, int64_t k_begin, int64_t k_end) {
     if (g.sh == 2)
-        wide_rows_run<T, 3, 2>(g, x, w, bias, y, c_begin, c_end);
+        wide_rows_run<T, 3, 2>(g, x, w, bias, y, k_begin, k_end);
     else if (g.R == 3)
-        wide_rows_run<T, 3, 1>(g, x, w, bias, y, c_begin, c_end);
+        wide_rows_run<T, 3, 1>(g, x, w, bias, y, k_begin, k_end);
     else if (g.R == 5)
-        wide_rows_run<T, 5, 1>(g, x, w, bias, y, c_begin, c_end);
+        wide_rows_run<T, 5, 1>(g, x, w, bias, y, k_begin, k_end);
     else
-        wide_rows_run<T, 7, 1>(g, x, w, bias, y, c_begin, c_end);
+        wide_rows_run<T, 7, 1>(g, x, w, bias, y, k_begin, k_end);
 }
 
 #endif  // GCONV_ISA_LEVEL == 2
