@@ -167,15 +167,16 @@ struct WgradDwNhwc {
 template <typename T>
 using WgradDwNhwcFn = void (*)(const WgradDwNhwc<T>& block);
 
-// Depthwise (multiplier 1) NCHW, stride 1, undilated, R == S in {3, 5}, on
+// Depthwise (any multiplier) NCHW, stride 1, undilated, R == S in {3, 5}, on
 // planes whose output rows fit kWgradDwRowsMostVectors vectors and input rows
 // 16 times that (src/cpu/wgrad/wgrad_dw_nchw_rows.inl):
-// dW of channels [c_begin, c_end), in PyTorch's (C, 1, R, S), over `batch`
-// images of x and dy read in place. Null in families without masked loads.
+// dW of output channels [k_begin, k_end), in PyTorch's (K, 1, R, S), over
+// `batch` images of x and dy read in place. Null in families without masked
+// loads.
 constexpr int64_t kWgradDwRowsMostVectors = 8;
 template <typename T>
 using WgradDwNchwRowsFn = void (*)(const ConvGeometry& g, int64_t batch, const T* x,
-                                   const T* dy, T* dw, int64_t c_begin, int64_t c_end);
+                                   const T* dy, T* dw, int64_t k_begin, int64_t k_end);
 
 // The kernels it has: R x S accumulators, a dy and an x vector in 16
 // registers.

@@ -1,4 +1,4 @@
-"""The depthwise (multiplier 1) NCHW weight gradient that reads x and dy in
+"""The depthwise NCHW weight gradient (any multiplier) that reads x and dy in
 place on planes whose rows fit one vector (src/cpu/wgrad/
 wgrad_dw_nchw_rows.inl, AVX-512 only), stride 1, undilated: 3x3 on output
 rows of up to eight vectors (16 float32 or 8 float64 values each), 5x5 on
@@ -6,9 +6,9 @@ rows of one: against the reference in every ISA family (the others take
 the bands: the same geometries check them) and both dtypes, over planes of
 one to 128 columns, odd and many rows (blocks of eight or four),
 asymmetric, absent and oversized padding (output rows wider than the
-input's, whole rows of padding), images summed in order; the same bits at
-any thread count; and a non-finite gradient meets the zero padding as the
-reference's sum does. The last geometries are outside it: 129 columns,
+input's, whole rows of padding), multipliers 2 and 3, images summed in
+order; the same bits at any thread count; and a non-finite gradient meets
+the zero padding as the reference's sum does. The last geometries are outside it: 129 columns,
 5x5 on two vectors, stride 2, 7x7."""
 
 import numpy as np
@@ -19,15 +19,15 @@ from gconv import reference
 from conftest import ALL_ISAS, assert_close, assert_same_bits, random_array
 
 
-def _grads(c, spatial, kernel, stride, padding, dtype, batch=3, seed=0):
+def _grads(c, spatial, kernel, stride, padding, dtype, batch=3, seed=0, multiplier=1):
     x = random_array((batch, c) + spatial, dtype, seed)
     args = dict(stride=stride, padding=padding, groups=c)
-    y_shape = reference.conv2d(x.astype(np.float64), np.zeros((c, 1, kernel, kernel)),
-                               **args).shape
+    w_shape = (c * multiplier, 1, kernel, kernel)
+    y_shape = reference.conv2d(x.astype(np.float64), np.zeros(w_shape), **args).shape
     dy = random_array(y_shape, dtype, seed + 1)
-    want = reference.conv2d_weight_grad(x.astype(np.float64), (c, 1, kernel, kernel),
-                                        dy.astype(np.float64), **args)
-    got = gconv.conv2d_weight_grad(x, (c, 1, kernel, kernel), dy, **args)
+    want = reference.conv2d_weight_grad(x.astype(np.float64), w_shape, dy.astype(np.float64),
+                                        **args)
+    got = gconv.conv2d_weight_grad(x, w_shape, dy, **args)
     return got, want, int(np.prod(y_shape[2:])) * batch
 
 
@@ -67,6 +67,24 @@ def test_depthwise_nchw_weight_grad_matches_reference(isa, geometry, dtype, rest
         pytest.skip(f"this CPU cannot run {isa}")
     gconv._set_max_isa(isa)
     got, want, terms = _grads(*geometry, dtype, seed=geometry[1][0] * 17 + geometry[1][1])
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    scale = max(1.0, float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol * scale * np.sqrt(terms))
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("geometry", [((14, 14), 3, 2), ((7, 56), 3, 2), ((9, 14), 5, 3)],
+                         ids=lambda g: f"{g[0][0]}x{g[0][1]}_k{g[1]}_m{g[2]}")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_depthwise_nchw_weight_grad_multipliers_match_reference(isa, geometry, dtype,
+                                                                restore_isa):
+    # Output channel k's dy plane with x plane k / m (dw_mult2's 56 wide).
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    spatial, kernel, m = geometry
+    got, want, terms = _grads(5, spatial, kernel, 1, kernel // 2, dtype, seed=spatial[1],
+                              multiplier=m)
     tol = 1e-5 if dtype == "float32" else 1e-12
     scale = max(1.0, float(np.abs(want).max()))
     np.testing.assert_allclose(got, want, rtol=0, atol=tol * scale * np.sqrt(terms))

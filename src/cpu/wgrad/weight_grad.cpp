@@ -470,14 +470,14 @@ void weight_grad_depthwise_nhwc(const ConvGeometry& g, const KernelFamily<T>& f,
         for (int64_t t = 0; t < RS; ++t) dw[c * RS + t] = acc[(c / V * RS + t) * V + c % V];
 }
 
-// Depthwise (multiplier 1) NCHW, where the family reads x and dy in place
+// Depthwise (any multiplier) NCHW, where the family reads x and dy in place
 // (AVX-512): stride 1, 3x3 with output rows up to 8 vectors, 5x5 of one.
 // Zen 4, against the bands (N=16, N=1): 3x3 at 14x14 2.1x, 2.3x; at 7x7
 // 1.7x, 1.35x; at 56x56 1.35x, 2.1x; at 112x112 1.06x, 1.9x; 5x5 at 14x14
 // 1.65x, 1.3x.
 template <typename T>
 bool depthwise_nchw_rows(const ConvGeometry& g, const KernelFamily<T>& f) {
-    return f.wgrad_dw_nchw_rows != nullptr && g.Cg == 1 && g.Kg == 1 &&
+    return f.wgrad_dw_nchw_rows != nullptr && g.Cg == 1 &&
            g.layout == GCONV_LAYOUT_NCHW && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
            g.R == g.S &&
            ((g.R == 3 && g.OW <= kWgradDwRowsMostVectors * f.vector_lanes &&
@@ -485,14 +485,14 @@ bool depthwise_nchw_rows(const ConvGeometry& g, const KernelFamily<T>& f) {
             (g.R == 5 && g.OW <= f.vector_lanes && g.W <= f.vector_lanes));
 }
 
-// Each thread a contiguous run of channels, every channel's gradient one
-// thread's.
+// Each thread a contiguous run of output channels, every channel's gradient
+// one thread's.
 template <typename T>
 void weight_grad_depthwise_nchw_rows(const ConvGeometry& g, const KernelFamily<T>& f,
                                      int64_t batch, const T* x, const T* dy, T* dw, int threads) {
-    const int workers = static_cast<int>(std::min<int64_t>(threads, g.C));
+    const int workers = static_cast<int>(std::min<int64_t>(threads, g.K));
     parallel_for(workers, workers, [&](int64_t t, int) {
-        f.wgrad_dw_nchw_rows(g, batch, x, dy, dw, g.C * t / workers, g.C * (t + 1) / workers);
+        f.wgrad_dw_nchw_rows(g, batch, x, dy, dw, g.K * t / workers, g.K * (t + 1) / workers);
     });
 }
 

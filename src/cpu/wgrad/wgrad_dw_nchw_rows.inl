@@ -1,4 +1,4 @@
-// Depthwise (multiplier 1) NCHW weight gradient, stride 1, undilated, 3x3
+// Depthwise (any multiplier) NCHW weight gradient, stride 1, undilated, 3x3
 // with output rows of up to kWgradDwRowsMostVectors vectors, 5x5 of one
 // (AVX-512: MobileNet's layers from 7x7 to 112x112, EfficientNet's 5x5 at
 // 14x14 and 7x7): x and dy read
@@ -104,19 +104,19 @@ GCONV_ALWAYS_INLINE void dw_rows_rows(int64_t rb, const DwRows& p, int64_t v, co
 // its images. dW adds the lanes in order.
 template <typename T, int K>
 void dw_rows_channels(const DwRows& p, const ConvGeometry& g, int64_t batch, const T* x,
-                      const T* dy, T* dw, int64_t c_begin, int64_t c_end) {
+                      const T* dy, T* dw, int64_t k_begin, int64_t k_end) {
     using V = Vec<T>;
     constexpr int64_t L = V::N;
     constexpr int kMost = block_rows<K>();
     const int64_t blocks = (g.OH + kMost - 1) / kMost;
     const int64_t block = (g.OH + blocks - 1) / blocks;  // equal blocks, the last shorter
     const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
-    for (int64_t c = c_begin; c < c_end; ++c) {
+    for (int64_t k = k_begin; k < k_end; ++k) {  // output channel k: dy plane k, x plane k / Kg
         V acc[K * K];
         for (int t = 0; t < K * K; ++t) acc[t] = V::zero();
         for (int64_t n = 0; n < batch; ++n) {
-            const T* xc = x + (n * g.C + c) * plane;
-            const T* dyc = dy + (n * g.C + c) * out_plane;
+            const T* xc = x + (n * g.C + k / g.Kg) * plane;
+            const T* dyc = dy + (n * g.K + k) * out_plane;
             for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block)
                 dw_rows_rows<T, K>(g.OH - oh0 < block ? g.OH - oh0 : block, p, 0, xc, dyc, acc,
                                    oh0);
@@ -126,7 +126,7 @@ void dw_rows_channels(const DwRows& p, const ConvGeometry& g, int64_t batch, con
             acc[t].store(lanes);
             T sum = lanes[0];
             for (int64_t l = 1; l < L; ++l) sum += lanes[l];
-            dw[c * K * K + t] = sum;
+            dw[k * K * K + t] = sum;
         }
     }
 }
@@ -139,7 +139,7 @@ void dw_rows_channels(const DwRows& p, const ConvGeometry& g, int64_t batch, con
 // then 1, ...
 template <typename T>
 void dw_rows_channels_wide(const DwRows& p, const ConvGeometry& g, int64_t batch, const T* x,
-                           const T* dy, T* dw, int64_t c_begin, int64_t c_end) {
+                           const T* dy, T* dw, int64_t k_begin, int64_t k_end) {
     using V = Vec<T>;
     constexpr int K = 3;
     constexpr int64_t L = V::N;
@@ -147,13 +147,13 @@ void dw_rows_channels_wide(const DwRows& p, const ConvGeometry& g, int64_t batch
     const int64_t blocks = (g.OH + kMost - 1) / kMost;
     const int64_t block = (g.OH + blocks - 1) / blocks;
     const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
-    for (int64_t c = c_begin; c < c_end; ++c) {
+    for (int64_t k = k_begin; k < k_end; ++k) {  // output channel k: dy plane k, x plane k / Kg
         V held[kWgradDwRowsMostVectors][K * K];
         for (int64_t v = 0; v < p.vectors; ++v)
             for (int t = 0; t < K * K; ++t) held[v][t] = V::zero();
         for (int64_t n = 0; n < batch; ++n) {
-            const T* xc = x + (n * g.C + c) * plane;
-            const T* dyc = dy + (n * g.C + c) * out_plane;
+            const T* xc = x + (n * g.C + k / g.Kg) * plane;
+            const T* dyc = dy + (n * g.K + k) * out_plane;
             for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block)
                 for (int64_t v = 0; v < p.vectors; ++v) {
                     V acc[K * K];
@@ -170,7 +170,7 @@ void dw_rows_channels_wide(const DwRows& p, const ConvGeometry& g, int64_t batch
                 held[v][t].store(lanes);
                 for (int64_t l = 0; l < L; ++l) sum += lanes[l];
             }
-            dw[c * K * K + t] = sum;
+            dw[k * K * K + t] = sum;
         }
     }
 }
@@ -181,7 +181,7 @@ void dw_rows_channels_wide(const DwRows& p, const ConvGeometry& g, int64_t batch
 // OW and W up to one vector.
 template <typename T>
 void wgrad_dw_nchw_rows(const ConvGeometry& g, int64_t batch, const T* x, const T* dy, T* dw,
-                        int64_t c_begin, int64_t c_end) {
+                        int64_t k_begin, int64_t k_end) {
     constexpr int64_t L = Vec<T>::N;
     DwRows p;
     p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
@@ -192,11 +192,11 @@ void wgrad_dw_nchw_rows(const ConvGeometry& g, int64_t batch, const T* x, const 
             p.column[v][s] = inside_lanes(v * L, L, g.OW, 1, s - g.pl, g.W);
     }
     if (p.vectors > 1)
-        dw_rows_channels_wide<T>(p, g, batch, x, dy, dw, c_begin, c_end);
+        dw_rows_channels_wide<T>(p, g, batch, x, dy, dw, k_begin, k_end);
     else if (g.R == 3)
-        dw_rows_channels<T, 3>(p, g, batch, x, dy, dw, c_begin, c_end);
+        dw_rows_channels<T, 3>(p, g, batch, x, dy, dw, k_begin, k_end);
     else
-        dw_rows_channels<T, 5>(p, g, batch, x, dy, dw, c_begin, c_end);
+        dw_rows_channels<T, 5>(p, g, batch, x, dy, dw, k_begin, k_end);
 }
 
 #endif  // GCONV_ISA_LEVEL == 2
