@@ -8,11 +8,11 @@
 // tap's offset, the lanes whose input column falls in the padding (or past
 // the row) masked off and read as zero; at stride 2, two masked loads and
 // one permute that keeps the even values. 5x5 and 7x7 load each input row
-// once and shift it into place per tap column. Rows above and below the plane are read from a row of
-// zeros instead. No padded copy of the input: the plane kernel of
-// direct_nchw.inl copies every input row into scratch first (split into
-// column phases at stride 2) and loads each of its R * S taps once per
-// output vector.
+// once and shift it into place per tap column. Rows above and below the
+// plane are read from a row of zeros instead. No padded copy of the input:
+// the plane kernel of direct_nchw.inl copies every input row into scratch
+// first (split into column phases at stride 2) and loads each of its R * S
+// taps once per output vector.
 //
 // A block of RB output rows of a chunk keeps its RB x NB accumulators in
 // registers, and each input vector it reads is loaded (3x3) or shuffled
@@ -105,11 +105,11 @@ static_assert(kMostKernelColumns <= 7, "shift_lanes covers seven tap columns");
 // by kernel row from zero, then adds the bias, so a result has the same
 // bits whichever kernel the plane's size picks (a dask chunk's, say). With
 // 3x3's nine weights held in registers, input vector by input vector: each
-// is loaded once for every output row it reaches. Larger kernels go tap by
-// tap, loading an input vector per output vector (their weights and
-// accumulators would not fit the registers).
+// is loaded once for every output row it reaches; larger kernels shift
+// each loaded input row into place (below).
 template <typename T, int R, int S, int NB, int RB, int ST>
-GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p, const uint32_t (*column)[kMostChunkVectors + 1],
+GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p,
+                                         const uint32_t (*column)[kMostChunkVectors + 1],
                                          const uint16_t* store, const T* w, T bias, int act,
                                          const T* x, T* y, int64_t oh0, int64_t col0) {
     using V = Vec<T>;
