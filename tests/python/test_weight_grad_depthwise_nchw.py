@@ -1,15 +1,15 @@
 """The depthwise NCHW weight gradient (any multiplier) that reads x and dy in
-place on planes whose rows fit one vector (src/cpu/wgrad/
-wgrad_dw_nchw_rows.inl, AVX-512 only), stride 1, undilated: 3x3 on output
-rows of up to eight vectors (16 float32 or 8 float64 values each), 5x5 on
-rows of one: against the reference in every ISA family (the others take
-the bands: the same geometries check them) and both dtypes, over planes of
-one to 128 columns, odd and many rows (blocks of eight or four),
-asymmetric, absent and oversized padding (output rows wider than the
-input's, whole rows of padding), multipliers 2 and 3, images summed in
-order; the same bits at any thread count; and a non-finite gradient meets
-the zero padding as the reference's sum does. The last geometries are outside it: 129 columns,
-5x5 on two vectors, stride 2, 7x7."""
+place (src/cpu/wgrad/wgrad_dw_nchw_rows.inl, AVX-512 only), undilated: 3x3
+at stride 1 or 2 on output rows of up to eight vectors (16 float32 or 8
+float64 values each), 5x5 at stride 1 on rows of one. Against the reference
+in every ISA family (the others take the bands: the same geometries check
+them) and both dtypes, over planes of one to 256 columns, odd and many rows
+(blocks of eight or four), asymmetric, absent and oversized padding (output
+rows wider than the input's, whole rows of padding), multipliers 2 and 3,
+images summed in order; the same bits at any thread count; and a
+non-finite gradient meets the zero padding as the reference's sum does.
+The last geometries are outside it: 129 columns at stride 1, 5x5 on two
+vectors, 7x7, 5x5 at stride 2."""
 
 import numpy as np
 import pytest
@@ -51,10 +51,15 @@ GEOMETRIES = [
     (3, (3, 128), 3, 1, 1),                # eight float32 vectors, the most
     (5, (9, 30), 3, 1, ((1, 0), (2, 1))),  # asymmetric, two vectors
     (5, (10, 40), 3, 1, 0),                # no padding, three vectors
+    (5, (12, 13), 3, 2, 1),                # stride 2: even lanes of two masked loads
+    (3, (9, 112), 3, 2, 1),                # MobileNetV2's 112x112 stride 2: four vectors
+    (5, (17, 34), 3, 2, 1),                # stride 2: two vectors, blocks of eight and one
+    (5, (8, 41), 3, 2, ((1, 0), (0, 2))),  # stride 2, asymmetric padding
+    (3, (5, 256), 3, 2, 1),                # stride 2, the widest: eight vectors
     (3, (3, 129), 3, 1, 1),                # one column past the most: the bands
     (5, (6, 17), 5, 1, 2),                 # 5x5 wider than a vector: the bands
-    (5, (12, 13), 3, 2, 1),                # stride 2: the bands
     (5, (10, 9), 7, 1, 3),                 # 7x7: the bands
+    (5, (9, 20), 5, 2, 2),                 # 5x5 at stride 2: the bands
 ]
 
 

@@ -471,18 +471,23 @@ void weight_grad_depthwise_nhwc(const ConvGeometry& g, const KernelFamily<T>& f,
 }
 
 // Depthwise (any multiplier) NCHW, where the family reads x and dy in place
-// (AVX-512): stride 1, 3x3 with output rows up to 8 vectors, 5x5 of one.
-// Zen 4, against the bands (N=16, N=1): 3x3 at 14x14 2.1x, 2.3x; at 7x7
-// 1.7x, 1.35x; at 56x56 1.35x, 2.1x; at 112x112 1.06x, 1.9x; 5x5 at 14x14
-// 1.65x, 1.3x.
+// (AVX-512): 3x3 with output rows up to 8 vectors at stride 1 or 2, 5x5 of
+// one at stride 1. Zen 4, against the bands (N=16, N=1): 3x3 at 14x14 2.1x,
+// 2.3x; at 7x7 1.7x, 1.35x; at 56x56 1.35x, 2.1x; at 112x112 1.06x, 1.9x;
+// 5x5 at 14x14 1.65x, 1.3x. Stride 2 (3x3): from 28x28 2.2x, 2.2x; from
+// 56x56 1.2x, 1.6x; from 112x112 0.88x, 1.2-1.5x, so planes that large take
+// it only while x stays within 8 MiB (four such images: 1.07x).
 template <typename T>
-bool depthwise_nchw_rows(const ConvGeometry& g, const KernelFamily<T>& f) {
-    return f.wgrad_dw_nchw_rows != nullptr && g.Cg == 1 &&
-           g.layout == GCONV_LAYOUT_NCHW && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
-           g.R == g.S &&
-           ((g.R == 3 && g.OW <= kWgradDwRowsMostVectors * f.vector_lanes &&
-             g.W <= kWgradDwRowsMostVectors * 16) ||
-            (g.R == 5 && g.OW <= f.vector_lanes && g.W <= f.vector_lanes));
+bool depthwise_nchw_rows(const ConvGeometry& g, const KernelFamily<T>& f, int64_t batch) {
+    const bool unit = g.sh == 1 && g.sw == 1;
+    const int64_t plane_bytes = g.H * g.W * static_cast<int64_t>(sizeof(T));
+    const bool stride_2 = g.sh == 2 && g.sw == 2 &&
+                          (plane_bytes <= (32 << 10) || batch * g.C * plane_bytes <= (8 << 20));
+    return f.wgrad_dw_nchw_rows != nullptr && g.Cg == 1 && g.layout == GCONV_LAYOUT_NCHW &&
+           g.dh == 1 && g.dw == 1 && g.R == g.S &&
+           ((g.R == 3 && (unit || stride_2) && g.OW <= kWgradDwRowsMostVectors * f.vector_lanes &&
+             g.W <= g.sw * kWgradDwRowsMostVectors * 16) ||
+            (g.R == 5 && unit && g.OW <= f.vector_lanes && g.W <= f.vector_lanes));
 }
 
 // Each thread a contiguous run of output channels, every channel's gradient
@@ -513,7 +518,7 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& family, int
     const KernelFamily<T>& f = wgrad_family(g, family);
     if (depthwise_nhwc_in_place(g, f.vector_lanes))
         return weight_grad_depthwise_nhwc(g, f, batch, x, dy, dw, threads);
-    if (depthwise_nchw_rows(g, f))
+    if (depthwise_nchw_rows(g, f, batch))
         return weight_grad_depthwise_nchw_rows(g, f, batch, x, dy, dw, threads);
     const WgradLayout l =
         choose_layout(g, f.vector_lanes, f.wgrad_broadcast_k, f.wgrad_broadcast_product);

@@ -1,5 +1,6 @@
-// Depthwise (any multiplier) NCHW weight gradient, stride 1, undilated, 3x3
-// with output rows of up to kWgradDwRowsMostVectors vectors, 5x5 of one
+// Depthwise (any multiplier) NCHW weight gradient, undilated, 3x3 at stride
+// 1 or 2 with output rows of up to kWgradDwRowsMostVectors vectors, 5x5 at
+// stride 1 with rows of one
 // (AVX-512: MobileNet's layers from 7x7 to 112x112, EfficientNet's 5x5 at
 // 14x14 and 7x7): x and dy read
 // in place through masked loads, as the forward's in-place kernels read x,
@@ -30,6 +31,8 @@ namespace {
 #if GCONV_ISA_LEVEL == 2
 
 constexpr int kMostColumns = 5;
+static_assert(2 * kWgradDwRowsMostVectors * 16 <= kZeroRowValues,
+              "rows outside the plane read zeros, at stride 2 too");
 
 // The plane's masks, the same for every channel, image and row.
 struct DwRows {
@@ -42,26 +45,29 @@ struct DwRows {
 };
 
 // Output rows [oh0, oh0 + RB) of one image's plane, the columns of output
-// vector v. Input row u (counted from the block's first) meets dy row j
-// through kernel row r = u - j.
-template <typename T, int K, int RB>
+// vector v, at stride ST (1 or 2, both directions). Input row u (counted
+// from the block's first) meets dy row j through kernel row r = u - ST * j;
+// at stride 2 an input vector is the even values of two masked loads.
+template <typename T, int K, int RB, int ST>
 GCONV_ALWAYS_INLINE void dw_rows_block(const DwRows& p, int64_t v, const T* x, const T* dy,
                                        Vec<T>* acc, int64_t oh0) {
     using V = Vec<T>;
-    constexpr int U = RB + K - 1;
+    constexpr int U = ST * (RB - 1) + K;
     const int64_t col0 = v * V::N;
     V d[RB];
     for (int j = 0; j < RB; ++j) d[j] = V::load_lanes(dy + (oh0 + j) * p.OW + col0, p.out_row[v]);
     GCONV_UNROLL(16)
     for (int u = 0; u < U; ++u) {
-        const int64_t ih = oh0 - p.pt + u;
-        const T* row = (ih >= 0 && ih < p.H ? x + ih * p.W : ZeroRow<T>::values) + col0 - p.pl;
+        const int64_t ih = ST * oh0 - p.pt + u;
+        const T* row =
+            (ih >= 0 && ih < p.H ? x + ih * p.W : ZeroRow<T>::values) + ST * col0 - p.pl;
         GCONV_UNROLL(8)
         for (int s = 0; s < K; ++s) {
-            const V xv = V::load_lanes(row + s, p.column[v][s]);
+            const V xv = ST == 1 ? V::load_lanes(row + s, p.column[v][s])
+                                 : V::load_even_lanes(row + s, p.column[v][s]);
             GCONV_UNROLL(8)
             for (int j = 0; j < RB; ++j) {
-                const int r = u - j;
+                const int r = u - ST * j;
                 if (r >= 0 && r < K) acc[r * K + s] = fmadd(d[j], xv, acc[r * K + s]);
             }
         }
@@ -77,14 +83,14 @@ constexpr int block_rows() {
 
 // Output rows [oh0, oh0 + rb) of one image's plane, the columns of output
 // vector v, rb as a compile-time constant.
-template <typename T, int K>
+template <typename T, int K, int ST>
 GCONV_ALWAYS_INLINE void dw_rows_rows(int64_t rb, const DwRows& p, int64_t v, const T* x,
                                       const T* dy, Vec<T>* acc, int64_t oh0) {
     constexpr int kMost = block_rows<K>();
     switch (rb) {
-#define GCONV_DW_ROWS_CASE(n)                                                       \
-    case n:                                                                         \
-        if constexpr (n <= kMost) dw_rows_block<T, K, n>(p, v, x, dy, acc, oh0);    \
+#define GCONV_DW_ROWS_CASE(n)                                                           \
+    case n:                                                                             \
+        if constexpr (n <= kMost) dw_rows_block<T, K, n, ST>(p, v, x, dy, acc, oh0);    \
         break;
         GCONV_DW_ROWS_CASE(1)
         GCONV_DW_ROWS_CASE(2)
@@ -102,7 +108,7 @@ GCONV_ALWAYS_INLINE void dw_rows_rows(int64_t rb, const DwRows& p, int64_t v, co
 
 // Rows of one vector: a channel's accumulators stay in registers over all
 // its images. dW adds the lanes in order.
-template <typename T, int K>
+template <typename T, int K, int ST>
 void dw_rows_channels(const DwRows& p, const ConvGeometry& g, int64_t batch, const T* x,
                       const T* dy, T* dw, int64_t k_begin, int64_t k_end) {
     using V = Vec<T>;
@@ -118,8 +124,8 @@ void dw_rows_channels(const DwRows& p, const ConvGeometry& g, int64_t batch, con
             const T* xc = x + (n * g.C + k / g.Kg) * plane;
             const T* dyc = dy + (n * g.K + k) * out_plane;
             for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block)
-                dw_rows_rows<T, K>(g.OH - oh0 < block ? g.OH - oh0 : block, p, 0, xc, dyc, acc,
-                                   oh0);
+                dw_rows_rows<T, K, ST>(g.OH - oh0 < block ? g.OH - oh0 : block, p, 0, xc, dyc,
+                                       acc, oh0);
         }
         for (int t = 0; t < K * K; ++t) {
             alignas(64) T lanes[L];
@@ -137,7 +143,7 @@ void dw_rows_channels(const DwRows& p, const ConvGeometry& g, int64_t batch, con
 // vector over the whole plane, the first pass over a 112x112 plane read a
 // line of every row from memory: 0.72x). dW adds the lanes of vector 0,
 // then 1, ...
-template <typename T>
+template <typename T, int ST>
 void dw_rows_channels_wide(const DwRows& p, const ConvGeometry& g, int64_t batch, const T* x,
                            const T* dy, T* dw, int64_t k_begin, int64_t k_end) {
     using V = Vec<T>;
@@ -158,7 +164,7 @@ void dw_rows_channels_wide(const DwRows& p, const ConvGeometry& g, int64_t batch
                 for (int64_t v = 0; v < p.vectors; ++v) {
                     V acc[K * K];
                     for (int t = 0; t < K * K; ++t) acc[t] = held[v][t];
-                    dw_rows_rows<T, K>(g.OH - oh0 < block ? g.OH - oh0 : block, p, v, xc, dyc,
+                    dw_rows_rows<T, K, ST>(g.OH - oh0 < block ? g.OH - oh0 : block, p, v, xc, dyc,
                                        acc, oh0);
                     for (int t = 0; t < K * K; ++t) held[v][t] = acc[t];
                 }
@@ -176,9 +182,9 @@ void dw_rows_channels_wide(const DwRows& p, const ConvGeometry& g, int64_t batch
 }
 
 // The planner sends only what this takes (see depthwise_nchw_rows in
-// weight_grad.cpp): stride 1, undilated, R == S == 3 with OW up to
-// kWgradDwRowsMostVectors vectors and W up to 16 times that, or 5x5 with
-// OW and W up to one vector.
+// weight_grad.cpp): undilated, R == S == 3 at stride 1 or 2 with OW up to
+// kWgradDwRowsMostVectors vectors and W up to 16 times that, or 5x5 at
+// stride 1 with OW and W up to one vector.
 template <typename T>
 void wgrad_dw_nchw_rows(const ConvGeometry& g, int64_t batch, const T* x, const T* dy, T* dw,
                         int64_t k_begin, int64_t k_end) {
@@ -188,15 +194,19 @@ void wgrad_dw_nchw_rows(const ConvGeometry& g, int64_t batch, const T* x, const 
     p.vectors = (g.OW + L - 1) / L;
     for (int64_t v = 0; v < p.vectors; ++v) {
         p.out_row[v] = inside_lanes(v * L, L, g.OW, 1, 0, g.OW);
-        for (int64_t s = 0; s < g.S; ++s)
-            p.column[v][s] = inside_lanes(v * L, L, g.OW, 1, s - g.pl, g.W);
+        for (int64_t s = 0; s < g.S; ++s)  // bit l * sw: lane l's input value
+            p.column[v][s] = inside_lanes(v * L, L, g.OW, g.sw, s - g.pl, g.W);
     }
-    if (p.vectors > 1)
-        dw_rows_channels_wide<T>(p, g, batch, x, dy, dw, k_begin, k_end);
+    if (g.sw == 2 && p.vectors > 1)
+        dw_rows_channels_wide<T, 2>(p, g, batch, x, dy, dw, k_begin, k_end);
+    else if (g.sw == 2)
+        dw_rows_channels<T, 3, 2>(p, g, batch, x, dy, dw, k_begin, k_end);
+    else if (p.vectors > 1)
+        dw_rows_channels_wide<T, 1>(p, g, batch, x, dy, dw, k_begin, k_end);
     else if (g.R == 3)
-        dw_rows_channels<T, 3>(p, g, batch, x, dy, dw, k_begin, k_end);
+        dw_rows_channels<T, 3, 1>(p, g, batch, x, dy, dw, k_begin, k_end);
     else
-        dw_rows_channels<T, 5>(p, g, batch, x, dy, dw, k_begin, k_end);
+        dw_rows_channels<T, 5, 1>(p, g, batch, x, dy, dw, k_begin, k_end);
 }
 
 #endif  // GCONV_ISA_LEVEL == 2
