@@ -7,7 +7,7 @@
 // read dy and write each output once, each output summed in a register
 // over its taps (vectors along a phase row in NCHW, along the channels in
 // NHWC).
-#include <cmath>
+#include <algorithm>
 #include <cstdint>
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -90,16 +90,15 @@ void sum_taps_row_any(const T* const* src, const T* w, const int64_t* d, int64_t
 // 2b (kernel column 1, dy column b) and 2b + 1 (kernel columns 0 and 2, dy
 // columns b + 1 and b), each summed from the bias in the order of the
 // general kernel below (kernel row, then kernel column); taps past dy's
-// last row or column do not exist and are skipped, as there (non-finite
-// weights never come here: the Python layer sends them to the phase route).
-// Vectors of 16 columns b at a time, interleaved into 32 outputs with two
-// permutes, where the general kernel spent most of its time on each row's
-// tap lists and edges (MobileNetV2's 112x112 layer at N=16, 2 threads:
-// 6.1 -> 2.9 ms).
+// last row or column do not exist and are skipped, as there. Vectors of 16
+// columns b at a time, interleaved into 32 outputs with two permutes, the
+// last one masked to the row, where the general kernel spent most of its
+// time on each row's tap lists and edges (MobileNetV2's 112x112 layer at
+// N=16, 2 threads: 6.1 -> 2.9 ms).
 inline bool transposed_3x3s2_fits(const TransposedGeometry& g) {
     return g.R == 3 && g.S == 3 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 &&
            g.pt == 1 && g.pl == 1 && (g.OH == 2 * g.H || g.OH == 2 * g.H - 1) &&
-           (g.OW == 2 * g.W || g.OW == 2 * g.W - 1) && g.W > 16;
+           (g.OW == 2 * g.W || g.OW == 2 * g.W - 1);
 }
 
 inline void transposed_3x3s2_row(const TransposedGeometry& g, const float* dy, const float* w,
@@ -115,8 +114,7 @@ inline void transposed_3x3s2_row(const TransposedGeometry& g, const float* dy, c
     const __m512 vb = _mm512_set1_ps(bias);
     const __m512 w0 = _mm512_set1_ps(w[0]), w1 = _mm512_set1_ps(w[1]), w2 = _mm512_set1_ps(w[2]);
     const __m512 v0 = _mm512_set1_ps(wr[0]), v1 = _mm512_set1_ps(wr[1]), v2 = _mm512_set1_ps(wr[2]);
-    // Columns b whose every tap exists (b + 1 < W), the last vector
-    // overlapping the one before (the same values again).
+    // 16 columns b whose every tap exists (b + 1 < W).
     auto vector = [&](int64_t b) {
         const __m512 d0 = _mm512_loadu_ps(d + b), d1 = _mm512_loadu_ps(d + b + 1);
         __m512 even = vb, odd_col = vb;
@@ -133,18 +131,29 @@ inline void transposed_3x3s2_row(const TransposedGeometry& g, const float* dy, c
     };
     int64_t b = 0;
     for (; b + 16 < W; b += 16) vector(b);
-    if (b < W - 1) vector(W - 17);
-    // The last column: its odd output has no b + 1 tap.
-    const int64_t last = W - 1;
-    float even = bias, odd_col = bias;
+    // The last 1 to 16 columns: loads and stores masked to the row, and the
+    // b + 1 taps skipped where b + 1 == W (mask3: the sum passes through).
+    const int64_t left = W - b;
+    const __mmask16 in = static_cast<__mmask16>((1u << left) - 1u);
+    const __mmask16 next = static_cast<__mmask16>((1u << (left - 1)) - 1u);
+    const __m512 d0 = _mm512_maskz_loadu_ps(in, d + b), d1 = _mm512_maskz_loadu_ps(next, d + b + 1);
+    __m512 even = vb, odd_col = vb;
     if (n != nullptr) {
-        even = std::fma(w[1], n[last], even);
-        odd_col = std::fma(w[2], n[last], odd_col);
+        const __m512 n0 = _mm512_maskz_loadu_ps(in, n + b);
+        even = _mm512_fmadd_ps(w1, n0, even);
+        odd_col = _mm512_mask3_fmadd_ps(w0, _mm512_maskz_loadu_ps(next, n + b + 1), odd_col, next);
+        odd_col = _mm512_fmadd_ps(w2, n0, odd_col);
     }
-    even = std::fma(wr[1], d[last], even);
-    odd_col = std::fma(wr[2], d[last], odd_col);
-    y[2 * last] = even;
-    if (2 * last + 1 < g.OW) y[2 * last + 1] = odd_col;
+    even = _mm512_fmadd_ps(v1, d0, even);
+    odd_col = _mm512_mask3_fmadd_ps(v0, d1, odd_col, next);
+    odd_col = _mm512_fmadd_ps(v2, d0, odd_col);
+    const int64_t count = std::min<int64_t>(2 * left, g.OW - 2 * b);  // outputs left in the row
+    const uint32_t lanes = count >= 32 ? 0xFFFFFFFFu : (1u << count) - 1u;
+    _mm512_mask_storeu_ps(y + 2 * b, static_cast<__mmask16>(lanes),
+                          _mm512_permutex2var_ps(even, lo_lanes, odd_col));
+    if (count > 16)
+        _mm512_mask_storeu_ps(y + 2 * b + 16, static_cast<__mmask16>(lanes >> 16),
+                              _mm512_permutex2var_ps(even, hi_lanes, odd_col));
 }
 #endif
 
