@@ -348,7 +348,9 @@ def transposed_depthwise(int dtype, int layout, dy, weight, bias, y, stride, pad
     """y = the transposed depthwise convolution of dy with weight (C * M, 1,
     R, S), plus bias: output channel c sums dy channels c * M .. c * M + M - 1
     (M, the depth multiplier: 1, or 2 in NHWC); dy and y batched, in
-    `layout`. All C-contiguous, of the dtype `dtype` names."""
+    `layout`. All C-contiguous, of the dtype `dtype` names. Returns False,
+    leaving y unwritten, where the kernels decline (the phase split is the
+    better route), True when y is written."""
     cdef Py_buffer bufs[4]
     cdef gconv_status status
     cdef const void* bias_ptr
@@ -379,8 +381,10 @@ def transposed_depthwise(int dtype, int layout, dy, weight, bias, y, stride, pad
                                             pl, dh, dw, bufs[0].buf, bufs[2].buf, bias_ptr,
                                             bufs[1].buf, num_threads)
     release_with_weights(bufs)
+    if status == GCONV_UNSUPPORTED:
+        return False
     check(status)
-    return y
+    return True
 
 
 def transposed_grouped(int dtype, int layout, dy, weight, int64_t groups, bias, y, stride,

@@ -123,14 +123,19 @@ def _transposed_conv(dy, weight, groups, stride, pad_before, dilation, in_sizes,
     # weights costs time (AlexNet conv4: 0.14 ms a call).
     finite = (stride != (1, 1) or multiplier_2) and bool(np.isfinite(weight).all())
     one_pass = stride != (1, 1) and finite
-    if (one_pass and depthwise and weight.shape[0] == groups) or (multiplier_2 and finite):
+    one_pass_depthwise = (one_pass and depthwise and weight.shape[0] == groups) or (
+        multiplier_2 and finite)
+    if one_pass_depthwise:
         # Depthwise, multiplier 1 (strided), or multiplier 2 in NHWC (any
         # stride; the grouped route, two dy channels into each output, ran
-        # at 1.7x its forward's time): one pass that writes each output once.
-        return _core.transposed_depthwise(DTYPE_CODES[result.dtype], LAYOUT_CODES[layout],
-                                          kernel_ready(dy), kernel_ready(weight), bias, result,
-                                          stride, pad_before, dilation)
-    if one_pass and _core.transposed_grouped(
+        # at 1.7x its forward's time): one pass that writes each output once,
+        # where it beats the phases (in NCHW the kernels decline the rest,
+        # which take the phases).
+        if _core.transposed_depthwise(DTYPE_CODES[result.dtype], LAYOUT_CODES[layout],
+                                      kernel_ready(dy), kernel_ready(weight), bias, result,
+                                      stride, pad_before, dilation):
+            return result
+    elif one_pass and _core.transposed_grouped(
             DTYPE_CODES[result.dtype], LAYOUT_CODES[layout], kernel_ready(dy),
             kernel_ready(weight), groups, bias, result, stride, pad_before, dilation):
         return result  # narrow groups: one pass that writes each output once

@@ -347,6 +347,9 @@ struct KernelFamily {
     WgradDwNchwRowsFn<T> wgrad_dw_nchw_rows;  // depthwise NCHW, in place
     TransposeRowsFn<T> transpose_rows;
     TransposedDwNchwFn<T> transposed_dw_nchw;
+    // transposed_dw_nchw has a row kernel of its own for 3x3, stride 2,
+    // padding 1 (transposed_3x3s2_fits in transposed_common.hpp).
+    bool transposed_dw_nchw_3x3s2 = false;
     TransposedDwNhwcFn<T> transposed_dw_nhwc;
     TransposedGroupedNchwFn<T> transposed_grouped_nchw;
     TransposedGroupedNhwcFn<T> transposed_grouped_nhwc;

@@ -133,10 +133,11 @@ def test_multiplier_two_input_gradient_matches_reference_in_both_layouts():
 ])
 def test_transposed_depthwise_route_takes_the_kernels_it_has(monkeypatch, layout, stride,
                                                              multiplier, weight_value, taken):
-    calls = []
+    taken_by_kernels = []
     real = gconv._core.transposed_depthwise
     monkeypatch.setattr(gconv._core, "transposed_depthwise",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
+                        lambda *a, **k: taken_by_kernels.append(real(*a, **k)) or
+                        taken_by_kernels[-1])
     c = 4
     w = np.full((c * multiplier, 1, 3, 3), 1.0, np.float32)
     w[0, 0, 1, 1] = weight_value
@@ -144,4 +145,28 @@ def test_transposed_depthwise_route_takes_the_kernels_it_has(monkeypatch, layout
     if layout == "NHWC":
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     gconv.conv_transpose2d(x, w, stride=stride, padding=1, groups=c, layout=layout)
-    assert bool(calls) == taken
+    assert any(taken_by_kernels) == taken
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kernel,width", [(3, 14), (3, 64), (5, 64)])
+def test_nchw_transposed_depthwise_takes_one_pass_only_where_it_beats_the_phases(
+        monkeypatch, isa, dtype, kernel, width, restore_isa):
+    # NCHW strided depthwise: AVX-512's float32 3x3 stride-2 row kernel at
+    # any width; otherwise 3x3 on phase rows of two vectors or more; never
+    # 5x5 (the phases' convolutions run faster). Declined calls write nothing
+    # and the phases give the same result.
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+    taken_by_kernels = []
+    real = gconv._core.transposed_depthwise
+    monkeypatch.setattr(gconv._core, "transposed_depthwise",
+                        lambda *a, **k: taken_by_kernels.append(real(*a, **k)) or
+                        taken_by_kernels[-1])
+    lanes = {"scalar": 16, "avx2": 32, "avx512": 64}[isa] // np.dtype(dtype).itemsize
+    row_kernel = isa == "avx512" and dtype == "float32" and kernel == 3
+    expected = row_kernel or (kernel == 3 and width >= 2 * lanes)
+    _check("NCHW", dtype, 3, 4, width, (kernel, kernel), 2, kernel // 2, 1, 1, True)
+    assert taken_by_kernels == [expected]

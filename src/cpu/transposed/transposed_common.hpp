@@ -16,6 +16,16 @@ namespace gconv {
 // 112x112 stride-2 layer at N=16: 18.8 -> 12.6 ms; at N=1, 4.8 MB, no gain).
 constexpr int64_t kStreamBytes = 8 << 20;
 
+// 3x3, stride 2, padding 1, undilated, output 2 x dy's size (or one less):
+// the input gradient of MobileNet's downsampling layers, which the AVX-512
+// float32 family computes with a row kernel of its own
+// (KernelFamily::transposed_dw_nchw_3x3s2).
+inline bool transposed_3x3s2_fits(const TransposedGeometry& g) {
+    return g.R == 3 && g.S == 3 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 &&
+           g.pt == 1 && g.pl == 1 && (g.OH == 2 * g.H || g.OH == 2 * g.H - 1) &&
+           (g.OW == 2 * g.W || g.OW == 2 * g.W - 1);
+}
+
 // a mod b for b > 0, in [0, b).
 inline int64_t floor_mod(int64_t a, int64_t b) {
     const int64_t m = a % b;

@@ -17,6 +17,20 @@
 namespace gconv {
 namespace {
 
+// NCHW takes the one pass where it beats the phase split: the AVX-512
+// float32 row kernel of 3x3 stride 2 (MobileNetV2's 112x112 layer at N=16:
+// 2.0x), or kernels of up to nine taps on phase rows of two vectors or more
+// (3x3 from 56x56 on AVX2: 1.3-1.5x). On narrower rows the general kernel
+// spends its time on each row's tap lists and edges (3x3 from 14x14 on
+// AVX2: 0.23x), and with 5x5 the phases' convolutions are faster at every
+// size (0.22-0.83x). NHWC takes it always (1.1-2.5x).
+template <typename T>
+bool nchw_one_pass_pays(const KernelFamily<T>& f, const TransposedGeometry& g) {
+    if (f.transposed_dw_nchw_3x3s2 && transposed_3x3s2_fits(g)) return true;
+    const int64_t phase_row = (g.OW + g.sw - 1) / g.sw;
+    return g.R * g.S <= 9 && phase_row >= 2 * f.vector_lanes;
+}
+
 template <typename T>
 gconv_status run(const KernelFamily<T>& f, bool nhwc, int64_t N, const TransposedGeometry& g,
                  const T* dy, const T* w, const T* bias, T* y, int threads) {
@@ -78,14 +92,17 @@ extern "C" gconv_status gconv_transposed_depthwise(
     if (multiplier != 1 && !(multiplier == 2 && nhwc))
         return fail(GCONV_INVALID_PARAMETER,
                     "transposed_depthwise: multiplier %" PRId64 " (1, or 2 in NHWC)", multiplier);
-    if (batch == 0) return GCONV_SUCCESS;
     // Depthwise: a group per output channel, `multiplier` dy channels each.
     const TransposedGeometry g{channels, in_h,     in_w,     out_h,      out_w,      kernel_h,
                                kernel_w, stride_h, stride_w, pad_top,    pad_left,   dilation_h,
                                dilation_w, channels, 1,      multiplier};
+    const KernelTable& table = active_kernel_table();
+    if (!nhwc && !(dtype == GCONV_FLOAT64 ? nchw_one_pass_pays(table.f64, g)
+                                          : nchw_one_pass_pays(table.f32, g)))
+        return GCONV_UNSUPPORTED;
+    if (batch == 0) return GCONV_SUCCESS;
     const int64_t elements = batch * channels * out_h * out_w;
     const int threads = threads_for_work(num_threads, elements);
-    const KernelTable& table = active_kernel_table();
     if (dtype == GCONV_FLOAT64)
         return run(table.f64, nhwc, batch, g, static_cast<const double*>(dy),
                    static_cast<const double*>(weight), static_cast<const double*>(bias),

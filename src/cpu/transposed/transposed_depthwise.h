@@ -11,7 +11,10 @@
  * where the phase split ran stride_h * stride_w convolutions and an
  * interleave; and in NHWC of a depth-multiplier-2 convolution at any
  * stride, where a grouped convolution (2 channels into 1 per group) ran.
- * multiplier: 1, or 2 in NHWC (GCONV_INVALID_PARAMETER otherwise). */
+ * multiplier: 1, or 2 in NHWC (GCONV_INVALID_PARAMETER otherwise).
+ *
+ * Returns GCONV_UNSUPPORTED, writing nothing, where the phase split is the
+ * better route (NCHW: see nchw_one_pass_pays in transposed_depthwise.cpp). */
 #pragma once
 
 #include <stdint.h>

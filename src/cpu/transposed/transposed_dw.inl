@@ -14,6 +14,7 @@
 #endif
 
 #include "cpu/kernel_table.hpp"
+#include "cpu/transposed/transposed_common.hpp"
 
 namespace gconv {
 namespace GCONV_ISA {
@@ -95,12 +96,6 @@ void sum_taps_row_any(const T* const* src, const T* w, const int64_t* d, int64_t
 // last one masked to the row, where the general kernel spent most of its
 // time on each row's tap lists and edges (MobileNetV2's 112x112 layer at
 // N=16, 2 threads: 6.1 -> 2.9 ms).
-inline bool transposed_3x3s2_fits(const TransposedGeometry& g) {
-    return g.R == 3 && g.S == 3 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 &&
-           g.pt == 1 && g.pl == 1 && (g.OH == 2 * g.H || g.OH == 2 * g.H - 1) &&
-           (g.OW == 2 * g.W || g.OW == 2 * g.W - 1);
-}
-
 inline void transposed_3x3s2_row(const TransposedGeometry& g, const float* dy, const float* w,
                                  float bias, float* y, int64_t i) {
     const int64_t a = i / 2, W = g.W;
@@ -325,6 +320,9 @@ void transposed_dw_nhwc_row(const TransposedGeometry& g, const TransposedTaps& k
 template <typename T>
 void fill(KernelFamily<T>& f) {
     f.transposed_dw_nchw = transposed_dw_nchw_rows<T>;
+#if GCONV_ISA_LEVEL == 2 && !defined(GCONV_GENERIC_VECTORS)
+    f.transposed_dw_nchw_3x3s2 = sizeof(T) == 4;
+#endif
     f.transposed_dw_nhwc = transposed_dw_nhwc_row<T>;
 }
 
