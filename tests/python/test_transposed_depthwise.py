@@ -122,6 +122,21 @@ def test_multiplier_two_input_gradient_matches_reference_in_both_layouts():
     np.testing.assert_allclose(got.transpose(0, 3, 1, 2), want, rtol=0, atol=1e-12)
 
 
+@pytest.fixture
+def taken_by_kernels(monkeypatch):
+    """What each call of the one-pass kernels returned (True: it wrote the
+    result; False: it declined)."""
+    returned = []
+    real = gconv._core.transposed_depthwise
+
+    def recording(*args, **kwargs):
+        returned.append(real(*args, **kwargs))
+        return returned[-1]
+
+    monkeypatch.setattr(gconv._core, "transposed_depthwise", recording)
+    return returned
+
+
 @pytest.mark.parametrize("layout,stride,multiplier,weight_value,taken", [
     ("NHWC", 1, 2, 1.0, True),
     ("NHWC", 2, 2, 1.0, True),
@@ -131,13 +146,8 @@ def test_multiplier_two_input_gradient_matches_reference_in_both_layouts():
     ("NHWC", 1, 1, 1.0, False),        # a depthwise forward convolution
     ("NHWC", 1, 3, 1.0, False),
 ])
-def test_transposed_depthwise_route_takes_the_kernels_it_has(monkeypatch, layout, stride,
+def test_transposed_depthwise_route_takes_the_kernels_it_has(taken_by_kernels, layout, stride,
                                                              multiplier, weight_value, taken):
-    taken_by_kernels = []
-    real = gconv._core.transposed_depthwise
-    monkeypatch.setattr(gconv._core, "transposed_depthwise",
-                        lambda *a, **k: taken_by_kernels.append(real(*a, **k)) or
-                        taken_by_kernels[-1])
     c = 4
     w = np.full((c * multiplier, 1, 3, 3), 1.0, np.float32)
     w[0, 0, 1, 1] = weight_value
@@ -152,7 +162,7 @@ def test_transposed_depthwise_route_takes_the_kernels_it_has(monkeypatch, layout
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("kernel,width", [(3, 14), (3, 64), (5, 64)])
 def test_nchw_transposed_depthwise_takes_one_pass_only_where_it_beats_the_phases(
-        monkeypatch, isa, dtype, kernel, width, restore_isa):
+        taken_by_kernels, isa, dtype, kernel, width, restore_isa):
     # NCHW strided depthwise: AVX-512's float32 3x3 stride-2 row kernel at
     # any width; otherwise 3x3 on phase rows of two vectors or more; never
     # 5x5 (the phases' convolutions run faster). Declined calls write nothing
@@ -160,11 +170,6 @@ def test_nchw_transposed_depthwise_takes_one_pass_only_where_it_beats_the_phases
     if isa not in gconv.build_info()["isa_supported"]:
         pytest.skip(f"this CPU cannot run {isa}")
     gconv._set_max_isa(isa)
-    taken_by_kernels = []
-    real = gconv._core.transposed_depthwise
-    monkeypatch.setattr(gconv._core, "transposed_depthwise",
-                        lambda *a, **k: taken_by_kernels.append(real(*a, **k)) or
-                        taken_by_kernels[-1])
     lanes = {"scalar": 16, "avx2": 32, "avx512": 64}[isa] // np.dtype(dtype).itemsize
     row_kernel = isa == "avx512" and dtype == "float32" and kernel == 3
     expected = row_kernel or (kernel == 3 and width >= 2 * lanes)
