@@ -4,8 +4,8 @@ input vector loaded once for every pixel whose window covers it. The runs
 are compiled for "same" padding's edges (S / 2 columns outside the image at
 one end, at both for a 7- or 14-wide map's single run) and check every column
 at run time otherwise; a row's last run ends at the row's end, overlapping
-the one before. 5x5 and 7x7 choose between two run widths by the row's
-width. The kernels take channel counts of at least eight vectors
+the one before. Each kernel size chooses between two run widths by the
+row's width (3x3: 7 where it divides the row and 8 does not). The kernels take channel counts of at least eight vectors
 (64 float32 channels on AVX2, 128 on AVX-512), so every geometry here has
 136 (a tail past the last vector in every family) or more.
 
@@ -31,7 +31,9 @@ def _nhwc(a):
 # (channels, H x W, kernel, stride, padding, multiplier)
 GEOMETRIES = [
     (136, (7, 7), 3, 1, 1, 1),           # MobileNetV2's 7x7: one 7-wide run, both edges
-    (136, (14, 14), 3, 1, 1, 1),         # two runs: left edge, right edge overlapping
+    (136, (14, 14), 3, 1, 1, 1),         # two 7-wide runs: left edge, right edge
+    (136, (5, 28), 3, 1, 1, 1),          # four 7-wide runs, two of them interior
+    (136, (6, 16), 3, 1, 1, 1),          # two 8-wide runs
     (136, (9, 23), 3, 1, 1, 1),          # interior runs, a last run overlapping by five
     (136, (12, 13), 3, 2, 1, 1),         # stride 2: left edge, right run inside
     (136, (11, 18), 3, 2, 1, 1),         # stride 2, even width: right edge

@@ -341,8 +341,7 @@ using RunFn = void (*)(const ConvGeometry&, const T*, const T*, const T*, T*, in
 // The run for a row whose kernel rows are all inside the image (all_rows)
 // with `lead` and `trail` columns outside: compiled for none and for S / 2
 // at one end (a "same" padding's edges; both ends for the single run of a
-// 7- or 14-wide map), checked at run time otherwise (3x3's 7-wide runs are
-// used only as single runs). Checking each column cost
+// 7- or 14-wide map), checked at run time otherwise. Checking each column cost
 // 7x7 and 14x14 maps, all of whose runs touch an edge, 1.15-1.5x; the
 // compiled edges are float only (each variant is a large unrolled loop, and
 // the build time grows with their number), and not in the test-only build
@@ -358,7 +357,7 @@ RunFn<T, S, SW, PW> run_for(bool all_rows, int64_t lead, int64_t trail) {
 #endif
     if (!all_rows) return dw_nhwc_run<T, S, SW, PW, -1, -1>;
     if (lead == 0 && trail == 0) return dw_nhwc_run<T, S, SW, PW, 0, 0>;
-    if constexpr (kEdges && (PW != 7 || S > 3)) {
+    if constexpr (kEdges) {
         if (lead == E && trail == 0) return dw_nhwc_run<T, S, SW, PW, E, 0>;
         if (lead == 0 && trail == E) return dw_nhwc_run<T, S, SW, PW, 0, E>;
     }
@@ -453,7 +452,8 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
             const int64_t c0 = C / N * N;  // the full vectors; the tail below
             if (g.S == 3 && g.sw == 2)
                 dw_nhwc_row_runs<T, 3, 2, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
-            else if (g.S == 3 && g.OW < 8 && sizeof(T) == 4)  // one run, both edges compiled
+            else if (g.S == 3 && sizeof(T) == 4 &&  // 7-wide runs where they fit exactly
+                     (g.OW < 8 || ((ow_end - ow_begin) % 7 == 0 && (ow_end - ow_begin) % 8 != 0)))
                 dw_nhwc_row_runs<T, 3, 1, 7>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
             else if (g.S == 3)
                 dw_nhwc_row_runs<T, 3, 1, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
