@@ -109,46 +109,36 @@ inline void transposed_3x3s2_row(const TransposedGeometry& g, const float* dy, c
     const __m512 vb = _mm512_set1_ps(bias);
     const __m512 w0 = _mm512_set1_ps(w[0]), w1 = _mm512_set1_ps(w[1]), w2 = _mm512_set1_ps(w[2]);
     const __m512 v0 = _mm512_set1_ps(wr[0]), v1 = _mm512_set1_ps(wr[1]), v2 = _mm512_set1_ps(wr[2]);
-    // 16 columns b whose every tap exists (b + 1 < W).
-    auto vector = [&](int64_t b) {
-        const __m512 d0 = _mm512_loadu_ps(d + b), d1 = _mm512_loadu_ps(d + b + 1);
+    // 16 columns from b: dy lanes `in`, the b + 1 taps where they exist
+    // (`next`; mask3 passes the sum through elsewhere), outputs `out` of 32.
+    auto columns = [&](int64_t b, __mmask16 in, __mmask16 next, uint32_t out) {
+        const __m512 d0 = _mm512_maskz_loadu_ps(in, d + b);
+        const __m512 d1 = _mm512_maskz_loadu_ps(next, d + b + 1);
         __m512 even = vb, odd_col = vb;
         if (n != nullptr) {
-            even = _mm512_fmadd_ps(w1, _mm512_loadu_ps(n + b), even);
-            odd_col = _mm512_fmadd_ps(w0, _mm512_loadu_ps(n + b + 1), odd_col);
-            odd_col = _mm512_fmadd_ps(w2, _mm512_loadu_ps(n + b), odd_col);
+            const __m512 n0 = _mm512_maskz_loadu_ps(in, n + b);
+            const __m512 n1 = _mm512_maskz_loadu_ps(next, n + b + 1);
+            even = _mm512_fmadd_ps(w1, n0, even);
+            odd_col = _mm512_mask3_fmadd_ps(w0, n1, odd_col, next);
+            odd_col = _mm512_fmadd_ps(w2, n0, odd_col);
         }
         even = _mm512_fmadd_ps(v1, d0, even);
-        odd_col = _mm512_fmadd_ps(v0, d1, odd_col);
+        odd_col = _mm512_mask3_fmadd_ps(v0, d1, odd_col, next);
         odd_col = _mm512_fmadd_ps(v2, d0, odd_col);
-        _mm512_storeu_ps(y + 2 * b, _mm512_permutex2var_ps(even, lo_lanes, odd_col));
-        _mm512_storeu_ps(y + 2 * b + 16, _mm512_permutex2var_ps(even, hi_lanes, odd_col));
+        _mm512_mask_storeu_ps(y + 2 * b, static_cast<__mmask16>(out),
+                              _mm512_permutex2var_ps(even, lo_lanes, odd_col));
+        if (out >> 16)
+            _mm512_mask_storeu_ps(y + 2 * b + 16, static_cast<__mmask16>(out >> 16),
+                                  _mm512_permutex2var_ps(even, hi_lanes, odd_col));
     };
     int64_t b = 0;
-    for (; b + 16 < W; b += 16) vector(b);
-    // The last 1 to 16 columns: loads and stores masked to the row, and the
-    // b + 1 taps skipped where b + 1 == W (mask3: the sum passes through).
+    for (; b + 16 < W; b += 16) columns(b, 0xFFFF, 0xFFFF, 0xFFFFFFFFu);  // every tap exists
+    // The last 1 to 16 columns: masked to the row; no b + 1 tap at b = W - 1.
     const int64_t left = W - b;
-    const __mmask16 in = static_cast<__mmask16>((1u << left) - 1u);
-    const __mmask16 next = static_cast<__mmask16>((1u << (left - 1)) - 1u);
-    const __m512 d0 = _mm512_maskz_loadu_ps(in, d + b), d1 = _mm512_maskz_loadu_ps(next, d + b + 1);
-    __m512 even = vb, odd_col = vb;
-    if (n != nullptr) {
-        const __m512 n0 = _mm512_maskz_loadu_ps(in, n + b);
-        even = _mm512_fmadd_ps(w1, n0, even);
-        odd_col = _mm512_mask3_fmadd_ps(w0, _mm512_maskz_loadu_ps(next, n + b + 1), odd_col, next);
-        odd_col = _mm512_fmadd_ps(w2, n0, odd_col);
-    }
-    even = _mm512_fmadd_ps(v1, d0, even);
-    odd_col = _mm512_mask3_fmadd_ps(v0, d1, odd_col, next);
-    odd_col = _mm512_fmadd_ps(v2, d0, odd_col);
     const int64_t count = std::min<int64_t>(2 * left, g.OW - 2 * b);  // outputs left in the row
-    const uint32_t lanes = count >= 32 ? 0xFFFFFFFFu : (1u << count) - 1u;
-    _mm512_mask_storeu_ps(y + 2 * b, static_cast<__mmask16>(lanes),
-                          _mm512_permutex2var_ps(even, lo_lanes, odd_col));
-    if (count > 16)
-        _mm512_mask_storeu_ps(y + 2 * b + 16, static_cast<__mmask16>(lanes >> 16),
-                              _mm512_permutex2var_ps(even, hi_lanes, odd_col));
+    columns(b, static_cast<__mmask16>((1u << left) - 1u),
+            static_cast<__mmask16>((1u << (left - 1)) - 1u),
+            count >= 32 ? 0xFFFFFFFFu : (1u << count) - 1u);
 }
 #endif
 
