@@ -96,7 +96,9 @@ using SmallPlaneFn = void (*)(const ConvGeometry& g, const T* x, const T* w, con
 //    stride 2 (src/cpu/depthwise/dwconv2d_wide_rows.inl);
 //  - grouped, 3x3, stride 1, rows that fit one vector, `w` packed in blocks of
 //    kGroupedRowsChannels output channels
-//    (src/cpu/grouped_direct/grouped_rows_nchw.inl).
+//    (src/cpu/grouped_direct/grouped_rows_nchw.inl);
+//  - grouped on the wide-rows kernel's planes, output channel k summing the
+//    Cg planes of its group (src/cpu/depthwise/dwconv2d_wide_rows.inl).
 constexpr int64_t kPackedRowsMostRows = 32;
 constexpr int kGroupedRowsChannels = 4;
 constexpr int64_t kWideRowsMostVectors = 16;
@@ -336,6 +338,7 @@ struct KernelFamily {
     InPlaceRowsFn<T> dwconv_nchw_packed_rows;
     InPlaceRowsFn<T> dwconv_nchw_wide_rows;
     InPlaceRowsFn<T> grouped_rows_nchw;
+    InPlaceRowsFn<T> grouped_wide_rows_nchw;
     PixelKernelFn<T> dwconv_nhwc;
     GlobalNchwFn<T> global_dwconv_nchw;
     GlobalNhwcFn<T> global_dwconv_nhwc;

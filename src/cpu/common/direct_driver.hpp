@@ -46,6 +46,22 @@ void run_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, int thr
     });
 }
 
+// Items are (image, run of output channels), enough for eight per thread.
+template <typename T>
+void run_in_place_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
+                         InPlaceRowsFn<T> kernel) {
+    const ConvGeometry& g = plan.geom;
+    const int64_t run = split_size(g.K, (8 * threads + batch - 1) / batch, 1);
+    const int64_t runs = (g.K + run - 1) / run;
+    const T* w = plan.weight.as<T>();
+    const T* bias = static_cast<const T*>(plan.bias_or_null());
+    parallel_for(batch * runs, threads, [&](int64_t item, int) {
+        const int64_t n = item / runs, c0 = item % runs * run;
+        const int64_t c1 = c0 + run < g.K ? c0 + run : g.K;
+        kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), c0, c1);
+    });
+}
+
 // NHWC: items are (image, output row, block of output columns); the kernel
 // computes every channel of those pixels. Its requests for the next row
 // only pay once the batch outgrows what the L3 keeps: below that (AVX2, 2
@@ -174,6 +190,24 @@ gconv_status store_weights(gconv_plan& plan, const void* weight, const Pack& pac
 }
 
 // A copy of the weights in PyTorch's layout (K, Cg, R, S).
+// The geometries of the NCHW kernels that read x in place: undilated,
+// square 3x3, 5x5 or 7x7, stride 1 or 2 both ways.
+inline bool in_place_shape(const ConvGeometry& g) {
+    return g.layout == GCONV_LAYOUT_NCHW && g.sh == g.sw && g.sh <= 2 && g.dh == 1 &&
+           g.dw == 1 && g.R == g.S && (g.R == 3 || g.R == 5 || g.R == 7);
+}
+
+// What the wide-rows kernels take (dwconv2d_wide_rows.inl), for vectors of
+// `lanes` values. At stride 2, 3x3 only (5x5 measured 0.97-1.17x, 7x7
+// 0.57x of the plane kernel, once summed in its order), and output rows
+// wider than half a vector: narrower ones leave most lanes idle, where the
+// depthwise small-plane kernel fills them with channels (14x14 to 7x7:
+// 1.1-1.2x faster).
+inline bool wide_rows_fit(const ConvGeometry& g, int64_t lanes) {
+    if (!in_place_shape(g) || (g.sh == 2 && (g.R != 3 || 2 * g.OW <= lanes))) return false;
+    return g.W <= kWideRowsMostColumns && g.OW <= kWideRowsMostVectors * lanes;
+}
+
 inline gconv_status prepare_plane_weights(gconv_plan& plan, const void* weight) {
     const int64_t count = plan.geom.K * plan.geom.Cg * plan.geom.R * plan.geom.S;
     return store_weights(plan, weight, [&](const auto* src, auto* dst) {

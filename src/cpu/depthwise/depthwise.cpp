@@ -74,19 +74,10 @@ InPlace in_place_kernel(const gconv_plan& plan) {
                             : plan.kernels->f32.dwconv_nchw_packed_rows != nullptr;
     const bool wide = f64 ? plan.kernels->f64.dwconv_nchw_wide_rows != nullptr
                           : plan.kernels->f32.dwconv_nchw_wide_rows != nullptr;
-    if (g.layout != GCONV_LAYOUT_NCHW || g.sh != g.sw || g.sh > 2 || g.dh != 1 ||
-        g.dw != 1 || g.R != g.S || (g.R != 3 && g.R != 5 && g.R != 7))
-        return InPlace::kNone;
+    if (!in_place_shape(g)) return InPlace::kNone;
     if (packed && g.sh == 1 && g.W <= lanes && g.OW <= lanes && g.OH <= kPackedRowsMostRows)
         return InPlace::kPackedRows;
-    // At stride 2, 3x3 only (5x5 measured 0.97-1.17x, 7x7 0.57x of the plane
-    // kernel, once summed in its order), and output rows wider than half a
-    // vector: narrower ones leave most lanes idle, where the small-plane
-    // kernel fills them with channels (14x14 to 7x7: 1.1-1.2x faster).
-    if (g.sh == 2 && (g.R != 3 || 2 * g.OW <= lanes)) return InPlace::kNone;
-    return wide && g.W <= kWideRowsMostColumns && g.OW <= kWideRowsMostVectors * lanes
-               ? InPlace::kWideRows
-               : InPlace::kNone;
+    return wide && wide_rows_fit(g, lanes) ? InPlace::kWideRows : InPlace::kNone;
 }
 
 gconv_status prepare(gconv_plan& plan, const void* weight) {
@@ -139,22 +130,6 @@ void run_small_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, i
         const int64_t c1 = c0 + run_channels < g.C ? c0 + run_channels : g.C;
         kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), c0, c1,
                scratch + tid * plan.scratch_bytes / static_cast<int64_t>(sizeof(T)), fetch);
-    });
-}
-
-// Items are (image, run of output channels), enough for eight per thread.
-template <typename T>
-void run_in_place_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
-                         InPlaceRowsFn<T> kernel) {
-    const ConvGeometry& g = plan.geom;
-    const int64_t run = split_size(g.K, (8 * threads + batch - 1) / batch, 1);
-    const int64_t runs = (g.K + run - 1) / run;
-    const T* w = plan.weight.as<T>();
-    const T* bias = static_cast<const T*>(plan.bias_or_null());
-    parallel_for(batch * runs, threads, [&](int64_t item, int) {
-        const int64_t n = item / runs, c0 = item % runs * run;
-        const int64_t c1 = c0 + run < g.K ? c0 + run : g.K;
-        kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), c0, c1);
     });
 }
 

@@ -69,6 +69,7 @@ struct WideRows {
     // NB + 1 vectors from the chunk's first tap column (stride 1).
     uint32_t column[kMostChunks][kMostKernelColumns + 1][kMostChunkVectors + 1];
     uint16_t store[kMostChunks][kMostChunkVectors];  // lanes inside the row
+    int64_t Cg, plane;  // input planes per output plane (grouped), values per plane
 };
 
 // Vector v's input at tap offset s: its lanes' columns, or every other one.
@@ -98,30 +99,26 @@ GCONV_ALWAYS_INLINE Vec<T> shift_lanes(int s, Vec<T> lo, Vec<T> hi) {
 }
 static_assert(kMostKernelColumns <= 7, "shift_lanes covers seven tap columns");
 
-// Output rows [oh0, oh0 + RB) of the chunk whose first column is col0, at
-// stride ST (1 or 2, both directions). Input row u (counted from the
-// block's first) serves output row j through kernel row r = u - ST * j.
-// Every output sums its taps in the order of the other kernels, kernel row
-// by kernel row from zero, then adds the bias, so a result has the same
-// bits whichever kernel the plane's size picks (a dask chunk's, say). With
-// 3x3's nine weights held in registers, input vector by input vector: each
-// is loaded once for every output row it reaches; larger kernels shift
-// each loaded input row into place (below).
-template <typename T, int R, int S, int NB, int RB, int ST>
-GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p,
-                                         const uint32_t (*column)[kMostChunkVectors + 1],
-                                         const uint16_t* store, const T* w, T bias, int act,
-                                         const T* x, T* y, int64_t oh0, int64_t col0) {
-    using V = Vec<T>;
-    constexpr int L = V::N, U = ST * (RB - 1) + R;
-    const T* rows[U];
+// Input rows [ST * oh0 - pt, + U) of plane x from the chunk's first input
+// column (output column col0), rows outside the plane from a row of zeros.
+template <typename T, int U, int ST>
+GCONV_ALWAYS_INLINE void block_input_rows(const WideRows& p, const T* x, int64_t oh0,
+                                          int64_t col0, const T* (&rows)[U]) {
     for (int u = 0; u < U; ++u) {
         const int64_t ih = ST * oh0 - p.pt + u;
         rows[u] = (ih >= 0 && ih < p.H ? x + ih * p.W : ZeroRow<T>::values) + ST * col0 - p.pl;
     }
-    V acc[RB][NB];
-    for (int j = 0; j < RB; ++j)
-        for (int v = 0; v < NB; ++v) acc[j][v] = V::zero();
+}
+
+// One input plane's taps into the block's accumulators: rows[u] is input
+// row u of the block (a row of zeros outside the plane) at the chunk's
+// first input column, w the plane's R * S weights.
+template <typename T, int R, int S, int NB, int RB, int ST>
+GCONV_ALWAYS_INLINE void wide_rows_taps(const uint32_t (*column)[kMostChunkVectors + 1],
+                                        const T* const* rows, const T* w,
+                                        Vec<T> (&acc)[RB][NB]) {
+    using V = Vec<T>;
+    constexpr int L = V::N, U = ST * (RB - 1) + R;
     if constexpr (R * S <= kHeldWeights) {
         V wv[R * S];
         for (int t = 0; t < R * S; ++t) wv[t] = V::set1(w[t]);
@@ -177,6 +174,40 @@ GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p,
     } else {
         static_assert(ST == 1, "stride 2 takes 3x3 only");
     }
+}
+
+// Output rows [oh0, oh0 + RB) of the chunk whose first column is col0, at
+// stride ST (1 or 2, both directions), from one input plane (depthwise) or
+// the group's p.Cg planes in turn (kGrouped). Input row u (counted from
+// the block's first) serves output row j through kernel row r = u - ST * j.
+// Every output sums its taps in the order of the other kernels (input
+// plane, kernel row, kernel column) from zero, then adds the bias, so a
+// result has the same bits whichever kernel the plane's size picks (a dask
+// chunk's, say). With 3x3's nine weights held in registers, input vector
+// by input vector: each is loaded once for every output row it reaches;
+// larger kernels shift each loaded input row into place (wide_rows_taps).
+template <typename T, int R, int S, int NB, int RB, int ST, bool kGrouped>
+GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p,
+                                         const uint32_t (*column)[kMostChunkVectors + 1],
+                                         const uint16_t* store, const T* w, T bias, int act,
+                                         const T* x, T* y, int64_t oh0, int64_t col0) {
+    using V = Vec<T>;
+    constexpr int L = V::N, U = ST * (RB - 1) + R;
+    const T* rows[U];
+    block_input_rows<T, U, ST>(p, x, oh0, col0, rows);
+    V acc[RB][NB];
+    for (int j = 0; j < RB; ++j)
+        for (int v = 0; v < NB; ++v) acc[j][v] = V::zero();
+    wide_rows_taps<T, R, S, NB, RB, ST>(column, rows, w, acc);
+    // The group's other planes in a separate instantiation: a loop over
+    // the planes, even one known to run once, cost depthwise 5-8% on some
+    // layers.
+    if constexpr (kGrouped) {
+        for (int64_t c = 1; c < p.Cg; ++c) {
+            block_input_rows<T, U, ST>(p, x + c * p.plane, oh0, col0, rows);
+            wide_rows_taps<T, R, S, NB, RB, ST>(column, rows, w + c * R * S, acc);
+        }
+    }
     const V bv = V::set1(bias);
     for (int j = 0; j < RB; ++j) {
         T* out = y + (oh0 + j) * p.OW + col0;
@@ -187,7 +218,7 @@ GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p,
 
 // One block of rb rows of a chunk of nb vectors, both as compile-time
 // constants.
-template <typename T, int R, int S, int NB, int ST>
+template <typename T, int R, int S, int NB, int ST, bool kGrouped>
 GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t chunk,
                                         const T* w, T bias, int act, const T* x, T* y,
                                         int64_t oh0) {
@@ -198,7 +229,8 @@ GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t c
 #define GCONV_WIDE_ROWS_CASE(n)                                                              \
     case n:                                                                                  \
         if constexpr (n <= block_rows<NB, R>())                                                 \
-            wide_rows_block<T, R, S, NB, n, ST>(p, column, store, w, bias, act, x, y, oh0, col0); \
+            wide_rows_block<T, R, S, NB, n, ST, kGrouped>(p, column, store, w, bias, act, x, y, \
+                                                          oh0, col0);                         \
         break;
         GCONV_WIDE_ROWS_CASE(1)
         GCONV_WIDE_ROWS_CASE(2)
@@ -214,16 +246,17 @@ GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t c
     }
 }
 
-template <typename T, int K, int ST>
+template <typename T, int K, int ST, bool kGrouped>
 void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, const T* w,
                       const T* bias, T* y, int64_t k_begin, int64_t k_end) {
     constexpr int64_t L = Vec<T>::N;
     const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
     const int64_t vectors = (g.OW + L - 1) / L;
-    for (int64_t k = k_begin; k < k_end; ++k) {  // output channel k reads plane k / Kg
-        const T* wc = w + k * K * K;
+    for (int64_t k = k_begin; k < k_end; ++k) {  // output channel k reads group k / Kg
+        const int64_t planes = kGrouped ? g.Cg : 1;
+        const T* wc = w + k * planes * K * K;
         const T b = bias ? bias[k] : T(0);
-        const T* xc = x + k / g.Kg * plane;
+        const T* xc = x + k / g.Kg * planes * plane;
         T* yc = y + k * out_plane;
         for (int64_t oh0 = 0; oh0 < g.OH; oh0 += p.block) {
             const int64_t rb = g.OH - oh0 < p.block ? g.OH - oh0 : p.block;
@@ -232,13 +265,13 @@ void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, cons
                 const int64_t nb = vectors - first < p.chunk_vectors ? vectors - first
                                                                      : p.chunk_vectors;
                 if (chunk_vectors<K>() == 4 && nb == 4)
-                    wide_rows_rows<T, K, K, 4, ST>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                    wide_rows_rows<T, K, K, 4, ST, kGrouped>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
                 else if (chunk_vectors<K>() == 4 && nb == 3)
-                    wide_rows_rows<T, K, K, 3, ST>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                    wide_rows_rows<T, K, K, 3, ST, kGrouped>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
                 else if (nb == 2)
-                    wide_rows_rows<T, K, K, 2, ST>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                    wide_rows_rows<T, K, K, 2, ST, kGrouped>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
                 else
-                    wide_rows_rows<T, K, K, 1, ST>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                    wide_rows_rows<T, K, K, 1, ST, kGrouped>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
             }
         }
     }
@@ -250,6 +283,7 @@ WideRows wide_rows_layout(const ConvGeometry& g) {
     constexpr int64_t L = Vec<T>::N;
     WideRows p;
     p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
+    p.Cg = g.Cg, p.plane = g.H * g.W;
     const int64_t vectors = (g.OW + L - 1) / L;
     p.chunks = (vectors + chunk_vectors<K>() - 1) / chunk_vectors<K>();
     p.chunk_vectors = (vectors + p.chunks - 1) / p.chunks;  // equal chunks, the last fewer
@@ -274,28 +308,30 @@ WideRows wide_rows_layout(const ConvGeometry& g) {
     return p;
 }
 
-template <typename T, int K, int ST>
+template <typename T, int K, int ST, bool kGrouped>
 void wide_rows_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                    int64_t k_begin, int64_t k_end) {
     const WideRows p = wide_rows_layout<T, K>(g);
-    wide_rows_planes<T, K, ST>(p, g, x, w, bias, y, k_begin, k_end);
+    wide_rows_planes<T, K, ST, kGrouped>(p, g, x, w, bias, y, k_begin, k_end);
 }
 
 // The planner sends only what this takes (see wide_rows_fit in
-// src/cpu/depthwise/depthwise.cpp): OW <= kWideRowsMostVectors vectors,
+// src/cpu/common/direct_driver.hpp): OW <= kWideRowsMostVectors vectors,
 // W <= kWideRowsMostColumns, undilated, R == S in {3, 5, 7} at stride 1,
-// 3x3 at stride 2 (the same both ways).
-template <typename T>
-void dwconv2d_nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                             T* y, int64_t k_begin, int64_t k_end) {
+// 3x3 at stride 2 (the same both ways). kGrouped: output channel k sums the
+// Cg planes of group k / Kg (with weights in PyTorch's layout, w + k * Cg *
+// R * S); otherwise it reads plane k / Kg alone (depthwise).
+template <typename T, bool kGrouped>
+void nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                    int64_t k_begin, int64_t k_end) {
     if (g.sh == 2)
-        wide_rows_run<T, 3, 2>(g, x, w, bias, y, k_begin, k_end);
+        wide_rows_run<T, 3, 2, kGrouped>(g, x, w, bias, y, k_begin, k_end);
     else if (g.R == 3)
-        wide_rows_run<T, 3, 1>(g, x, w, bias, y, k_begin, k_end);
+        wide_rows_run<T, 3, 1, kGrouped>(g, x, w, bias, y, k_begin, k_end);
     else if (g.R == 5)
-        wide_rows_run<T, 5, 1>(g, x, w, bias, y, k_begin, k_end);
+        wide_rows_run<T, 5, 1, kGrouped>(g, x, w, bias, y, k_begin, k_end);
     else
-        wide_rows_run<T, 7, 1>(g, x, w, bias, y, k_begin, k_end);
+        wide_rows_run<T, 7, 1, kGrouped>(g, x, w, bias, y, k_begin, k_end);
 }
 
 #endif  // GCONV_ISA_LEVEL == 2
@@ -304,11 +340,15 @@ void dwconv2d_nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, cons
 
 void fill_depthwise_wide_rows(KernelTable& table) {
 #if GCONV_ISA_LEVEL == 2
-    table.f32.dwconv_nchw_wide_rows = dwconv2d_nchw_wide_rows<float>;
-    table.f64.dwconv_nchw_wide_rows = dwconv2d_nchw_wide_rows<double>;
+    table.f32.dwconv_nchw_wide_rows = nchw_wide_rows<float, false>;
+    table.f64.dwconv_nchw_wide_rows = nchw_wide_rows<double, false>;
+    table.f32.grouped_wide_rows_nchw = nchw_wide_rows<float, true>;
+    table.f64.grouped_wide_rows_nchw = nchw_wide_rows<double, true>;
 #else
     table.f32.dwconv_nchw_wide_rows = nullptr;
     table.f64.dwconv_nchw_wide_rows = nullptr;
+    table.f32.grouped_wide_rows_nchw = nullptr;
+    table.f64.grouped_wide_rows_nchw = nullptr;
 #endif
 }
 

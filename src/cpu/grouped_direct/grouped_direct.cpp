@@ -10,6 +10,9 @@
 //   of AVX-512's sixteen lanes (Zen 4: 16 channels per group, ResNeXt s4 and
 //   RegNet, 1.04-1.12x);
 // - direct_nchw.inl's plane kernel, lanes over output pixels, otherwise.
+// In NCHW, small groups on rows of up to 16 AVX-512 vectors at 3x3, 5x5
+// or 7x7 take the depthwise wide-rows kernel (dwconv2d_wide_rows.inl) in
+// its grouped form, which reads x in place (see wide_rows_most_tap_weights).
 // In NCHW, 3x3 at stride 1 on rows that fit one AVX-512 vector (ResNeXt s4,
 // RegNet) takes grouped_rows_nchw.inl instead, which reads x in place
 // through masked loads: no copy, no transposes (Zen 4, against the
@@ -54,6 +57,33 @@ bool grouped_rows_fit(const gconv_plan& plan) {
     return f.grouped_rows_nchw != nullptr && g.layout == GCONV_LAYOUT_NCHW && g.sh == 1 &&
            g.sw == 1 && g.dh == 1 && g.dw == 1 && g.R == 3 && g.S == 3 &&
            g.W <= f.vector_lanes && g.OW <= f.vector_lanes;
+}
+
+// Groups of at most this many weights per tap (Cg x Kg) take the wide-rows
+// kernel where it fits: each output plane sums its group's Cg input planes,
+// read in place, so each input plane is read Kg times, from the caches.
+// Against the plane kernel (and the channel-lane kernel at Kg = 16), 3x3 on
+// 56x56 and 28x28, Zen 4, N=1 then N=16:
+//  - float32: Cg x Kg = 2 x 1 (dw_mult2's transposed form) 1.9-2.1x, 1.9x;
+//    4 x 4 (ResNeXt s2) 1.13x, 1.08x; 8 x 8 (ResNeXt s3) 1.16x, 1.05x;
+//    4 x 16 1.3x; 16 x 16 0.97x; 5x5 and 7x7 at 8 x 8 1.0-1.1x. At stride
+//    2, whose taps cost two loads and a permute: 2 x 4 1.33x, 1.13x; 4 x 4
+//    0.67x, 0.77x.
+//  - float64 (half the lanes, twice the bytes): 2 x 1 1.8x; 4 x 2 1.7x,
+//    1.4x; 4 x 4 and 8 x 8 1.0-1.17x, 0.92x. Stride 2: 2 x 1 1.67x, 1.24x;
+//    2 x 4 1.09x, 0.95x.
+template <typename T>
+int64_t wide_rows_most_tap_weights(int64_t stride) {
+    if (sizeof(T) == 8) return stride == 1 ? 8 : 2;
+    return stride == 1 ? 64 : 8;
+}
+
+template <typename T>
+bool grouped_wide_rows_fit(const gconv_plan& plan) {
+    const ConvGeometry& g = plan.geom;
+    const KernelFamily<T>& f = family<T>(*plan.kernels);
+    return f.grouped_wide_rows_nchw != nullptr &&
+           g.Cg * g.Kg <= wide_rows_most_tap_weights<T>(g.sh) && wide_rows_fit(g, f.vector_lanes);
 }
 
 // The grouped-rows kernel's weights: per group, blocks of
@@ -110,6 +140,7 @@ gconv_status prepare(gconv_plan& plan, const void* weight) {
     return with_element_type(plan.geom.dtype, [&](auto zero) {
         using T = decltype(zero);
         if (grouped_rows_fit<T>(plan)) return prepare_grouped_rows<T>(plan, weight);
+        if (grouped_wide_rows_fit<T>(plan)) return prepare_plane_weights(plan, weight);
         const LaneKernel<T> lanes = channel_lanes_kernel<T>(plan);
         if (lanes.fn == nullptr) return prepare_plane_kernel(plan, weight);
         const ConvGeometry& g = plan.geom;
@@ -127,6 +158,11 @@ gconv_status execute(const gconv_plan& plan, int64_t batch, const void* x, void*
         using T = decltype(zero);
         if (grouped_rows_fit<T>(plan)) {
             run_grouped_rows(plan, batch, static_cast<const T*>(x), static_cast<T*>(y), threads);
+            return GCONV_SUCCESS;
+        }
+        if (grouped_wide_rows_fit<T>(plan)) {
+            run_in_place_planes(plan, batch, static_cast<const T*>(x), static_cast<T*>(y),
+                                threads, family<T>(*plan.kernels).grouped_wide_rows_nchw);
             return GCONV_SUCCESS;
         }
         const LaneKernel<T> lanes = channel_lanes_kernel<T>(plan);
