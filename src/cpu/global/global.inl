@@ -69,6 +69,81 @@ bool dot8_planes<float>(const float* x, const float* w, int64_t plane, float* y)
 }
 #endif
 
+// Sixteen unpadded planes' dot products with their weights (channels
+// c..c+15 of a depth-multiplier-1 layer), y[0..16), AVX-512: the sixteen
+// planes and their weights are two contiguous runs of 16 * plane values,
+// read as whole vectors (planes of more than 16 values: a vector holds at
+// most two planes' values), each multiplied into the accumulator of its
+// plane's lanes (masked FMAs), then a tree of shuffles adds each
+// accumulator's lanes. Against dot8_planes (plane by plane, each plane's
+// last values in scalar code), MobileFaceNet's GDC (7x7 planes) at N=16
+// ran 1.2-1.46x faster, at N=1 1.15-1.25x; 5x5, 6x6, 8x8 and 14x14 1.0-1.35x.
+template <typename T>
+bool dot16_planes(const T*, const T*, int64_t, T*) {
+    return false;
+}
+
+#if defined(__AVX512F__) && !defined(GCONV_GENERIC_VECTORS)
+// Lane i of the result: the sum of the lanes of a[i], in a fixed order.
+inline __m512 sum_lanes16(const __m512 a[16]) {
+    __m512 s[8];  // per 128-bit quarter: pair sums of a[2j] and a[2j + 1]
+    for (int j = 0; j < 8; ++j)
+        s[j] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * j], a[2 * j + 1]),
+                             _mm512_unpackhi_ps(a[2 * j], a[2 * j + 1]));
+    __m512 q[4];  // per quarter: the quarter's sums of a[4j .. 4j + 4)
+    for (int j = 0; j < 4; ++j)
+        q[j] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * j], s[2 * j + 1], 0x44),
+                             _mm512_shuffle_ps(s[2 * j], s[2 * j + 1], 0xEE));
+    __m512 h[2];  // half sums of a[8j .. 8j + 8), quarters 0-1 and 2-3 of each
+    for (int j = 0; j < 2; ++j)
+        h[j] = _mm512_add_ps(_mm512_shuffle_f32x4(q[2 * j], q[2 * j + 1], 0x88),
+                             _mm512_shuffle_f32x4(q[2 * j], q[2 * j + 1], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(h[0], h[1], 0x88),
+                         _mm512_shuffle_f32x4(h[0], h[1], 0xDD));
+}
+
+// Plane c's vectors of the flat run into acc: its lanes of the first and
+// last vectors, every lane of those between. Planes of more than 16 values
+// (the first and last vectors differ).
+GCONV_ALWAYS_INLINE __m512 dot_plane16(const float* x, const float* w, int64_t first,
+                                       int64_t end, __m512 acc) {
+    const int64_t v0 = first / 16, v1 = (end - 1) / 16;  // first and last vectors
+    const uint32_t from = static_cast<uint32_t>(first - v0 * 16);
+    const uint32_t to = static_cast<uint32_t>(end - v1 * 16);  // 1..16
+    const __mmask16 head = static_cast<__mmask16>(0xFFFFu << from);
+    const __mmask16 tail = static_cast<__mmask16>(0xFFFFu >> (16 - to));
+    acc = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x + v0 * 16), _mm512_loadu_ps(w + v0 * 16), acc,
+                                head);
+    for (int64_t v = v0 + 1; v < v1; ++v)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(x + v * 16), _mm512_loadu_ps(w + v * 16), acc);
+    return _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x + v1 * 16), _mm512_loadu_ps(w + v1 * 16),
+                                 acc, tail);
+}
+
+// kPlane: the plane size as a constant (0: at run time), which unrolls the
+// vectors of each plane (7x7 planes, MobileFaceNet's GDC at N=16: 1.06-1.11x).
+template <int64_t kPlane>
+GCONV_ALWAYS_INLINE void dot16_planes_sized(const float* x, const float* w, int64_t plane,
+                                            float* y) {
+    if (kPlane > 0) plane = kPlane;
+    __m512 acc[16];
+    GCONV_UNROLL(16)
+    for (int c = 0; c < 16; ++c)
+        acc[c] = dot_plane16(x, w, c * plane, (c + 1) * plane, _mm512_setzero_ps());
+    _mm512_storeu_ps(y, sum_lanes16(acc));
+}
+
+template <>
+bool dot16_planes<float>(const float* x, const float* w, int64_t plane, float* y) {
+    if (plane <= 16) return false;  // 4x4 planes: the eight-plane kernel, 1.3x faster
+    if (plane == 49)
+        dot16_planes_sized<49>(x, w, plane, y);
+    else
+        dot16_planes_sized<0>(x, w, plane, y);
+    return true;
+}
+#endif
+
 // Output channel k = c * m + j is the dot product of input plane c with the
 // weights of k, shifted by the padding; weights over the padding multiply
 // zeros, as in the reference (it matters only for non-finite weights).
@@ -78,10 +153,15 @@ void global_dwconv_nchw(const ConvGeometry& g, const T* x, const T* w, const T* 
     const int64_t H = g.H, W = g.W, S = g.S, m = g.Kg;
     const bool padded = g.pt || g.pb || g.pl || g.pr;
     int64_t k = k_begin;
-    if (!padded && m == 1)
+    if (!padded && m == 1) {
+        for (; k + 16 <= k_end && dot16_planes(x + k * H * W, w + k * H * W, H * W, y + k);
+             k += 16)
+            for (int64_t l = k; l < k + 16; ++l)
+                y[l] = activate(y[l] + (bias ? bias[l] : T(0)), g.act);
         for (; k + 8 <= k_end && dot8_planes(x + k * H * W, w + k * H * W, H * W, y + k); k += 8)
             for (int64_t l = k; l < k + 8; ++l)
                 y[l] = activate(y[l] + (bias ? bias[l] : T(0)), g.act);
+    }
     for (; k < k_end; ++k) {
         const T* xp = x + (k / m) * H * W;
         const T* wk = w + k * g.R * S;

@@ -31,7 +31,11 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
         });
         return GCONV_SUCCESS;
     }
-    const int64_t per_item = split_size(g.K, (4 * threads + batch - 1) / batch, 16);
+    // Runs of whole blocks of 16 channels, so that a channel takes the same
+    // kernel (16 or 8 planes at a time, or alone: different sums) whatever
+    // the batch and thread count.
+    const int64_t per_item = (split_size(g.K, (4 * threads + batch - 1) / batch, 16) + 15) /
+                             16 * 16;
     const int64_t blocks = (g.K + per_item - 1) / per_item;
     parallel_for(batch * blocks, threads, [&](int64_t item, int) {
         const int64_t n = item / blocks, k0 = item % blocks * per_item;
