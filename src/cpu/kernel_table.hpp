@@ -340,6 +340,7 @@ struct KernelFamily {
     InPlaceRowsFn<T> grouped_rows_nchw;
     InPlaceRowsFn<T> grouped_wide_rows_nchw;
     PixelKernelFn<T> dwconv_nhwc;
+    PixelKernelFn<T> grouped_pairs_nhwc;  // Cg = 2, Kg = 1, 3x3 (dwconv2d.inl)
     GlobalNchwFn<T> global_dwconv_nchw;
     GlobalNhwcFn<T> global_dwconv_nhwc;
     AvgPoolFn<T> avg_pool_nchw;

@@ -7,7 +7,9 @@ at run time otherwise; a row's last run ends at the row's end, overlapping
 the one before. Each kernel size chooses between two run widths by the
 row's width (3x3: 7 where it divides the row and 8 does not). The kernels take channel counts of at least eight vectors
 (64 float32 channels on AVX2, 128 on AVX-512), so every geometry here has
-136 (a tail past the last vector in every family) or more.
+136 (a tail past the last vector in every family) or more; multiplier 2 at
+3x3 takes them from one vector of channels, both outputs of a channel at
+once, interleaved on the way out.
 
 Against the float64 reference in every ISA family and both dtypes, over the
 edge patterns (left, right, both, neither, asymmetric and oversized
@@ -55,6 +57,15 @@ GEOMETRIES = [
     (136, (5, 5), 3, 1, 1, 1),           # narrower than one run
     (136, (8, 10), 3, 1, 0, 1),          # no padding
     (72, (9, 16), 3, 1, 1, 2),           # depth multiplier 2
+    # Multiplier 2, 3x3: both outputs of a channel at once, in runs of 8
+    # pixels (AVX-512) or 4, from one vector of channels, stored interleaved.
+    (40, (9, 16), 3, 1, 1, 2),           # two AVX-512 vectors and a tail of 8
+    (24, (7, 7), 3, 1, 1, 2),            # one run narrower than 8, both edges
+    (33, (12, 13), 3, 2, 1, 2),          # stride 2, a tail of one channel
+    (48, (5, 23), 3, 1, 1, 2),           # a last run overlapping the one before
+    (16, (8, 11), 3, 1, (1, 0, 2, 1), 2),  # asymmetric, exactly one vector
+    (20, (6, 9), 3, 1, 3, 2),            # padding wider than the window
+    (17, (5, 5), 3, 1, 0, 2),            # no padding, narrower than a run
 ]
 
 
@@ -96,6 +107,7 @@ def test_depthwise_nhwc_runs_fuse_relu6(isa, restore_isa):
         pytest.skip(f"this CPU cannot run {isa}")
     gconv._set_max_isa(isa)
     _check(136, (14, 14), 3, 1, 1, 1, "float32", activation="relu6")
+    _check(40, (9, 16), 3, 1, 1, 2, "float32", activation="relu6")
 
 
 @pytest.mark.parametrize("width", [17, 40])
@@ -104,6 +116,7 @@ def test_depthwise_nhwc_runs_in_column_blocks_match_reference(width):
     # columns, each ending with a run that overlaps its block's previous one.
     with gconv.threads(2):
         _check(136, (3, width), 3, 1, 1, 1, "float32", batch=1, seed=width)
+        _check(40, (3, width), 3, 1, 1, 2, "float32", batch=1, seed=width + 1)
 
 
 @pytest.mark.parametrize("isa", ALL_ISAS)
@@ -116,3 +129,4 @@ def test_depthwise_nhwc_runs_nan_weight_meets_padding_as_reference(isa, spatial,
     w[5, 0, 0, 0] = np.nan    # a corner tap: padding for the first row and column
     w[77, 0, 1, 2] = np.inf   # the right column's tap: padding for the last column
     _check(136, spatial, 3, 1, 1, 1, "float32", weight=w, bias=False)
+    _check(68, spatial, 3, 1, 1, 2, "float32", weight=w, bias=False)  # multiplier 2

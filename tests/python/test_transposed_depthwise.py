@@ -137,19 +137,21 @@ def taken_by_kernels(monkeypatch):
     return returned
 
 
-@pytest.mark.parametrize("layout,stride,multiplier,weight_value,taken", [
-    ("NHWC", 1, 2, 1.0, True),
-    ("NHWC", 2, 2, 1.0, True),
-    ("NCHW", 1, 2, 1.0, False),        # the grouped route
-    ("NHWC", 1, 2, np.inf, False),     # non-finite weights: NaN at the borders (README)
-    ("NHWC", 2, 1, 1.0, True),
-    ("NHWC", 1, 1, 1.0, False),        # a depthwise forward convolution
-    ("NHWC", 1, 3, 1.0, False),
+@pytest.mark.parametrize("layout,stride,multiplier,weight_value,kernel,taken", [
+    ("NHWC", 1, 2, 1.0, 5, True),
+    ("NHWC", 1, 2, 1.0, 3, False),     # a grouped conv2d of dy channel pairs
+    ("NHWC", 2, 2, 1.0, 3, True),
+    ("NCHW", 1, 2, 1.0, 3, False),     # the grouped route
+    ("NHWC", 1, 2, np.inf, 5, False),  # non-finite weights: NaN at the borders (README)
+    ("NHWC", 2, 1, 1.0, 3, True),
+    ("NHWC", 1, 1, 1.0, 3, False),     # a depthwise forward convolution
+    ("NHWC", 1, 3, 1.0, 3, False),
 ])
 def test_transposed_depthwise_route_takes_the_kernels_it_has(taken_by_kernels, layout, stride,
-                                                             multiplier, weight_value, taken):
+                                                             multiplier, weight_value, kernel,
+                                                             taken):
     c = 4
-    w = np.full((c * multiplier, 1, 3, 3), 1.0, np.float32)
+    w = np.full((c * multiplier, 1, kernel, kernel), 1.0, np.float32)
     w[0, 0, 1, 1] = weight_value
     x = np.ones((1, c * multiplier, 5, 5), np.float32)
     if layout == "NHWC":

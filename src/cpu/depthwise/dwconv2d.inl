@@ -85,11 +85,37 @@ inline void store_pairs(Vec<T> a, Vec<T> b, const T* bias, int act, T* out) {
     using V = Vec<T>;
     V first{}, second{};  // outputs [0, N) and [N, 2N)
     bool interleaved = false;
+#if defined(__AVX512F__) && !defined(GCONV_GENERIC_VECTORS)
+    // Two two-source permutes (through memory, value by value, dw_mult2
+    // NHWC ran 1.33x slower on Zen 4).
+    if constexpr (std::is_same<T, float>::value && V::N == 16) {
+        const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
+                                            16, 0);
+        const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25,
+                                            9, 24, 8);
+        first.v = _mm512_permutex2var_ps(a.v, lo, b.v);
+        second.v = _mm512_permutex2var_ps(a.v, hi, b.v);
+        interleaved = true;
+    }
+    if constexpr (std::is_same<T, double>::value && V::N == 8) {
+        const __m512i lo = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
+        const __m512i hi = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
+        first.v = _mm512_permutex2var_pd(a.v, lo, b.v);
+        second.v = _mm512_permutex2var_pd(a.v, hi, b.v);
+        interleaved = true;
+    }
+#endif
 #if defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
     if constexpr (std::is_same<T, float>::value && V::N == 8) {
         const __m256 lo = _mm256_unpacklo_ps(a.v, b.v), hi = _mm256_unpackhi_ps(a.v, b.v);
         first.v = _mm256_permute2f128_ps(lo, hi, 0x20);
         second.v = _mm256_permute2f128_ps(lo, hi, 0x31);
+        interleaved = true;
+    }
+    if constexpr (std::is_same<T, double>::value && V::N == 4) {
+        const __m256d lo = _mm256_unpacklo_pd(a.v, b.v), hi = _mm256_unpackhi_pd(a.v, b.v);
+        first.v = _mm256_permute2f128_pd(lo, hi, 0x20);
+        second.v = _mm256_permute2f128_pd(lo, hi, 0x31);
         interleaved = true;
     }
 #endif
@@ -245,7 +271,7 @@ struct NextRowFetch {
 // outside are the run's first kLead and last kTrail (the loop over kernel
 // rows then unrolls and holds no branch); kLead < 0: rows and columns
 // (column[]) checked at run time.
-template <typename T, int S, int SW, int PW, int kLead, int kTrail>
+template <typename T, int S, int SW, int PW, int kLead, int kTrail, int kM>
 GCONV_ALWAYS_INLINE void dw_nhwc_run_channels(const ConvGeometry& g, const T* const* rows,
                                               const bool* column, const T* wj, const T* bias,
                                               T* out, int count, int64_t j, int64_t c_end,
@@ -255,32 +281,65 @@ GCONV_ALWAYS_INLINE void dw_nhwc_run_channels(const ConvGeometry& g, const T* co
     constexpr bool kAllRows = kLead >= 0;
     const int64_t C = g.C, m = g.Kg, w_tap = m * C, K = g.K;
     const int act = g.act;
+    // kM == -2: two input vectors per output vector, each with its own
+    // accumulators, their neighbouring lanes added at the end.
+    constexpr int kSets = kM == -2 ? 2 : kM;  // accumulator (and weight) sets
+    constexpr int kIn = kM == -2 ? 2 : 1;     // input vectors per column
+    const int64_t w_step = kM == -2 ? 2 * K : w_tap;
     for (int64_t c0 = 0; c0 < c_end; c0 += V::N) {
         if (fetch) next.step();
-        V acc[PW];
-        for (int p = 0; p < PW; ++p) acc[p] = V::zero();
+        V acc[kSets][PW];
+        for (int i = 0; i < kSets; ++i)
+            for (int p = 0; p < PW; ++p) acc[i][p] = V::zero();
 #if !defined(GCONV_GENERIC_VECTORS)  // (there: see run_for)
 #pragma GCC unroll 7
 #endif
         for (int r = 0; r < S; ++r) {
-            V wv[S];
-            for (int s = 0; s < S; ++s) wv[s] = V::load(wj + (r * S + s) * w_tap + c0);
-            if (!kAllRows && rows[r] == nullptr) {
+            V wv[kSets][S];
+            for (int i = 0; i < kSets; ++i)
                 for (int s = 0; s < S; ++s)
-                    for (int p = 0; p < PW; ++p) acc[p] = fmadd(wv[s], V::zero(), acc[p]);
+                    wv[i][s] = V::load(wj + (r * S + s) * w_step +
+                                       (kM == -2 ? 2 * c0 + i * V::N : i * C + c0));
+            if (!kAllRows && rows[r] == nullptr) {
+                for (int i = 0; i < kSets; ++i)
+                    for (int s = 0; s < S; ++s)
+                        for (int p = 0; p < PW; ++p)
+                            acc[i][p] = fmadd(wv[i][s], V::zero(), acc[i][p]);
                 continue;
             }
-            const T* xp = rows[r] + c0;
+            const T* xp = rows[r] + kIn * c0;
 #pragma GCC unroll 32
             for (int q = 0; q < kSpan; ++q) {
                 const bool real = kLead < 0 ? column[q] : q >= kLead && q < kSpan - kTrail;
-                const V xv = real ? V::load(xp + q * C) : V::zero();
+                V xv[kIn];
+                for (int i = 0; i < kIn; ++i)
+                    xv[i] = real ? V::load(xp + q * C + i * V::N) : V::zero();
 #pragma GCC unroll 7
                 for (int s = 0; s < S; ++s) {
                     const int d = q - s, p = d / SW;  // column q is tap s of pixel p
-                    if (d >= 0 && d % SW == 0 && p < PW) acc[p] = fmadd(wv[s], xv, acc[p]);
+                    if (d >= 0 && d % SW == 0 && p < PW)
+                        for (int i = 0; i < kSets; ++i)
+                            acc[i][p] = fmadd(wv[i][s], xv[kIn == 1 ? 0 : i], acc[i][p]);
                 }
             }
+        }
+        if constexpr (kM == -2) {  // output c0 + l: lanes 2l, 2l + 1 of the pair
+            const V b = bias ? V::load(bias + c0) : V::zero();
+#pragma GCC unroll 16
+            for (int p = 0; p < PW; ++p) {
+                if (p == count) break;
+                activate_vec(pair_sums(acc[0][p], acc[1][p]) + b, act).store(out + p * K + c0);
+            }
+            continue;
+        }
+        if constexpr (kM == 2) {  // both outputs of each channel, interleaved
+#pragma GCC unroll 16
+            for (int p = 0; p < PW; ++p) {
+                if (p == count) break;
+                store_pairs(acc[0][p], acc[1][p], bias ? bias + 2 * c0 : nullptr, act,
+                            out + p * K + 2 * c0);
+            }
+            continue;
         }
         // p runs to the compile-time PW (unrolled): a loop to the run-time
         // count indexed acc[] at run time, which kept the accumulators on
@@ -290,7 +349,7 @@ GCONV_ALWAYS_INLINE void dw_nhwc_run_channels(const ConvGeometry& g, const T* co
 #pragma GCC unroll 16
             for (int p = 0; p < PW; ++p) {
                 if (p == count) break;
-                activate_vec(acc[p] + b, act).store(out + p * K + c0);
+                activate_vec(acc[0][p] + b, act).store(out + p * K + c0);
             }
             continue;
         }
@@ -298,7 +357,7 @@ GCONV_ALWAYS_INLINE void dw_nhwc_run_channels(const ConvGeometry& g, const T* co
         for (int p = 0; p < PW; ++p) {
             if (p == count) break;
             alignas(64) T lanes[V::N];
-            acc[p].store(lanes);
+            acc[0][p].store(lanes);
             for (int64_t l = 0; l < V::N; ++l) {
                 const int64_t k = (c0 + l) * m + j;
                 out[p * K + k] = activate(lanes[l] + (bias ? bias[k] : T(0)), act);
@@ -313,7 +372,7 @@ GCONV_ALWAYS_INLINE void dw_nhwc_run_channels(const ConvGeometry& g, const T* co
 // Each input vector of a kernel row is loaded once and used by every pixel
 // whose window covers it ((PW - 1) * SW + S loads for PW * S FMAs, instead
 // of PW * S).
-template <typename T, int S, int SW, int PW, int kLead, int kTrail>
+template <typename T, int S, int SW, int PW, int kLead, int kTrail, int kM>
 void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int64_t oh,
                  int64_t ow, int count, int64_t j, int64_t c_end, bool fetch,
                  NextRowFetch<T>& next) {
@@ -329,7 +388,7 @@ void dw_nhwc_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
     }
     bool column[kSpan];
     for (int q = 0; q < kSpan; ++q) column[q] = iw0 + q >= 0 && iw0 + q < g.W;
-    dw_nhwc_run_channels<T, S, SW, PW, kLead, kTrail>(
+    dw_nhwc_run_channels<T, S, SW, PW, kLead, kTrail, kM>(
         g, rows, column, w + j * g.C, bias, y + (oh * g.OW + ow) * g.K, count, j, c_end, fetch,
         next);
 }
@@ -347,24 +406,24 @@ using RunFn = void (*)(const ConvGeometry&, const T*, const T*, const T*, T*, in
 // the build time grows with their number), and not in the test-only build
 // on portable wide vectors, whose loops over lanes made this file take 197 s
 // to compile instead of 86.
-template <typename T, int S, int SW, int PW>
+template <typename T, int S, int SW, int PW, int kM>
 RunFn<T, S, SW, PW> run_for(bool all_rows, int64_t lead, int64_t trail) {
     constexpr int E = S / 2;
 #if defined(GCONV_GENERIC_VECTORS)
     constexpr bool kEdges = false;
 #else
-    constexpr bool kEdges = sizeof(T) == 4;
+    constexpr bool kEdges = sizeof(T) == 4 && kM == 1;
 #endif
-    if (!all_rows) return dw_nhwc_run<T, S, SW, PW, -1, -1>;
-    if (lead == 0 && trail == 0) return dw_nhwc_run<T, S, SW, PW, 0, 0>;
+    if (!all_rows) return dw_nhwc_run<T, S, SW, PW, -1, -1, kM>;
+    if (lead == 0 && trail == 0) return dw_nhwc_run<T, S, SW, PW, 0, 0, kM>;
     if constexpr (kEdges) {
-        if (lead == E && trail == 0) return dw_nhwc_run<T, S, SW, PW, E, 0>;
-        if (lead == 0 && trail == E) return dw_nhwc_run<T, S, SW, PW, 0, E>;
+        if (lead == E && trail == 0) return dw_nhwc_run<T, S, SW, PW, E, 0, kM>;
+        if (lead == 0 && trail == E) return dw_nhwc_run<T, S, SW, PW, 0, E, kM>;
     }
     if constexpr (kEdges && (PW == 7 || PW == 14)) {
-        if (lead == E && trail == E) return dw_nhwc_run<T, S, SW, PW, E, E>;
+        if (lead == E && trail == E) return dw_nhwc_run<T, S, SW, PW, E, E, kM>;
     }
-    return dw_nhwc_run<T, S, SW, PW, -1, -1>;
+    return dw_nhwc_run<T, S, SW, PW, -1, -1, kM>;
 }
 
 // Row oh, pixels [ow_begin, ow_end) in runs of PW, each over every full
@@ -375,7 +434,7 @@ RunFn<T, S, SW, PW> run_for(bool all_rows, int64_t lead, int64_t trail) {
 // The last run ends at ow_end, overlapping the one before (its pixels are
 // computed twice, identically), so that its columns past the image are the
 // padding's and the run stays compiled for them.
-template <typename T, int S, int SW, int PW>
+template <typename T, int S, int SW, int PW, int kM = 1>
 void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                       int64_t oh, int64_t ow_begin, int64_t ow_end, int64_t j, int64_t c_end,
                       bool fetch) {
@@ -390,8 +449,8 @@ void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bi
         const int64_t iw0 = start * SW - g.pl;
         const int64_t lead = iw0 < 0 ? -iw0 : 0;
         const int64_t trail = iw0 + kSpan > g.W ? iw0 + kSpan - g.W : 0;
-        run_for<T, S, SW, PW>(all_rows, lead, trail)(g, x, w, bias, y, oh, start, count, j, c_end,
-                                                     fetch, next);
+        run_for<T, S, SW, PW, kM>(all_rows, lead, trail)(g, x, w, bias, y, oh, start, count, j,
+                                                         c_end, fetch, next);
     }
 }
 
@@ -412,6 +471,14 @@ constexpr int kRun = 7, kWideRun = 7;
 constexpr int kRun = 4, kWideRun = 4;
 #endif
 
+// Runs of multiplier 2's 3x3 kernel, both outputs at once: 2 * PW
+// accumulators and 2 * S weights within the family's registers.
+#if GCONV_ISA_LEVEL == 2 && !defined(GCONV_GENERIC_VECTORS)
+constexpr int kPairRun = 8;
+#else
+constexpr int kPairRun = 4;
+#endif
+
 template <typename T, int S>
 void dw_nhwc_row_runs_wide_kernel(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                                   T* y, int64_t oh, int64_t ow_begin, int64_t ow_end, int64_t j,
@@ -424,6 +491,42 @@ void dw_nhwc_row_runs_wide_kernel(const ConvGeometry& g, const T* x, const T* w,
                                                         c_end, fetch);
     }
     dw_nhwc_row_runs<T, S, 1, kRun>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c_end, fetch);
+}
+
+// Grouped NHWC with two input channels per group and one output channel
+// (Cg = 2, Kg = 1: the transposed form of depthwise multiplier 2), 3x3 at
+// stride 1 or 2, undilated: the depthwise runs with two input vectors per
+// output vector, weights packed [R * S][K][2] (output k's pair at 2k, in
+// the input's channel order). Each output sums its first input channel's
+// taps, then its second's, and adds the two (kernel row by kernel row
+// within each). The outputs past the last full vector: one at a time.
+template <typename T>
+void grouped_pairs_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                        int64_t oh, int64_t ow_begin, int64_t ow_end, bool fetch) {
+    constexpr int64_t N = Vec<T>::N;
+    const int64_t K = g.K, c_end = K / N * N;
+    if (c_end > 0) {
+        if (g.sw == 2)
+            dw_nhwc_row_runs<T, 3, 2, kPairRun, -2>(g, x, w, bias, y, oh, ow_begin, ow_end, 0,
+                                                    c_end, fetch);
+        else
+            dw_nhwc_row_runs<T, 3, 1, kPairRun, -2>(g, x, w, bias, y, oh, ow_begin, ow_end, 0,
+                                                    c_end, fetch);
+    }
+    for (int64_t ow = ow_begin; ow < ow_end; ++ow)
+        for (int64_t k = c_end; k < K; ++k) {
+            T sums[2] = {T(0), T(0)};
+            for (int j = 0; j < 2; ++j)
+                for (int64_t r = 0; r < 3; ++r)
+                    for (int64_t s = 0; s < 3; ++s) {
+                        const int64_t ih = oh * g.sh - g.pt + r, iw = ow * g.sw - g.pl + s;
+                        const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+                        const T xv = inside ? x[(ih * g.W + iw) * g.C + 2 * k + j] : T(0);
+                        sums[j] += w[(r * 3 + s) * 2 * K + 2 * k + j] * xv;
+                    }
+            y[(oh * g.OW + ow) * K + k] = activate(sums[0] + sums[1] + (bias ? bias[k] : T(0)),
+                                                   g.act);
+        }
 }
 
 // Pixels two at a time (weights loaded once for both), channels four
@@ -442,10 +545,33 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
     // pixel pairs below, 1.6-3.4x with 32 channels (AVX2 and AVX-512) and
     // 2-2.6x with 16, 2.1-2.2x with 96 (AVX-512, which left them to the
     // pairs below 128). Stride 2 (3x3, MobileNet's downsampling layers) the
-    // same way. A multiplier of 2 with few channels keeps its own kernel,
-    // which loads each input vector once for both outputs.
+    // same way. A multiplier of 2 at 3x3 runs both outputs of each channel
+    // at once (each input vector loaded once for both) from one vector of
+    // channels: against the pixel pairs below (up to 127 channels) and the
+    // one-output runs with their value-by-value stores, on Zen 4 (AVX-512),
+    // dw_mult2 (32 channels, 56x56) 2.4x at N=1 and 1.7x at N=16 (1.6x and
+    // 1.9x on AVX2), 144 channels 1.9-2.9x, 960 on 7x7 1.9-2.3x, stride 2
+    // 1.0-2.3x; the one loss measured, 96 channels from 112x112 at stride
+    // 2, N=16 (77 MB streamed), 0.85x. 5x5 and 7x7 with a multiplier of 2
+    // with few channels keep the pixel pairs.
     const bool unit = g.sh == g.sw && (g.sw == 1 || (g.sw == 2 && g.S == 3)) && g.dh == 1 &&
                       g.dw == 1 && g.R == g.S;
+    if (m == 2 && unit && g.S == 3 && C >= N) {
+        const int64_t c0 = C / N * N;  // the full vectors; the tail below
+        if (g.sw == 2)
+            dw_nhwc_row_runs<T, 3, 2, kPairRun, 2>(g, x, w, bias, y, oh, ow_begin, ow_end, 0, c0,
+                                                   fetch);
+        else
+            dw_nhwc_row_runs<T, 3, 1, kPairRun, 2>(g, x, w, bias, y, oh, ow_begin, ow_end, 0, c0,
+                                                   fetch);
+        if (c0 < C)
+            for (int64_t j = 0; j < m; ++j)
+                for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
+                    T* yp = y + (oh * g.OW + ow) * g.K;
+                    dw_nhwc_tail(g, x, w, bias, yp, ih0, ow * g.sw - g.pl, j, c0);
+                }
+        return;
+    }
     const bool enough = m == 2 ? C >= 2 * kWide * N : C >= N;
     if (unit && (g.S == 3 || g.S == 5 || g.S == 7) && enough) {
         for (int64_t j = 0; j < m; ++j) {
@@ -661,6 +787,8 @@ void dwconv2d_nchw_small(const ConvGeometry& g, const T* x, const T* w, const T*
 void fill_depthwise(KernelTable& table) {
     table.f32.dwconv_nhwc = dwconv2d_nhwc<float>;
     table.f64.dwconv_nhwc = dwconv2d_nhwc<double>;
+    table.f32.grouped_pairs_nhwc = grouped_pairs_nhwc<float>;
+    table.f64.grouped_pairs_nhwc = grouped_pairs_nhwc<double>;
     table.f32.dwconv_nchw_small = dwconv2d_nchw_small<float>;
     table.f64.dwconv_nchw_small = dwconv2d_nchw_small<double>;
 }

@@ -78,6 +78,29 @@ int64_t wide_rows_most_tap_weights(int64_t stride) {
     return stride == 1 ? 64 : 8;
 }
 
+// NHWC groups of two input channels and one output (the transposed form of
+// depthwise multiplier 2), 3x3 at stride 1 or 2, undilated, a vector of
+// outputs or more: the depthwise runs in their two-input form
+// (grouped_pairs_nhwc in dwconv2d.inl).
+template <typename T>
+bool grouped_pairs_fit(const gconv_plan& plan) {
+    const ConvGeometry& g = plan.geom;
+    const KernelFamily<T>& f = family<T>(*plan.kernels);
+    return f.grouped_pairs_nhwc != nullptr && g.layout == GCONV_LAYOUT_NHWC && g.Cg == 2 &&
+           g.Kg == 1 && g.R == 3 && g.S == 3 && g.sh == g.sw && g.sh <= 2 && g.dh == 1 &&
+           g.dw == 1 && g.K >= f.vector_lanes;
+}
+
+// [R * S][K][2]: output k's two weights of a tap side by side.
+template <typename T>
+void pack_pairs_weights(const ConvGeometry& g, const T* weight, T* packed) {
+    const int64_t taps = g.R * g.S;
+    for (int64_t t = 0; t < taps; ++t)
+        for (int64_t k = 0; k < g.K; ++k)
+            for (int64_t j = 0; j < 2; ++j)
+                packed[(t * g.K + k) * 2 + j] = weight[(k * 2 + j) * taps + t];
+}
+
 template <typename T>
 bool grouped_wide_rows_fit(const gconv_plan& plan) {
     const ConvGeometry& g = plan.geom;
@@ -141,6 +164,10 @@ gconv_status prepare(gconv_plan& plan, const void* weight) {
         using T = decltype(zero);
         if (grouped_rows_fit<T>(plan)) return prepare_grouped_rows<T>(plan, weight);
         if (grouped_wide_rows_fit<T>(plan)) return prepare_plane_weights(plan, weight);
+        if (grouped_pairs_fit<T>(plan))
+            return store_weights(plan, weight, [&](const auto* src, auto* dst) {
+                pack_pairs_weights(plan.geom, src, dst);
+            });
         const LaneKernel<T> lanes = channel_lanes_kernel<T>(plan);
         if (lanes.fn == nullptr) return prepare_plane_kernel(plan, weight);
         const ConvGeometry& g = plan.geom;
@@ -163,6 +190,11 @@ gconv_status execute(const gconv_plan& plan, int64_t batch, const void* x, void*
         if (grouped_wide_rows_fit<T>(plan)) {
             run_in_place_planes(plan, batch, static_cast<const T*>(x), static_cast<T*>(y),
                                 threads, family<T>(*plan.kernels).grouped_wide_rows_nchw);
+            return GCONV_SUCCESS;
+        }
+        if (grouped_pairs_fit<T>(plan)) {
+            run_pixels(plan, batch, static_cast<const T*>(x), static_cast<T*>(y), threads,
+                       family<T>(*plan.kernels).grouped_pairs_nhwc);
             return GCONV_SUCCESS;
         }
         const LaneKernel<T> lanes = channel_lanes_kernel<T>(plan);
