@@ -24,7 +24,7 @@ namespace {
         isa_namespace::fill_depthwise_packed_rows(table); \
         isa_namespace::fill_depthwise_wide_rows(table);   \
         isa_namespace::fill_grouped_rows_nchw(table);     \
-        isa_namespace::fill_grouped_quads_nhwc(table);    \
+        isa_namespace::fill_grouped_runs_nhwc(table);    \
         isa_namespace::fill_wgrad_dw_nchw_rows(table);    \
         isa_namespace::fill_global(table);               \
         isa_namespace::fill_peak(table);                 \

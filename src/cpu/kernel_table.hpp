@@ -341,7 +341,7 @@ struct KernelFamily {
     InPlaceRowsFn<T> grouped_wide_rows_nchw;
     PixelKernelFn<T> dwconv_nhwc;
     PixelKernelFn<T> grouped_pairs_nhwc;  // Cg = 2, Kg = 1, 3x3 (dwconv2d.inl)
-    PixelKernelFn<T> grouped_quads_nhwc;  // Cg = Kg = 4, 3x3 (grouped_nhwc_quads.inl)
+    PixelKernelFn<T> grouped_runs_nhwc;  // Cg = Kg = 4 or 8, 3x3 (grouped_nhwc_runs.inl)
     GlobalNchwFn<T> global_dwconv_nchw;
     GlobalNhwcFn<T> global_dwconv_nhwc;
     AvgPoolFn<T> avg_pool_nchw;
@@ -397,7 +397,7 @@ const KernelFamily<T>* narrow_family_for(const KernelFamily<T>& f, int64_t chann
     void fill_gemm(KernelTable& table);                  \
     void fill_direct_nchw(KernelTable& table);           \
     void fill_grouped_channel_lanes(KernelTable& table); \
-    void fill_grouped_quads_nhwc(KernelTable& table);    \
+    void fill_grouped_runs_nhwc(KernelTable& table);    \
     void fill_depthwise(KernelTable& table);             \
     void fill_depthwise_packed_rows(KernelTable& table); \
     void fill_depthwise_wide_rows(KernelTable& table);   \

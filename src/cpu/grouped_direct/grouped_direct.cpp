@@ -17,7 +17,7 @@
 // 2's input gradient) and of four inputs and four outputs (ResNeXt's first
 // stage) read x in place too, in runs of pixels that share each input
 // vector, lanes over output channels (grouped_pairs_nhwc in dwconv2d.inl,
-// grouped_nhwc_quads.inl; Zen 4: 3-6x and 1.75-2.35x faster than the
+// grouped_nhwc_runs.inl; Zen 4: 3-6x and 1.75-2.35x faster than the
 // channel-lane kernel).
 // In NCHW, 3x3 at stride 1 on rows that fit one AVX-512 vector (ResNeXt s4,
 // RegNet) takes grouped_rows_nchw.inl instead, which reads x in place
@@ -97,22 +97,22 @@ bool grouped_pairs_fit(const gconv_plan& plan) {
            g.dw == 1 && g.K >= f.vector_lanes;
 }
 
-// NHWC groups of four input and four output channels (ResNeXt's first
-// stage), 3x3 at stride 1 or 2, undilated, whole vectors of outputs: lanes
-// over output channels, each input channel shuffled to its group's lanes
-// (grouped_nhwc_quads.inl).
+// NHWC groups of G input and G output channels, G = 4 or 8 (ResNeXt's
+// first two stages), 3x3 at stride 1 or 2, undilated, whole vectors of
+// outputs: lanes over output channels, each input channel shuffled to its
+// group's lanes (grouped_nhwc_runs.inl).
 template <typename T>
-bool grouped_quads_fit(const gconv_plan& plan) {
+bool grouped_runs_fit(const gconv_plan& plan) {
     const ConvGeometry& g = plan.geom;
     const KernelFamily<T>& f = family<T>(*plan.kernels);
-    return f.grouped_quads_nhwc != nullptr && g.layout == GCONV_LAYOUT_NHWC && g.Cg == 4 &&
-           g.Kg == 4 && g.R == 3 && g.S == 3 && g.sh == g.sw && g.sh <= 2 && g.dh == 1 &&
-           g.dw == 1 && g.K % f.vector_lanes == 0;
+    return f.grouped_runs_nhwc != nullptr && g.layout == GCONV_LAYOUT_NHWC && g.Cg == g.Kg &&
+           (g.Cg == 4 || g.Cg == 8) && g.R == 3 && g.S == 3 && g.sh == g.sw && g.sh <= 2 &&
+           g.dh == 1 && g.dw == 1 && g.K % f.vector_lanes == 0;
 }
 
 // [R * S][Cg][K]: input c's weight of every output channel of a tap.
 template <typename T>
-void pack_quads_weights(const ConvGeometry& g, const T* weight, T* packed) {
+void pack_group_runs_weights(const ConvGeometry& g, const T* weight, T* packed) {
     const int64_t taps = g.R * g.S;
     for (int64_t t = 0; t < taps; ++t)
         for (int64_t c = 0; c < g.Cg; ++c)
@@ -197,9 +197,9 @@ gconv_status prepare(gconv_plan& plan, const void* weight) {
             return store_weights(plan, weight, [&](const auto* src, auto* dst) {
                 pack_pairs_weights(plan.geom, src, dst);
             });
-        if (grouped_quads_fit<T>(plan))
+        if (grouped_runs_fit<T>(plan))
             return store_weights(plan, weight, [&](const auto* src, auto* dst) {
-                pack_quads_weights(plan.geom, src, dst);
+                pack_group_runs_weights(plan.geom, src, dst);
             });
         const LaneKernel<T> lanes = channel_lanes_kernel<T>(plan);
         if (lanes.fn == nullptr) return prepare_plane_kernel(plan, weight);
@@ -230,9 +230,9 @@ gconv_status execute(const gconv_plan& plan, int64_t batch, const void* x, void*
                        family<T>(*plan.kernels).grouped_pairs_nhwc);
             return GCONV_SUCCESS;
         }
-        if (grouped_quads_fit<T>(plan)) {
+        if (grouped_runs_fit<T>(plan)) {
             run_pixels(plan, batch, static_cast<const T*>(x), static_cast<T*>(y), threads,
-                       family<T>(*plan.kernels).grouped_quads_nhwc);
+                       family<T>(*plan.kernels).grouped_runs_nhwc);
             return GCONV_SUCCESS;
         }
         const LaneKernel<T> lanes = channel_lanes_kernel<T>(plan);
