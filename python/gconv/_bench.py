@@ -414,7 +414,9 @@ def time_interleaved(implementations, timing, first_calls=None):
     on a machine with few cores those spinners steal the cores of whatever
     runs next. So each sample starts after an untimed pause of
     ``timing.settle_s``, long enough for the other pools to park, and, where
-    its calls are short, one untimed call that wakes its own pool. ONNX
+    its calls are short, one untimed call that wakes its own pool; each round
+    starts with a different implementation, so none always follows the same
+    one. ONNX
     Runtime's pool spins longer than any pause the bench can afford, so its
     sessions run without spinning (see OnnxRuntimePeer.prepare).
     """
@@ -436,7 +438,13 @@ def time_interleaved(implementations, timing, first_calls=None):
     rounds = max(samples for _, _, samples, _ in plans)
     times = {impl.name: [] for impl in implementations}
     for r in range(rounds):
-        for impl, calls, samples, warm in plans:
+        # Each round starts one further along, so that no implementation
+        # always follows the same one: a pool that spins past the pause
+        # (measured: some N=1 rows of gconv at a third of their speed, one
+        # row at a time, in every full run) then costs a share of each
+        # implementation's samples, below the median, not all of one's.
+        shift = r % len(plans)
+        for impl, calls, samples, warm in plans[shift:] + plans[:shift]:
             if (r + 1) * samples // rounds == r * samples // rounds:
                 continue
             time.sleep(timing.settle_s)
