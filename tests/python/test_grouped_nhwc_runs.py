@@ -1,17 +1,16 @@
 """grouped_direct in NHWC with G = 4 or 8 input and as many output channels
-per group (ResNeXt's first two stages), 3x3 at stride 1 or 2, undilated,
-float32 (src/cpu/grouped_direct/grouped_nhwc_runs.inl, AVX2 and AVX-512,
-whole vectors of outputs): lanes over output channels, each input channel
-shuffled to its group's lanes, runs of 8 (AVX2) or 16 pixels sharing each
-input vector, the next row's lines requested on the way.
+per group (ResNeXt's first two stages), 3x3 at stride 1 or 2, undilated
+(src/cpu/grouped_direct/grouped_nhwc_runs.inl, AVX2 and AVX-512, whole
+vectors of outputs; float64 groups of 4 only): lanes over output channels,
+each input channel shuffled to its group's lanes, runs of 8 (AVX2) or 16
+pixels sharing each input vector, the next row's lines requested on the way.
 
 Against the float64 reference in every ISA family (the others, and output
 counts that do not fill whole vectors, take the general kernels) and both
-dtypes (float64 always the general kernels), over the run patterns (one run
-narrower than a run, overlapping last runs, edges), strides 1 and 2,
-asymmetric, absent and oversized padding, bias and ReLU6, items cut into
-column blocks, a batch that streams past the caches, and a NaN weight
-meeting the padding."""
+dtypes, over the run patterns (one run narrower than a run, overlapping last
+runs, edges), strides 1 and 2, asymmetric, absent and oversized padding,
+bias and ReLU6, items cut into column blocks, a batch that streams past the
+caches, and a NaN weight meeting the padding."""
 
 import numpy as np
 import pytest
