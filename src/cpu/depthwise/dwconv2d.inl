@@ -200,11 +200,16 @@ void dw_nhwc_tail(const ConvGeometry& g, const T* x, const T* w, const T* bias, 
     }
 }
 
-// The run's channel loop (see dw_nhwc_run). rows[r]: kernel row r's first input column, or
-// null outside the image. kLead >= 0: every row is inside, and the columns
-// outside are the run's first kLead and last kTrail (the loop over kernel
-// rows then unrolls and holds no branch); kLead < 0: rows and columns
-// (column[]) checked at run time.
+// The run's channel loop (see dw_nhwc_run). rows[r]: kernel row r's first
+// input column, or null outside the image. kLead >= 0: every row is inside,
+// and the columns outside are the run's first kLead and last kTrail (the
+// loop over kernel rows then unrolls and holds no branch); kLead < 0: rows
+// and columns (column[]) checked at run time. kM, what a vector of
+// channels c0.. computes:
+//  -  1: output c * m + j of each input channel c (one multiplier index j);
+//  -  2: both outputs of each channel (multiplier 2), stored interleaved;
+//  - -2: output c from input channels 2c and 2c + 1 (grouped, Cg = 2 and
+//        Kg = 1: see grouped_pairs_nhwc), c0 counting outputs.
 template <typename T, int S, int SW, int PW, int kLead, int kTrail, int kM>
 GCONV_ALWAYS_INLINE void dw_nhwc_run_channels(const ConvGeometry& g, const T* const* rows,
                                               const bool* column, const T* wj, const T* bias,
