@@ -88,6 +88,14 @@ def assert_same_bits(a, b, what):
     assert a.tobytes() == b.tobytes(), f"{what}: results differ in their bits {run_context()}"
 
 
+def cap_isa(isa):
+    """Caps the kernels at ISA family ``isa``, or skips the test where this
+    CPU cannot run it (with the ``restore_isa`` fixture to undo the cap)."""
+    if isa not in gconv.build_info()["isa_supported"]:
+        pytest.skip(f"this CPU cannot run {isa}")
+    gconv._set_max_isa(isa)
+
+
 def random_array(shape, dtype, seed):
     """Standard-normal data of ``shape`` and ``dtype``, reproducible from ``seed``."""
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)

@@ -13,7 +13,7 @@ import pytest
 
 import gconv
 from gconv import _core, reference
-from conftest import ALL_ISAS, random_array
+from conftest import ALL_ISAS, cap_isa, random_array
 
 
 def _check(layout, dtype, c, spatial, kernel, stride, padding, dilation, bias, activation,
@@ -64,9 +64,7 @@ GEOMETRIES = [
 @pytest.mark.parametrize("layout", ["NCDHW", "NDHWC"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_depthwise_conv3d_matches_reference(isa, geometry, layout, dtype, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check(layout, dtype, *geometry, seed=geometry[0])
 
 

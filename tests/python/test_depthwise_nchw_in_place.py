@@ -27,7 +27,7 @@ import pytest
 
 import gconv
 from gconv import reference
-from conftest import ALL_ISAS, assert_close, random_array
+from conftest import ALL_ISAS, assert_close, cap_isa, random_array
 
 # (H, W, kernel, padding (int or top, bottom, left, right))
 GEOMETRIES = [
@@ -108,9 +108,7 @@ def _check(h, w, k, padding, dtype, channels=20, batch=2, seed=0, bias=True, act
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=_geometry_id)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_depthwise_nchw_in_place_match_reference(isa, geometry, dtype, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check(*geometry, dtype, seed=geometry[0] * 31 + geometry[1])
 
 
@@ -118,17 +116,13 @@ def test_depthwise_nchw_in_place_match_reference(isa, geometry, dtype, restore_i
 @pytest.mark.parametrize("geometry", STRIDE_2, ids=_geometry_id)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_depthwise_nchw_in_place_stride_2_match_reference(isa, geometry, dtype, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check(*geometry, dtype, seed=geometry[0] * 37 + geometry[1], stride=2)
 
 
 @pytest.mark.parametrize("isa", ALL_ISAS)
 def test_depthwise_nchw_in_place_fuse_relu6(isa, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check(7, 7, 3, 1, "float32", activation="relu6")
     _check(14, 14, 5, 2, "float32", activation="relu6")
     _check(9, 28, 5, 2, "float32", activation="relu6")
@@ -151,9 +145,7 @@ MULTIPLIERS = [
                          ids=lambda g: f"{g[0]}x{g[1]}_k{g[2]}_s{g[4]}_m{g[5]}")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_depthwise_nchw_in_place_multipliers_match_reference(isa, geometry, dtype, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     h, w, k, p, stride, m = geometry
     _check(h, w, k, p, dtype, channels=7, seed=h * 7 + w, stride=stride, multiplier=m)
 
@@ -173,9 +165,7 @@ def test_depthwise_nchw_in_place_split_into_channel_runs_match_reference(channel
 @pytest.mark.parametrize("isa", ALL_ISAS)
 @pytest.mark.parametrize("spatial", [(7, 7), (14, 14), (6, 40)], ids=["7x7", "14x14", "6x40"])
 def test_depthwise_nchw_in_place_nan_weight_meets_padding_as_reference(isa, spatial, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     w = random_array((20, 1, 3, 3), np.float32, 3)
     w[5, 0, 0, 0] = np.nan    # a corner tap: padding for the first row and column
     w[17, 0, 1, 2] = np.inf   # the right column's tap: padding for the last column

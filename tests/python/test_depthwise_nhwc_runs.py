@@ -23,7 +23,7 @@ import pytest
 
 import gconv
 from gconv import reference
-from conftest import ALL_ISAS, assert_close, random_array
+from conftest import ALL_ISAS, assert_close, cap_isa, random_array
 
 
 def _nhwc(a):
@@ -95,17 +95,13 @@ def _check(c, spatial, k, stride, padding, multiplier, dtype, batch=2, seed=0, b
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=_geometry_id)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_depthwise_nhwc_runs_match_reference(isa, geometry, dtype, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check(*geometry, dtype, seed=geometry[0] + geometry[1][1])
 
 
 @pytest.mark.parametrize("isa", ALL_ISAS)
 def test_depthwise_nhwc_runs_fuse_relu6(isa, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check(136, (14, 14), 3, 1, 1, 1, "float32", activation="relu6")
     _check(40, (9, 16), 3, 1, 1, 2, "float32", activation="relu6")
 
@@ -122,9 +118,7 @@ def test_depthwise_nhwc_runs_in_column_blocks_match_reference(width):
 @pytest.mark.parametrize("isa", ALL_ISAS)
 @pytest.mark.parametrize("spatial", [(7, 7), (14, 14)], ids=["7x7", "14x14"])
 def test_depthwise_nhwc_runs_nan_weight_meets_padding_as_reference(isa, spatial, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     w = random_array((136, 1, 3, 3), np.float32, 3)
     w[5, 0, 0, 0] = np.nan    # a corner tap: padding for the first row and column
     w[77, 0, 1, 2] = np.inf   # the right column's tap: padding for the last column

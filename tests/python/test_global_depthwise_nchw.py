@@ -17,7 +17,7 @@ import pytest
 
 import gconv
 from gconv import reference
-from conftest import ALL_ISAS, assert_close, assert_same_bits, random_array
+from conftest import ALL_ISAS, assert_close, assert_same_bits, cap_isa, random_array
 
 # (batch, channels, H, W): planes of H * W values
 GEOMETRIES = [
@@ -55,9 +55,7 @@ def _check(batch, channels, h, w, dtype, seed, activation="relu6"):
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=_geometry_id)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_global_depthwise_nchw_matches_reference(isa, geometry, dtype, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check(*geometry, dtype, seed=geometry[1] + geometry[2] * geometry[3])
 
 

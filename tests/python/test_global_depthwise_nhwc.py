@@ -15,7 +15,7 @@ import pytest
 
 import gconv
 from gconv import reference
-from conftest import ALL_ISAS, assert_close, assert_same_bits, random_array
+from conftest import ALL_ISAS, assert_close, assert_same_bits, cap_isa, random_array
 
 # (batch, channels, H, W, padding, multiplier)
 GEOMETRIES = [
@@ -49,9 +49,7 @@ def _geometry_id(g):
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=_geometry_id)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_global_depthwise_nhwc_matches_reference(isa, geometry, dtype, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     x, w, b, padding = _data(*geometry, dtype, seed=geometry[1])
     args = dict(padding=padding, groups=geometry[1], layout="NHWC", activation="relu6")
     want = reference.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
@@ -64,9 +62,7 @@ def test_global_depthwise_nhwc_matches_reference(isa, geometry, dtype, restore_i
 @pytest.mark.parametrize("isa", ALL_ISAS)
 @pytest.mark.parametrize("multiplier", [1, 2])
 def test_global_depthwise_nhwc_nan_weight_over_padding_gives_nan(isa, multiplier, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     x, w, _, padding = _data(5, 70, 3, 3, 1, multiplier, np.float32, 7)
     w[3, 0, 0, 0] = np.nan   # a corner tap: over the padding for every image
     w[66, 0, 4, 2] = np.inf  # the bottom row's tap: padding too

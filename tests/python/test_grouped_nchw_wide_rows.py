@@ -16,7 +16,7 @@ import pytest
 
 import gconv
 from gconv import reference
-from conftest import ALL_ISAS, assert_close, random_array
+from conftest import ALL_ISAS, assert_close, cap_isa, random_array
 
 # (H, W, kernel, padding, stride, channels per group Cg, outputs per group Kg)
 GEOMETRIES = [
@@ -67,9 +67,7 @@ def _check(h, w, k, padding, stride, cg, kg, dtype, groups=3, batch=2, seed=0, b
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=_geometry_id)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_grouped_nchw_wide_rows_match_reference(isa, geometry, dtype, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check(*geometry, dtype, seed=geometry[0] * 29 + geometry[1] + geometry[5])
 
 

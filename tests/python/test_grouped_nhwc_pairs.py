@@ -17,7 +17,7 @@ import pytest
 
 import gconv
 from gconv import reference
-from conftest import ALL_ISAS, assert_close, random_array
+from conftest import ALL_ISAS, assert_close, cap_isa, random_array
 
 
 def _nhwc(a):
@@ -64,9 +64,7 @@ def _check(k, spatial, stride, padding, dtype, batch=2, seed=0, activation=None,
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=_geometry_id)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_grouped_nhwc_pairs_match_reference(isa, geometry, dtype, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check(*geometry, dtype, seed=geometry[0] + geometry[1][1])
 
 
@@ -84,9 +82,7 @@ def test_grouped_nhwc_pairs_in_column_blocks_match_reference(width, restore_thre
 
 @pytest.mark.parametrize("isa", ALL_ISAS)
 def test_grouped_nhwc_pairs_nan_weight_meets_padding_as_reference(isa, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     w = random_array((33, 2, 3, 3), np.float32, 3)
     w[5, 1, 0, 0] = np.nan    # second input's corner tap: padding for row and column 0
     w[32, 0, 1, 2] = np.inf   # the tail output's right tap: padding for the last column

@@ -18,7 +18,7 @@ import pytest
 
 import gconv
 from gconv import reference
-from conftest import ALL_ISAS, assert_close, random_array
+from conftest import ALL_ISAS, assert_close, cap_isa, random_array
 
 # (groups, channels per group in, out, H, W, padding (int or top, bottom, left, right))
 GEOMETRIES = [
@@ -63,17 +63,13 @@ def _check(groups, cg, kg, h, w, padding, dtype, batch=2, seed=0, bias=True, act
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=_geometry_id)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_grouped_rows_nchw_match_reference(isa, geometry, dtype, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check(*geometry, dtype, seed=geometry[3] * 31 + geometry[4])
 
 
 @pytest.mark.parametrize("isa", ALL_ISAS)
 def test_grouped_rows_nchw_fuse_relu6(isa, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check(2, 16, 16, 14, 14, 1, "float32", activation="relu6")
 
 
@@ -95,9 +91,7 @@ def test_grouped_rows_nchw_is_the_planners_choice_for_resnext_s4():
 
 @pytest.mark.parametrize("isa", ALL_ISAS)
 def test_grouped_rows_nchw_nan_weight_meets_padding_as_reference(isa, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     w = random_array((32, 16, 3, 3), np.float32, 3)
     w[5, 2, 0, 0] = np.nan    # a corner tap: padding for the first row and column
     w[21, 7, 1, 2] = np.inf   # the right column's tap: padding for the last column

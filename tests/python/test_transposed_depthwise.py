@@ -13,7 +13,7 @@ import pytest
 
 import gconv
 from gconv import reference
-from conftest import ALL_ISAS, random_array
+from conftest import ALL_ISAS, cap_isa, random_array
 
 
 def _check(layout, dtype, c, h, w, kernel, stride, padding, output_padding, dilation, bias,
@@ -63,9 +63,7 @@ GEOMETRIES = [
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_strided_transposed_depthwise_matches_reference(isa, geometry, layout, dtype,
                                                         restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check(layout, dtype, *geometry, seed=len(geometry[3]) + geometry[0])
 
 
@@ -104,9 +102,7 @@ MULTIPLIER_2 = [
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_multiplier_two_transposed_depthwise_nhwc_matches_reference(isa, geometry, dtype,
                                                                    restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check("NHWC", dtype, *geometry, seed=geometry[0], multiplier=2)
 
 
@@ -170,9 +166,7 @@ def test_nchw_transposed_depthwise_takes_one_pass_only_where_it_beats_the_phases
     # more (64 columns are that in every family); never 5x5 (the phases'
     # convolutions run faster). Declined calls write nothing and the phases
     # give the same result.
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     active = gconv.build_info()["isa_active"]
     if kernel == 5:
         expected = False

@@ -11,7 +11,7 @@ import pytest
 
 import gconv
 from gconv import _core, reference
-from conftest import ALL_ISAS, random_array
+from conftest import ALL_ISAS, cap_isa, random_array
 
 DTYPE_CODE = {"float32": 0, "float64": 1}
 LAYOUT_CODE = {"NCHW": 0, "NHWC": 1}
@@ -80,9 +80,7 @@ GEOMETRIES = [
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_strided_transposed_grouped_matches_reference(isa, geometry, layout, dtype,
                                                       restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     _check(layout, dtype, *geometry, seed=geometry[1] + geometry[2])
 
 

@@ -16,7 +16,7 @@ import pytest
 
 import gconv
 from gconv import reference
-from conftest import ALL_ISAS, assert_close, assert_same_bits, random_array
+from conftest import ALL_ISAS, assert_close, assert_same_bits, cap_isa, random_array
 
 
 def _grads(c, spatial, kernel, stride, padding, dtype, batch=3, seed=0, multiplier=1):
@@ -68,9 +68,7 @@ GEOMETRIES = [
                          ids=lambda g: f"c{g[0]}_{g[1][0]}x{g[1][1]}_k{g[2]}_s{g[3]}")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_depthwise_nchw_weight_grad_matches_reference(isa, geometry, dtype, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     got, want, terms = _grads(*geometry, dtype, seed=geometry[1][0] * 17 + geometry[1][1])
     tol = 1e-5 if dtype == "float32" else 1e-12
     scale = max(1.0, float(np.abs(want).max()))
@@ -84,9 +82,7 @@ def test_depthwise_nchw_weight_grad_matches_reference(isa, geometry, dtype, rest
 def test_depthwise_nchw_weight_grad_multipliers_match_reference(isa, geometry, dtype,
                                                                 restore_isa):
     # Output channel k's dy plane with x plane k / m (dw_mult2's 56 wide).
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     spatial, kernel, m = geometry
     got, want, terms = _grads(5, spatial, kernel, 1, kernel // 2, dtype, seed=spatial[1],
                               multiplier=m)
@@ -113,9 +109,7 @@ def test_depthwise_nchw_infinite_grad_output_on_the_border_meets_the_zero_paddin
         isa, restore_isa):
     # dy(0, 0) = inf: the taps that read x there get inf (sign of x), the
     # taps that read the padding get 0 * inf = NaN, in the reference's sum.
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     c = 16
     x = np.abs(random_array((1, c, 5, 6), np.float32, 6)) + 0.5
     dy = random_array((1, c, 5, 6), np.float32, 7)
@@ -132,9 +126,7 @@ def test_depthwise_nchw_infinite_grad_output_stays_in_its_row_on_wide_planes(isa
     # Rows of 40 outputs end in the middle of a vector: an infinite dy at a
     # row's first column must not meet the previous row's vector, where
     # 0 * inf would make NaN of every tap.
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     c = 4
     x = np.abs(random_array((2, c, 6, 40), np.float32, 8)) + 0.5
     dy = random_array((2, c, 6, 40), np.float32, 9)

@@ -15,7 +15,7 @@ import pytest
 
 import gconv
 from gconv import reference
-from conftest import ALL_ISAS, assert_close, assert_same_bits, random_array
+from conftest import ALL_ISAS, assert_close, assert_same_bits, cap_isa, random_array
 
 
 def _nhwc(a):
@@ -59,9 +59,7 @@ GEOMETRIES = [
                          ids=lambda g: f"c{g[0]}_{g[1][0]}x{g[1][1]}_k{g[2][0]}{g[2][1]}")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_depthwise_nhwc_weight_grad_matches_reference(isa, geometry, dtype, restore_isa):
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     got, want, terms = _grads(*geometry, dtype, seed=geometry[0])
     tol = 1e-5 if dtype == "float32" else 1e-12
     scale = max(1.0, float(np.abs(want).max()))
@@ -86,9 +84,7 @@ def test_infinite_grad_output_on_the_border_meets_the_zero_padding_as_the_refere
         isa, restore_isa):
     # dy(0, 0) = inf: the taps that read x there get inf (sign of x), the
     # taps that read the padding get 0 * inf = NaN, in the reference's sum.
-    if isa not in gconv.build_info()["isa_supported"]:
-        pytest.skip(f"this CPU cannot run {isa}")
-    gconv._set_max_isa(isa)
+    cap_isa(isa)
     c = 16
     x = np.abs(random_array((1, c, 5, 6), np.float32, 6)) + 0.5
     dy = random_array((1, c, 5, 6), np.float32, 7)
