@@ -107,10 +107,11 @@ template <typename T>
 using InPlaceRowsFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                                T* y, int64_t k_begin, int64_t k_end);
 
-// Global depthwise conv, NCHW: output channels [k_begin, k_end) of one image.
+// Global depthwise conv, NCHW: output channels [k_begin, k_end) of `images`
+// (1 or 2) consecutive images.
 template <typename T>
 using GlobalNchwFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                              T* y, int64_t k_begin, int64_t k_end);
+                              T* y, int64_t k_begin, int64_t k_end, int64_t images);
 
 // Global depthwise conv, NHWC: all K outputs of `images` consecutive
 // images, weights packed as [R * S][K].

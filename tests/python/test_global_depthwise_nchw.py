@@ -2,7 +2,8 @@
 src/cpu/global/global.inl), unpadded with multiplier 1: blocks of sixteen
 planes read as one flat run of vectors, each plane's lanes masked into its
 own accumulator (AVX-512, planes of more than 16 values, 7x7 with its plane
-size as a constant), then blocks of eight planes with a transpose (AVX2 and
+size as a constant; images in pairs sharing each weight load, an odd
+batch's last image alone), then blocks of eight planes with a transpose (AVX2 and
 up, planes of at least 8), then one dot product per plane; padding and
 multipliers above 1 take the single dot products.
 
