@@ -109,22 +109,33 @@ inline __m512 sum_lanes16(const __m512 a[16]) {
                          _mm512_shuffle_f32x4(h[0], h[1], 0xDD));
 }
 
-// Plane c's vectors of the flat run into acc: its lanes of the first and
-// last vectors, every lane of those between. Planes of more than 16 values
-// (the first and last vectors differ).
-GCONV_ALWAYS_INLINE __m512 dot_plane16(const float* x, const float* w, int64_t first,
-                                       int64_t end, __m512 acc) {
-    const int64_t v0 = first / 16, v1 = (end - 1) / 16;  // first and last vectors
+// The vectors of the flat run that hold the values [first, end) of one
+// plane: the first and last (they differ: planes of more than 16 values)
+// and the plane's lanes in each.
+struct PlaneVectors {
+    int64_t v0, v1;
+    __mmask16 head, tail;
+};
+
+GCONV_ALWAYS_INLINE PlaneVectors plane_vectors(int64_t first, int64_t end) {
+    const int64_t v0 = first / 16, v1 = (end - 1) / 16;
     const uint32_t from = static_cast<uint32_t>(first - v0 * 16);
     const uint32_t to = static_cast<uint32_t>(end - v1 * 16);  // 1..16
-    const __mmask16 head = static_cast<__mmask16>(0xFFFFu << from);
-    const __mmask16 tail = static_cast<__mmask16>(0xFFFFu >> (16 - to));
-    acc = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x + v0 * 16), _mm512_loadu_ps(w + v0 * 16), acc,
-                                head);
-    for (int64_t v = v0 + 1; v < v1; ++v)
+    return {v0, v1, static_cast<__mmask16>(0xFFFFu << from),
+            static_cast<__mmask16>(0xFFFFu >> (16 - to))};
+}
+
+// Plane c's vectors of the flat run into acc: its lanes of the first and
+// last vectors, every lane of those between.
+GCONV_ALWAYS_INLINE __m512 dot_plane16(const float* x, const float* w, int64_t first,
+                                       int64_t end, __m512 acc) {
+    const PlaneVectors p = plane_vectors(first, end);
+    acc = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x + p.v0 * 16), _mm512_loadu_ps(w + p.v0 * 16),
+                                acc, p.head);
+    for (int64_t v = p.v0 + 1; v < p.v1; ++v)
         acc = _mm512_fmadd_ps(_mm512_loadu_ps(x + v * 16), _mm512_loadu_ps(w + v * 16), acc);
-    return _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x + v1 * 16), _mm512_loadu_ps(w + v1 * 16),
-                                 acc, tail);
+    return _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x + p.v1 * 16), _mm512_loadu_ps(w + p.v1 * 16),
+                                 acc, p.tail);
 }
 
 // kPlane: the plane size as a constant (0: at run time), which unrolls the
@@ -155,25 +166,21 @@ GCONV_ALWAYS_INLINE void dot16_planes_2images_sized(const float* x0, const float
         __m512 acc[16];  // [image * 8 + plane]
         GCONV_UNROLL(8)
         for (int c = 0; c < 8; ++c) {
-            const int64_t first = (half * 8 + c) * plane, end = first + plane;
-            const int64_t v0 = first / 16, v1 = (end - 1) / 16;
-            const uint32_t from = static_cast<uint32_t>(first - v0 * 16);
-            const uint32_t to = static_cast<uint32_t>(end - v1 * 16);
-            const __mmask16 head = static_cast<__mmask16>(0xFFFFu << from);
-            const __mmask16 tail = static_cast<__mmask16>(0xFFFFu >> (16 - to));
+            const int64_t first = (half * 8 + c) * plane;
+            const PlaneVectors p = plane_vectors(first, first + plane);
             const __m512 zero = _mm512_setzero_ps();  // as dot_plane16 starts
-            __m512 wv = _mm512_loadu_ps(w + v0 * 16);
-            acc[c] = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x0 + v0 * 16), wv, zero, head);
-            acc[8 + c] = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x1 + v0 * 16), wv, zero, head);
-            for (int64_t v = v0 + 1; v < v1; ++v) {
+            __m512 wv = _mm512_loadu_ps(w + p.v0 * 16);
+            acc[c] = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x0 + p.v0 * 16), wv, zero, p.head);
+            acc[8 + c] = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x1 + p.v0 * 16), wv, zero, p.head);
+            for (int64_t v = p.v0 + 1; v < p.v1; ++v) {
                 wv = _mm512_loadu_ps(w + v * 16);
                 acc[c] = _mm512_fmadd_ps(_mm512_loadu_ps(x0 + v * 16), wv, acc[c]);
                 acc[8 + c] = _mm512_fmadd_ps(_mm512_loadu_ps(x1 + v * 16), wv, acc[8 + c]);
             }
-            wv = _mm512_loadu_ps(w + v1 * 16);
-            acc[c] = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x0 + v1 * 16), wv, acc[c], tail);
+            wv = _mm512_loadu_ps(w + p.v1 * 16);
+            acc[c] = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x0 + p.v1 * 16), wv, acc[c], p.tail);
             acc[8 + c] =
-                _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x1 + v1 * 16), wv, acc[8 + c], tail);
+                _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x1 + p.v1 * 16), wv, acc[8 + c], p.tail);
         }
         const __m512 sums = sum_lanes16(acc);
         _mm256_storeu_ps(y0 + half * 8, _mm512_castps512_ps256(sums));

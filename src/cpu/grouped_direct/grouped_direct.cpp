@@ -14,11 +14,11 @@
 // or 7x7 take the depthwise wide-rows kernel (dwconv2d_wide_rows.inl) in
 // its grouped form, which reads x in place (see wide_rows_most_tap_weights).
 // In NHWC, 3x3 groups of two inputs and one output (depthwise multiplier
-// 2's input gradient) and of four inputs and four outputs (ResNeXt's first
-// stage) read x in place too, in runs of pixels that share each input
-// vector, lanes over output channels (grouped_pairs_nhwc in dwconv2d.inl,
-// grouped_nhwc_runs.inl; Zen 4: 3-6x and 1.75-2.35x faster than the
-// channel-lane kernel).
+// 2's input gradient) and of 4 or 8 inputs and as many outputs (ResNeXt's
+// first stages) read x in place too, in runs of pixels that share each
+// input vector, lanes over output channels (grouped_pairs_nhwc in
+// dwconv2d.inl, grouped_nhwc_runs.inl; Zen 4: 3-6x and, groups of 4,
+// 1.75-2.35x faster than the channel-lane kernel).
 // In NCHW, 3x3 at stride 1 on rows that fit one AVX-512 vector (ResNeXt s4,
 // RegNet) takes grouped_rows_nchw.inl instead, which reads x in place
 // through masked loads: no copy, no transposes (Zen 4, against the
@@ -140,6 +140,19 @@ bool grouped_wide_rows_fit(const gconv_plan& plan) {
            g.Cg * g.Kg <= wide_rows_most_tap_weights<T>(g.sh) && wide_rows_fit(g, f.vector_lanes);
 }
 
+// The kernels that read x in place, in order of preference (each with its
+// own weight packing), or kNone for the channel-lane and plane kernels.
+enum class InPlace { kNone, kRowsNchw, kWideRowsNchw, kPairsNhwc, kRunsNhwc };
+
+template <typename T>
+InPlace in_place_route(const gconv_plan& plan) {
+    if (grouped_rows_fit<T>(plan)) return InPlace::kRowsNchw;
+    if (grouped_wide_rows_fit<T>(plan)) return InPlace::kWideRowsNchw;
+    if (grouped_pairs_fit<T>(plan)) return InPlace::kPairsNhwc;
+    if (grouped_runs_fit<T>(plan)) return InPlace::kRunsNhwc;
+    return InPlace::kNone;
+}
+
 // The grouped-rows kernel's weights: per group, blocks of
 // kGroupedRowsChannels output channels (the last zero-filled), each
 // [Cg][R][S][channel], so a tap's weights for the block are consecutive.
@@ -193,16 +206,19 @@ void run_grouped_rows(const gconv_plan& plan, int64_t batch, const T* x, T* y, i
 gconv_status prepare(gconv_plan& plan, const void* weight) {
     return with_element_type(plan.geom.dtype, [&](auto zero) {
         using T = decltype(zero);
-        if (grouped_rows_fit<T>(plan)) return prepare_grouped_rows<T>(plan, weight);
-        if (grouped_wide_rows_fit<T>(plan)) return prepare_plane_weights(plan, weight);
-        if (grouped_pairs_fit<T>(plan))
-            return store_weights(plan, weight, [&](const auto* src, auto* dst) {
-                pack_pairs_weights(plan.geom, src, dst);
-            });
-        if (grouped_runs_fit<T>(plan))
-            return store_weights(plan, weight, [&](const auto* src, auto* dst) {
-                pack_group_runs_weights(plan.geom, src, dst);
-            });
+        switch (in_place_route<T>(plan)) {
+            case InPlace::kRowsNchw: return prepare_grouped_rows<T>(plan, weight);
+            case InPlace::kWideRowsNchw: return prepare_plane_weights(plan, weight);
+            case InPlace::kPairsNhwc:
+                return store_weights(plan, weight, [&](const auto* src, auto* dst) {
+                    pack_pairs_weights(plan.geom, src, dst);
+                });
+            case InPlace::kRunsNhwc:
+                return store_weights(plan, weight, [&](const auto* src, auto* dst) {
+                    pack_group_runs_weights(plan.geom, src, dst);
+                });
+            case InPlace::kNone: break;
+        }
         const LaneKernel<T> lanes = channel_lanes_kernel<T>(plan);
         if (lanes.fn == nullptr) return prepare_plane_kernel(plan, weight);
         const ConvGeometry& g = plan.geom;
@@ -218,29 +234,26 @@ gconv_status execute(const gconv_plan& plan, int64_t batch, const void* x, void*
                      void* scratch) {
     return with_element_type(plan.geom.dtype, [&](auto zero) {
         using T = decltype(zero);
-        if (grouped_rows_fit<T>(plan)) {
-            run_grouped_rows(plan, batch, static_cast<const T*>(x), static_cast<T*>(y), threads);
-            return GCONV_SUCCESS;
+        const KernelFamily<T>& f = family<T>(*plan.kernels);
+        const T* in = static_cast<const T*>(x);
+        T* out = static_cast<T*>(y);
+        switch (in_place_route<T>(plan)) {
+            case InPlace::kRowsNchw: run_grouped_rows(plan, batch, in, out, threads); break;
+            case InPlace::kWideRowsNchw:
+                run_in_place_planes(plan, batch, in, out, threads, f.grouped_wide_rows_nchw);
+                break;
+            case InPlace::kPairsNhwc:
+                run_pixels(plan, batch, in, out, threads, f.grouped_pairs_nhwc);
+                break;
+            case InPlace::kRunsNhwc:
+                run_pixels(plan, batch, in, out, threads, f.grouped_runs_nhwc);
+                break;
+            case InPlace::kNone: {
+                const LaneKernel<T> lanes = channel_lanes_kernel<T>(plan);
+                run_planes(plan, batch, in, out, threads, static_cast<T*>(scratch),
+                           lanes.fn != nullptr ? lanes.fn : f.grouped_direct);
+            }
         }
-        if (grouped_wide_rows_fit<T>(plan)) {
-            run_in_place_planes(plan, batch, static_cast<const T*>(x), static_cast<T*>(y),
-                                threads, family<T>(*plan.kernels).grouped_wide_rows_nchw);
-            return GCONV_SUCCESS;
-        }
-        if (grouped_pairs_fit<T>(plan)) {
-            run_pixels(plan, batch, static_cast<const T*>(x), static_cast<T*>(y), threads,
-                       family<T>(*plan.kernels).grouped_pairs_nhwc);
-            return GCONV_SUCCESS;
-        }
-        if (grouped_runs_fit<T>(plan)) {
-            run_pixels(plan, batch, static_cast<const T*>(x), static_cast<T*>(y), threads,
-                       family<T>(*plan.kernels).grouped_runs_nhwc);
-            return GCONV_SUCCESS;
-        }
-        const LaneKernel<T> lanes = channel_lanes_kernel<T>(plan);
-        run_planes(plan, batch, static_cast<const T*>(x), static_cast<T*>(y), threads,
-                   static_cast<T*>(scratch),
-                   lanes.fn != nullptr ? lanes.fn : family<T>(*plan.kernels).grouped_direct);
         return GCONV_SUCCESS;
     });
 }
