@@ -52,6 +52,11 @@ struct GemmUkernel {
     // fn_indirect for a last row panel of at most mr / 2 rows (null: none),
     // reading the same mr-row packed panel: M = 80 computed 96 rows.
     GemmUkernelIndirectFn<T> fn_indirect_half = nullptr;
+    // fn_indirect for a last micro-panel of at most `narrow_nr` columns
+    // (null: none), reading the same nr-column table: a 13x13 map's 169
+    // pixels took 15 panels of 12, the last for one pixel.
+    GemmUkernelIndirectFn<T> fn_indirect_narrow = nullptr;
+    int narrow_nr = 0;
 };
 
 // Rows [oh_begin, oh_end) of all output channels of `groups` consecutive

@@ -30,6 +30,13 @@ namespace {
 // channels (fewer passes that re-read and re-write C, longer runs of the
 // inner loop); the AlexNet im2col layers did not move.
 constexpr int64_t kPanelBytes = 32 * 1024;
+// The indirect routes pack no B, so their reduction blocks need not fit a
+// panel in L1: each block past the first re-reads and re-writes C and
+// rebuilds the micro-panel's table. Blocks of a wider panel of 256 KiB
+// (2048 steps of 32 rows: the whole reduction of AlexNet's and dense 3x3
+// layers over 64-256 channels) measured 1.03-1.10x faster than 32 KiB;
+// 64 KiB gained about half of that, 2 MiB no more.
+constexpr int64_t kIndirectPanelBytes = 256 * 1024;
 constexpr int64_t kMaxTilePixels = 256;
 constexpr int64_t kPackedTileBytes = 256 * 1024, kMaxWideTilePixels = 1024;
 // The indirect routes pack no B panel, so a tile only bounds the C tile and
@@ -37,6 +44,8 @@ constexpr int64_t kPackedTileBytes = 256 * 1024, kMaxWideTilePixels = 1024;
 // N=1 on two threads (dense 3x3, AlexNet conv4), where more items share out
 // more evenly.
 constexpr int64_t kMaxIndirectTilePixels = 128;
+// A group's packed weights beyond this run group by group (execute_indirect).
+constexpr int64_t kLargeGroupWeightBytes = 256 * 1024;
 // The widest micro-panel of any family's cols kernel (NR; the indirect
 // routes use only that kernel).
 constexpr int kMaxPanelColumns = 16;
@@ -128,6 +137,13 @@ int64_t block_steps(const GemmUkernel<T>& uk) {
     return kPanelBytes / (wider * static_cast<int64_t>(sizeof(T)));
 }
 
+// The same for the indirect routes' kernels.
+template <typename T>
+int64_t indirect_block_steps(const GemmUkernel<T>& uk) {
+    const int64_t wider = uk.mr > uk.nr ? uk.mr : uk.nr;
+    return kIndirectPanelBytes / (wider * static_cast<int64_t>(sizeof(T)));
+}
+
 int64_t cache_lines(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
 // Per-thread scratch of the indirect routes, each part on its own cache
@@ -146,7 +162,7 @@ template <typename T>
 int64_t indirect_scratch_bytes(const ConvGeometry& g, const GemmUkernel<T>& uk, bool staged,
                                int64_t tile_pixels, IndirectScratch<T>* parts = nullptr,
                                char* base = nullptr) {
-    const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, block_steps(uk));
+    const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, indirect_block_steps(uk));
     const int64_t sizes[] = {
         cache_lines(g.Cg * static_cast<int64_t>(sizeof(T))),
         cache_lines(2 * uk.nr * blocks.taps * static_cast<int64_t>(sizeof(T*))),
@@ -186,7 +202,7 @@ gconv_status prepare_typed(gconv_plan& plan, const void* weight, bool im2col) {
         if (uk.nr > kMaxPanelColumns)  // point_rows' per-column arrays
             return fail(GCONV_INTERNAL_ERROR, "micro-panel of %d columns exceeds %d", uk.nr,
                         kMaxPanelColumns);
-        const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, block_steps(uk));
+        const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, indirect_block_steps(uk));
         plan.tile_depth = blocks.taps * blocks.channels;
         plan.scratch_bytes =
             indirect_scratch_bytes<T>(g, uk, how == Route::kStaged, plan.tile_pixels);
@@ -321,7 +337,7 @@ void execute_staged(const gconv_plan& plan, int64_t batch, const T* x, T* y, int
     const int64_t tiles = (run * P + nc - 1) / nc;
     const int64_t group_size = packed_a_group_size(g, uk.mr);
     const T* bias = static_cast<const T*>(plan.bias_or_null());
-    const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, block_steps(uk));
+    const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, indirect_block_steps(uk));
     const int64_t Wp = staged_width(g), image_elements = staged_image_elements(g);
     // The (run, group) each thread's staged images hold.
     std::vector<int64_t> staged(static_cast<size_t>(threads), -1);
@@ -383,64 +399,61 @@ void execute_staged(const gconv_plan& plan, int64_t batch, const T* x, T* y, int
     });
 }
 
-template <typename T, bool kIm2col>
-gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
-                           T* scratch) {
+// The in-place route (NHWC): items are (group, pixel tile), the tile's
+// pixels numbered across the batch, as NHWC stores them: a 13x13 map's 169
+// pixels per image took 15 micro-panels of 12 (AlexNet conv4 and conv5),
+// 6% of the work on columns that are never stored. Consecutive items are
+// one tile's groups, which read the same pixels' lines (group by group,
+// ShuffleNet's grouped 1x1 read its input from memory once per group:
+// 0.91x), unless a group's weights fill a good part of L2: then each
+// thread's items keep to one group (AlexNet conv4 and conv5, 0.9-1.3 MB
+// per group: 1.03x).
+template <typename T>
+void execute_indirect(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
+                      T* scratch) {
     const ConvGeometry& g = plan.geom;
-    const Route how = route<T>(g, kIm2col);
-    if (how == Route::kStaged) {
-        execute_staged(plan, batch, x, y, threads, scratch);
-        return GCONV_SUCCESS;
-    }
-    const GemmUkernel<T>& uk = ukernel<T>(plan, kIm2col);
-    const int64_t P = g.out_pixels(), kd = g.reduction();
-    const int64_t nc = tile_width(P, batch * g.G, threads, uk.nr, plan.tile_pixels);
-    const int64_t tiles = (P + nc - 1) / nc;
+    const GemmUkernel<T>& uk = ukernel<T>(plan, false);
+    const int64_t P = g.out_pixels(), pixels = batch * P;
+    if (pixels <= 0) return;
+    const int64_t nc = tile_width(pixels, g.G, threads, uk.nr, plan.tile_pixels);
+    const int64_t tiles = (pixels + nc - 1) / nc;
     const int64_t group_size = packed_a_group_size(g, uk.mr);
     const T* bias = static_cast<const T*>(plan.bias_or_null());
-    const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, block_steps(uk));
-    // NHWC in place with several groups: each pixel's rows and outputs are
-    // a group's slice of its channels, which only requests ahead bring in
-    // time once the batch outgrows the caches.
-    const bool fetch_slices = how == Route::kIndirect && g.G > 1 && fetches_ahead<T>(g, batch);
+    const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, indirect_block_steps(uk));
+    // With several groups each pixel's rows and outputs are a group's slice
+    // of its channels, which only requests ahead bring in time once the
+    // batch outgrows the caches.
+    const bool fetch_slices = g.G > 1 && fetches_ahead<T>(g, batch);
+    const bool group_major = group_size * static_cast<int64_t>(sizeof(T)) > kLargeGroupWeightBytes;
 
-    parallel_for(batch * g.G * tiles, threads, [&](int64_t item, int tid) {
-        const int64_t tile = item % tiles, group = item / tiles % g.G, n = item / tiles / g.G;
-        const int64_t j0 = tile * nc, width = P - j0 < nc ? P - j0 : nc;
-        const T* image = x + n * g.in_image();
-        T* out = y + n * g.out_image();
-        const T* a = plan.weight.as<T>() + group * group_size;
-        const T* group_bias = bias ? bias + group * g.Kg : nullptr;
-        char* mine = reinterpret_cast<char*>(scratch) + tid * plan.scratch_bytes;
-        if (how == Route::kPacked) {
-            auto pack_b = [&](int64_t p0, int64_t kc, T* dst) {
-                if (kIm2col)
-                    pack_b_im2col(g, image, group, p0, kc, j0, width, uk.nr, dst);
-                else
-                    pack_b_direct(g, image, group, p0, kc, j0, width, uk.nr, dst);
-            };
-            gemm_macro_kernel(uk, a, g.Kg, kd, width, plan.tile_depth, reinterpret_cast<T*>(mine),
-                              pack_b, out + group * g.Kg * P + j0, P, 1, group_bias, g.act);
-            return;
-        }
-        // kIndirect (NHWC): B in place, taps in the padding on a row of zeros.
+    parallel_for(g.G * tiles, threads, [&](int64_t item, int tid) {
+        const int64_t group = group_major ? item / tiles : item % g.G;
+        const int64_t tile = group_major ? item % tiles : item / g.G;
+        const int64_t j0 = tile * nc, width = pixels - j0 < nc ? pixels - j0 : nc;
         IndirectScratch<T> parts;
-        indirect_scratch_bytes<T>(g, uk, false, plan.tile_pixels, &parts, mine);
+        indirect_scratch_bytes<T>(g, uk, false, plan.tile_pixels, &parts,
+                                  reinterpret_cast<char*>(scratch) + tid * plan.scratch_bytes);
         for (int64_t c = 0; c < g.Cg; ++c) parts.zeros[c] = T(0);
-        // Pixel (ih, iw)'s Cg channels at first + (ih * W + iw) * C.
-        const T* first = image + group * g.Cg;
-        // Columns past the tile repeat its last pixel: read, never stored.
-        // Pixels and taps advance by increments: a division per table entry
-        // cost a fifth of a grouped 1x1's time (80 channels per group).
+        // Pixel (ih, iw) of image m: its group's Cg channels at
+        // x + m * in_image + group * Cg + (ih * W + iw) * C. Taps in the
+        // padding read a row of zeros. Columns past the tile repeat its last
+        // pixel: read, never stored. Pixels and taps advance by increments:
+        // a division per table entry cost a fifth of a grouped 1x1's time
+        // (80 channels per group).
         auto point_rows = [&](int64_t jp, int64_t t0, int64_t kt, const T** table) {
             int64_t ih0[kMaxPanelColumns], iw0[kMaxPanelColumns];
-            int64_t pixel = j0 + jp, oh = pixel / g.OW, ow = pixel % g.OW;
+            const T* first[kMaxPanelColumns];
+            int64_t pixel = j0 + jp, m = pixel / P, oh = pixel % P / g.OW, ow = pixel % P % g.OW;
             for (int j = 0; j < uk.nr; ++j) {
                 ih0[j] = oh * g.sh - g.pt;
                 iw0[j] = ow * g.sw - g.pl;
+                first[j] = x + m * g.in_image() + group * g.Cg;
                 if (pixel + 1 < j0 + width) {
                     ++pixel;
-                    if (++ow == g.OW) ow = 0, ++oh;
+                    if (++ow == g.OW) {
+                        ow = 0;
+                        if (++oh == g.OH) oh = 0, ++m;
+                    }
                 }
             }
             int64_t r = t0 / g.S, s = t0 % g.S;
@@ -449,16 +462,65 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
                 for (int j = 0; j < uk.nr; ++j) {
                     const int64_t ih = ih0[j] + dy, iw = iw0[j] + dx;
                     table[t * uk.nr + j] = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W
-                                               ? first + (ih * g.W + iw) * g.C
+                                               ? first[j] + (ih * g.W + iw) * g.C
                                                : parts.zeros;
                 }
                 if (++s == g.S) s = 0, ++r;
             }
         };
-        gemm_macro_kernel_indirect(uk, a, g.Kg, g.R * g.S, g.Cg, blocks, width, parts.table,
-                                   point_rows, out + j0 * g.K + group * g.Kg, 1, g.K, group_bias,
-                                   g.act, fetch_slices);
+        gemm_macro_kernel_indirect(uk, plan.weight.as<T>() + group * group_size, g.Kg,
+                                   g.R * g.S, g.Cg, blocks, width, parts.table, point_rows,
+                                   y + j0 * g.K + group * g.Kg, 1, g.K,
+                                   bias ? bias + group * g.Kg : nullptr, g.act, fetch_slices);
     });
+}
+
+// kPacked (NCHW): items are (image, group, pixel tile), B packed per tile.
+template <typename T, bool kIm2col>
+void execute_packed(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
+                    T* scratch) {
+    const ConvGeometry& g = plan.geom;
+    const GemmUkernel<T>& uk = ukernel<T>(plan, kIm2col);
+    const int64_t P = g.out_pixels(), kd = g.reduction();
+    const int64_t nc = tile_width(P, batch * g.G, threads, uk.nr, plan.tile_pixels);
+    const int64_t tiles = (P + nc - 1) / nc;
+    const int64_t group_size = packed_a_group_size(g, uk.mr);
+    const T* bias = static_cast<const T*>(plan.bias_or_null());
+
+    parallel_for(batch * g.G * tiles, threads, [&](int64_t item, int tid) {
+        const int64_t tile = item % tiles, group = item / tiles % g.G, n = item / tiles / g.G;
+        const int64_t j0 = tile * nc, width = P - j0 < nc ? P - j0 : nc;
+        const T* image = x + n * g.in_image();
+        auto pack_b = [&](int64_t p0, int64_t kc, T* dst) {
+            if (kIm2col)
+                pack_b_im2col(g, image, group, p0, kc, j0, width, uk.nr, dst);
+            else
+                pack_b_direct(g, image, group, p0, kc, j0, width, uk.nr, dst);
+        };
+        gemm_macro_kernel(uk, plan.weight.as<T>() + group * group_size, g.Kg, kd, width,
+                          plan.tile_depth,
+                          reinterpret_cast<T*>(reinterpret_cast<char*>(scratch) +
+                                               tid * plan.scratch_bytes),
+                          pack_b,
+                          y + n * g.out_image() + group * g.Kg * P + j0, P, 1,
+                          bias ? bias + group * g.Kg : nullptr, g.act);
+    });
+}
+
+template <typename T, bool kIm2col>
+gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
+                           T* scratch) {
+    switch (route<T>(plan.geom, kIm2col)) {
+        case Route::kStaged:
+            execute_staged(plan, batch, x, y, threads, scratch);
+            break;
+        case Route::kIndirect:
+            execute_indirect(plan, batch, x, y, threads, scratch);
+            break;
+        case Route::kPacked:
+            execute_packed<T, kIm2col>(plan, batch, x, y, threads, scratch);
+            break;
+    }
     return GCONV_SUCCESS;
 }
 

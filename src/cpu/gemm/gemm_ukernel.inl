@@ -128,20 +128,20 @@ void gemm_ukernel_cols(int64_t kc, const T* __restrict a, const T* __restrict b,
 
 // Columns past t.n point at valid data (the caller repeats the last column);
 // their results are not stored. A is packed in panels of kPanelRows rows,
-// of which the kernel computes the first MR.
-template <typename T, int MV, int NR, int kPanelRows = MV * Vec<T>::N>
+// of which the kernel computes the first MV vectors; the table has
+// kTableColumns entries per tap, of which the kernel reads the first NR.
+template <typename T, int MV, int NR, int kPanelRows = MV * Vec<T>::N, int kTableColumns = NR>
 void gemm_ukernel_cols_indirect(int64_t taps, int64_t c0, int64_t channels,
                                 const T* __restrict a, const T* const* rows,
                                 const GemmTile<T>& t) {
     using V = Vec<T>;
-    constexpr int MR = MV * V::N;
     V acc[NR][MV];
     for (int j = 0; j < NR; ++j)
         for (int v = 0; v < MV; ++v) acc[j][v] = V::zero();
     int64_t tap = 0;
     do {  // taps >= 1 and channels >= 1, as in gemm_ukernel_rows
         const T* column[NR];
-        for (int j = 0; j < NR; ++j) column[j] = rows[tap * NR + j] + c0;
+        for (int j = 0; j < NR; ++j) column[j] = rows[tap * kTableColumns + j] + c0;
         int64_t c = 0;
         do {
             V av[MV];
@@ -158,12 +158,16 @@ void gemm_ukernel_cols_indirect(int64_t taps, int64_t c0, int64_t channels,
 
 // Register budget: accumulators + one vector row of B (or column of A) + a
 // broadcast must fit the family's vector registers (32 zmm, 16 ymm/xmm).
+// kNarrow: the columns of a last micro-panel's kernel. Where a map's pixels
+// leave a few columns for the last panel, the full kernel computed the rest
+// on repeats of the last pixel (AlexNet conv4 and conv5 at N=1, NHWC:
+// 1.06-1.07x).
 #if GCONV_ISA_LEVEL == 2
-constexpr int kRows = 12, kVecs = 2;
+constexpr int kRows = 12, kVecs = 2, kNarrow = 4;
 #elif GCONV_ISA_LEVEL == 1
-constexpr int kRows = 6, kVecs = 2;
+constexpr int kRows = 6, kVecs = 2, kNarrow = 2;
 #else
-constexpr int kRows = 4, kVecs = 2;
+constexpr int kRows = 4, kVecs = 2, kNarrow = 2;
 #endif
 
 template <typename T>
@@ -172,7 +176,9 @@ void fill(KernelFamily<T>& f) {
     f.gemm_rows = {gemm_ukernel_rows<T, kRows, kVecs>, kRows, kVecs * lanes};
     f.gemm_cols = {gemm_ukernel_cols<T, kVecs, kRows>, kVecs * lanes, kRows,
                    gemm_ukernel_cols_indirect<T, kVecs, kRows>,
-                   gemm_ukernel_cols_indirect<T, kVecs / 2, kRows, kVecs * lanes>};
+                   gemm_ukernel_cols_indirect<T, kVecs / 2, kRows, kVecs * lanes>,
+                   gemm_ukernel_cols_indirect<T, kVecs, kNarrow, kVecs * lanes, kRows>,
+                   kNarrow};
 #if GCONV_ISA_LEVEL == 2
     // 48 x 8 (24 accumulators, 8 column pointers): AlexNet conv2's input
     // gradient has 48 channels per group, which 32-row panels computed as

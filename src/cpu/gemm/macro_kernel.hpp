@@ -127,8 +127,10 @@ void gemm_macro_kernel_indirect(const GemmUkernel<T>& uk, const T* a_packed, int
                             for (int64_t i = 0; i < M; i += line)
                                 prefetch_write(c + (j1 + j) * cs + i);
                     }
+                    const bool narrow = uk.fn_indirect_narrow != nullptr &&
+                                        nc - j0 <= uk.narrow_nr;
                     const bool half = uk.fn_indirect_half != nullptr && M - i0 <= uk.mr / 2;
-                    (half ? uk.fn_indirect_half : uk.fn_indirect)(
+                    (narrow ? uk.fn_indirect_narrow : half ? uk.fn_indirect_half : uk.fn_indirect)(
                         kt, c0, channels, a_packed + i0 * kd + p0 * uk.mr, cur,
                         gemm_tile(uk, M, nc, i0, j0, p0, kc, kd, c, rs, cs, bias, act));
                 }
