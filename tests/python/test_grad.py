@@ -438,3 +438,21 @@ def test_weight_grad_matches_reference_on_random_geometries(seed):
         assert_close(got, ref, np.float32, f"weight_grad G={g} Cg={cg} Kg={kg} {h}x{w} "
                                            f"k={r}x{s} s={stride} p={pad} d={dil} {layout}")
         checked += 1
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("rows", [7, 8, 9, 15, 16, 17, 33])
+@pytest.mark.parametrize("groups,cg", [(2, 20), (8, 4)], ids=["channel_lanes", "group_lanes"])
+def test_weight_grad_bands_of_output_rows_match_reference(layout, rows, groups, cg):
+    """Maps of output rows around the bands' heights (8 rows, or 16 in NCHW
+    and in maps of up to 16 rows): every band adds its rows once, the last
+    band's short count included."""
+    rng = np.random.default_rng(rows * 10 + groups)
+    x = rng.standard_normal((2, groups * cg, rows, 5)).astype(np.float32)
+    weight_shape = (groups * 6, cg, 3, 3)
+    dy = rng.standard_normal((2, groups * 6, rows, 5)).astype(np.float32)
+    ref = reference.conv2d_weight_grad(x.astype(np.float64), weight_shape, dy.astype(np.float64),
+                                       1, 1, 1, groups)
+    xa, da = (x, dy) if layout == "NCHW" else (x.transpose(0, 2, 3, 1), dy.transpose(0, 2, 3, 1))
+    got = gconv.conv2d_weight_grad(xa, weight_shape, da, 1, 1, 1, groups, layout=layout)
+    assert_close(got, ref, np.float32, f"weight_grad {rows} rows G={groups} {layout}")
