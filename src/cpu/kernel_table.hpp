@@ -335,6 +335,11 @@ struct KernelFamily {
     // gemm_cols with one and a half times its rows (AVX-512 only, else
     // fn null): for M a multiple of its mr but not of gemm_cols' (48).
     GemmUkernel<T> gemm_cols_tall;
+    // gemm_cols with twice its rows and half its columns (AVX-512 only,
+    // else fn null): 4 vector loads and 6 broadcasts per 24 FMAs where
+    // gemm_cols has 2 and 12, and 6 column pointers where 12 left one in a
+    // vector register. For M a multiple of its mr.
+    GemmUkernel<T> gemm_cols_wide;
     PlaneKernelFn<T> grouped_direct;  // both layouts
     // Lanes over a group's output channels (Kg % vector_lanes == 0), both
     // layouts; weights packed [G][R][S][Cg][Kg], `w` at the first group's.

@@ -1,6 +1,9 @@
 """How im2col_gemm and gemm_1x1 cut their work (src/cpu/conv_gemm/conv_gemm.cpp,
 src/cpu/gemm/macro_kernel.hpp): NHWC pixel tiles that run on from one image
-into the next, a last micro-panel of a few columns on its own narrow kernel,
+into the next, tiles of whole micro-panels shared out evenly, the three
+AVX-512 panel shapes (32 x 12; 64 x 6 where the output channels per group
+fill them; 48 x 8), a last micro-panel of a few columns on its own narrow
+kernel,
 items that keep to one group where a group's weights are large, and
 reductions longer than one block.
 
@@ -44,6 +47,8 @@ GEOMETRIES = [
     (40, 1, 32, (7, 7), (3, 3), 2, 1),     # 16 pixels at stride 2
     (32, 2, 64, (3, 5), (5, 5), 1, 2),     # 15 pixels, 5x5
     (64, 1, 32, (1, 1), (1, 1), 1, 0),     # one pixel per image
+    (32, 1, 128, (13, 13), (3, 3), 1, 1),  # 64-row panels of 6 columns (AVX-512)
+    (48, 3, 192, (5, 7), (1, 1), 1, 0),    # the same, grouped 1x1
 ]
 
 

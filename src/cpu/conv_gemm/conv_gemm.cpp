@@ -8,6 +8,7 @@
 // channels, where a pixel tile may span images (im2col in NCHW, and in NHWC
 // where the channel stride crowds a few L1 sets). No full im2col matrix
 // ever exists.
+#include <algorithm>
 #include <cinttypes>
 #include <cstring>
 #include <vector>
@@ -120,11 +121,15 @@ Route route(const ConvGeometry& g, bool im2col) {
     return nhwc ? Route::kIndirect : Route::kPacked;
 }
 
+// gemm_cols_wide where M fills its panels, else gemm_cols_tall where M
+// fills its panels and not gemm_cols'.
 template <typename T>
 const GemmUkernel<T>& ukernel(const gconv_plan& plan, bool im2col) {
     const KernelFamily<T>& f = family<T>(*plan.kernels);
     if (route<T>(plan.geom, im2col) == Route::kPacked) return f.gemm_rows;
     const int64_t M = plan.geom.Kg;
+    const GemmUkernel<T>& wide = f.gemm_cols_wide;
+    if (wide.fn != nullptr && M % wide.mr == 0) return wide;
     const GemmUkernel<T>& tall = f.gemm_cols_tall;
     return tall.fn != nullptr && M % tall.mr == 0 && M % f.gemm_cols.mr != 0 ? tall : f.gemm_cols;
 }
@@ -298,23 +303,31 @@ void unstage_tile(const KernelFamily<T>& f, const T* tile, int64_t width, int64_
         for (int64_t k = 0; k < Kg; ++k) out[k * P + p] = tile[p * Kg + k];
 }
 
-// The pixel tile of an item over `units` units (image or run, group) of
-// `pixels` pixels each: wide enough for about four items a thread, a
-// multiple of the micro-panel width nr, capped at `cap` by tiles of equal
-// width.
-int64_t tile_width(int64_t pixels, int64_t units, int threads, int64_t nr, int64_t cap) {
-    const int64_t wanted_tiles = (4 * threads + units - 1) / units;
-    int64_t nc = split_size(pixels, wanted_tiles, nr);
-    nc = (nc + nr - 1) / nr * nr;
-    if (nc > cap) {
-        // As many tiles as the cap needs, of equal width: capping alone
-        // left a last tile of one micro-panel (28x28 at 256: 3 x 256 + 16),
-        // an item that streams all of A for a sliver of C.
-        const int64_t count = (pixels + cap - 1) / cap;
-        nc = ((pixels + count - 1) / count + nr - 1) / nr * nr;
-        if (nc > cap) nc = cap;
+// The pixel tiles of the items over `units` units (image or run, group) of
+// `pixels` pixels each: whole micro-panels of nr pixels, as evenly shared
+// as panels allow, about four items a thread, each at most `cap` pixels.
+// Where the items are few, their count is a multiple of the threads: a
+// dense 3x3 over 14x14 at N=1 (33 panels of 6) cut into 7 equal tiles gave
+// one thread four of them.
+struct PixelTiles {
+    int64_t pixels, nr, panels, count;
+    int64_t begin(int64_t t) const { return t * panels / count * nr; }
+    int64_t end(int64_t t) const {
+        const int64_t e = (t + 1) * panels / count * nr;
+        return e < pixels ? e : pixels;
     }
-    return nc;
+};
+
+PixelTiles pixel_tiles(int64_t pixels, int64_t units, int threads, int64_t nr, int64_t cap) {
+    const int64_t panels = (pixels + nr - 1) / nr;
+    const int64_t cap_panels = cap / nr > 0 ? cap / nr : 1;
+    int64_t count = (4 * threads + units - 1) / units;
+    if (count < (panels + cap_panels - 1) / cap_panels) count = (panels + cap_panels - 1) / cap_panels;
+    if (units * count < 8 * threads)
+        while ((units * count) % threads != 0 && count < panels) ++count;
+    if (count > panels) count = panels;
+    if (count < 1) count = 1;
+    return {pixels, nr, panels, count};
 }
 
 // The staged route: items are (run of images, group, pixel tile), the
@@ -333,8 +346,8 @@ void execute_staged(const gconv_plan& plan, int64_t batch, const T* x, T* y, int
     if (batch <= 0 || P <= 0) return;
     const int64_t run = staged_images<T>(g) < batch ? staged_images<T>(g) : batch;
     const int64_t runs = (batch + run - 1) / run;
-    const int64_t nc = tile_width(run * P, runs * g.G, threads, uk.nr, plan.tile_pixels);
-    const int64_t tiles = (run * P + nc - 1) / nc;
+    const PixelTiles cut = pixel_tiles(run * P, runs * g.G, threads, uk.nr, plan.tile_pixels);
+    const int64_t tiles = cut.count;
     const int64_t group_size = packed_a_group_size(g, uk.mr);
     const T* bias = static_cast<const T*>(plan.bias_or_null());
     const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, indirect_block_steps(uk));
@@ -345,9 +358,9 @@ void execute_staged(const gconv_plan& plan, int64_t batch, const T* x, T* y, int
     parallel_for(runs * g.G * tiles, threads, [&](int64_t item, int tid) {
         const int64_t tile = item % tiles, group = item / tiles % g.G, r = item / tiles / g.G;
         const int64_t n0 = r * run, images = batch - n0 < run ? batch - n0 : run;
-        const int64_t j0 = tile * nc;
-        if (j0 >= images * P) return;  // a short last run
-        const int64_t width = images * P - j0 < nc ? images * P - j0 : nc;
+        const int64_t j0 = cut.begin(tile), j1 = std::min(cut.end(tile), images * P);
+        if (j0 >= j1) return;  // a short last run
+        const int64_t width = j1 - j0;
         IndirectScratch<T> parts;
         indirect_scratch_bytes<T>(g, uk, true, plan.tile_pixels, &parts,
                                   reinterpret_cast<char*>(scratch) + tid * plan.scratch_bytes);
@@ -415,8 +428,8 @@ void execute_indirect(const gconv_plan& plan, int64_t batch, const T* x, T* y, i
     const GemmUkernel<T>& uk = ukernel<T>(plan, false);
     const int64_t P = g.out_pixels(), pixels = batch * P;
     if (pixels <= 0) return;
-    const int64_t nc = tile_width(pixels, g.G, threads, uk.nr, plan.tile_pixels);
-    const int64_t tiles = (pixels + nc - 1) / nc;
+    const PixelTiles cut = pixel_tiles(pixels, g.G, threads, uk.nr, plan.tile_pixels);
+    const int64_t tiles = cut.count;
     const int64_t group_size = packed_a_group_size(g, uk.mr);
     const T* bias = static_cast<const T*>(plan.bias_or_null());
     const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, indirect_block_steps(uk));
@@ -429,7 +442,7 @@ void execute_indirect(const gconv_plan& plan, int64_t batch, const T* x, T* y, i
     parallel_for(g.G * tiles, threads, [&](int64_t item, int tid) {
         const int64_t group = group_major ? item / tiles : item % g.G;
         const int64_t tile = group_major ? item % tiles : item / g.G;
-        const int64_t j0 = tile * nc, width = pixels - j0 < nc ? pixels - j0 : nc;
+        const int64_t j0 = cut.begin(tile), width = cut.end(tile) - j0;
         IndirectScratch<T> parts;
         indirect_scratch_bytes<T>(g, uk, false, plan.tile_pixels, &parts,
                                   reinterpret_cast<char*>(scratch) + tid * plan.scratch_bytes);
@@ -482,14 +495,14 @@ void execute_packed(const gconv_plan& plan, int64_t batch, const T* x, T* y, int
     const ConvGeometry& g = plan.geom;
     const GemmUkernel<T>& uk = ukernel<T>(plan, kIm2col);
     const int64_t P = g.out_pixels(), kd = g.reduction();
-    const int64_t nc = tile_width(P, batch * g.G, threads, uk.nr, plan.tile_pixels);
-    const int64_t tiles = (P + nc - 1) / nc;
+    const PixelTiles cut = pixel_tiles(P, batch * g.G, threads, uk.nr, plan.tile_pixels);
+    const int64_t tiles = cut.count;
     const int64_t group_size = packed_a_group_size(g, uk.mr);
     const T* bias = static_cast<const T*>(plan.bias_or_null());
 
     parallel_for(batch * g.G * tiles, threads, [&](int64_t item, int tid) {
         const int64_t tile = item % tiles, group = item / tiles % g.G, n = item / tiles / g.G;
-        const int64_t j0 = tile * nc, width = P - j0 < nc ? P - j0 : nc;
+        const int64_t j0 = cut.begin(tile), width = cut.end(tile) - j0;
         const T* image = x + n * g.in_image();
         auto pack_b = [&](int64_t p0, int64_t kc, T* dst) {
             if (kIm2col)
