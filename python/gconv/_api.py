@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from . import _args, _core, _padding_mode, cuda
+from . import _alloc, _args, _core, _padding_mode, cuda
 from ._conv_spec import (_FLOAT_DTYPES, _PLAIN_TYPES, _plain, ConvParams, ConvSpec, DTYPE_CODES,
                          LAYOUT_CODES, as_float_array, check_out,
                          check_same_dtype, kernel_ready, split_batch)
@@ -49,7 +49,7 @@ def _result_array(out, shape, dtype, where, spare=None):
         if last is not None and sys.getrefcount(last) == 2 and last.shape == shape \
                 and last.dtype == dtype:
             return last
-    return np.empty(shape, dtype)
+    return _alloc.empty(shape, dtype)
 
 
 def _run_plan(plan, x, result, batch, fresh=False):
@@ -60,7 +60,7 @@ def _run_plan(plan, x, result, batch, fresh=False):
         return result
     target = result
     if not fresh and (not result.flags.aligned or np.may_share_memory(result, x)):
-        target = np.empty(result.shape, result.dtype)
+        target = _alloc.empty(result.shape, result.dtype)
     plan.execute(x, target, batch)
     if target is not result:
         np.copyto(result, target)
@@ -163,7 +163,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, l
         known = _REPEATS.get(key)
         if known is not None:
             desc, out_shape = known
-            result = np.empty(out_shape, x.dtype)
+            result = _alloc.empty(out_shape, x.dtype)
             if result.size:
                 _core.Plan(desc, weight, bias, None).execute(x, result, desc[0])
             return result
@@ -275,7 +275,7 @@ def global_avg_pool2d(x, *, layout="NCHW", out=None):
         return result
     x = kernel_ready(x)
     target = result if result.flags.aligned and not np.may_share_memory(result, x) \
-        else np.empty(shape, x.dtype)
+        else _alloc.empty(shape, x.dtype)
     _core.global_avg_pool2d(DTYPE_CODES[x.dtype], LAYOUT_CODES[layout], n, c, h, w, x, target)
     if target is not result:
         np.copyto(result, target)

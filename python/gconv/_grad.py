@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from . import _args, _core
+from . import _alloc, _args, _core
 from ._api import conv2d
 from ._conv_spec import (DTYPE_CODES, LAYOUT_CODES, as_float_array, check_bias_shape, check_out, check_same_dtype,
                          conv_params, kernel_ready)
@@ -162,7 +162,7 @@ def _transposed_conv(dy, weight, groups, stride, pad_before, dilation, in_sizes,
         phase_shape[axes[0]], phase_shape[axes[1]] = rows, cols
         image_bytes = result.itemsize * stride[0] * stride[1] * int(np.prod(phase_shape[1:]))
         chunk = max(1, min(batch, _PHASE_BUFFER_BYTES // max(image_bytes, 1)))
-        buffer = np.empty(chunk * image_bytes // result.itemsize, result.dtype)
+        buffer = _alloc.empty((chunk * image_bytes // result.itemsize,), result.dtype)
     # Per phase (a, b): None where no tap reaches it (or only padding
     # does), else the crop of dy, the padding and dilation of its stride-1
     # correlation and its weights.
@@ -275,7 +275,7 @@ def conv2d_input_grad(input_shape, weight, grad_output, stride=1, padding=0, dil
     desc, out_shape, unbatched = params.descriptor(input_shape, weight.dtype, False)
     _check_grad_output(grad_output, out_shape, where)
     batched_shape, _ = _batched(input_shape, layout)
-    result = np.empty(batched_shape, weight.dtype)
+    result = _alloc.empty(batched_shape, weight.dtype)
     if result.size and weight.shape[0] == 0:
         result[...] = 0
     elif result.size:
@@ -466,7 +466,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     # them while writing the result) or is misaligned.
     direct = out is not None and out.flags.aligned and not any(
         np.may_share_memory(out, a) for a in (x, weight, bias) if a is not None)
-    result = out.reshape(shape) if direct else np.empty(shape, weight.dtype)
+    result = out.reshape(shape) if direct else _alloc.empty(shape, weight.dtype)
     if result.size:
         # The forward convolution this is the adjoint of has weight (C_in, C_out/G, R, S).
         _transposed_conv(kernel_ready(xb), kernel_ready(weight), groups, stride,

@@ -33,7 +33,7 @@ mapped conv2d runs, so every message names the caller's own shapes.
 
 import numpy as np
 
-from . import _args, _core
+from . import _alloc, _args, _core
 from ._api import _convolve, _result_array
 from ._conv_spec import (ACTIVATION_CODES, DTYPE_CODES, ConvSpec, as_float_array,
                          check_bias_shape, check_group_channels, check_same_dtype, kernel_ready,
@@ -186,7 +186,7 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     target = batched
     if any(a is not None and np.may_share_memory(result, a)
            for a in (call.x, call.weight, call.bias)):
-        target = np.empty(batched.shape, batched.dtype)
+        target = _alloc.empty(batched.shape, batched.dtype)
     depthwise = call.weight.shape[1] == 1 and call.weight.shape[2] > 1
     # NCDHW convolves every input slice for every tap: only when most are used.
     every_slice = call.stride[0] == 1 and 2 * call.out_spatial[0] >= call.x.shape[2]
@@ -232,7 +232,7 @@ def _conv3d_folded(call, target):
         else:
             nb, ob = n1 - n0, o1 - o0
             if y_buffer is None:
-                y_buffer = np.empty(nb * ob * k * oh * ow, x.dtype)
+                y_buffer = _alloc.empty((nb * ob * k * oh * ow,), x.dtype)
             y = y_buffer[:nb * ob * k * oh * ow].reshape(nb * ob, k, oh, ow)
             _convolve(spec, stacked, y, plan_cache=plans)
             target[n0:n1, :, o0:o1] = y.reshape(nb, ob, k, oh, ow).transpose(0, 2, 1, 3, 4)
@@ -370,5 +370,5 @@ class _DepthTaps:
         """An uninitialised array of ``shape`` in memory shared by every block."""
         size = int(np.prod(shape))
         if self.buffer is None:
-            self.buffer = np.empty(size, self.x.dtype)
+            self.buffer = _alloc.empty((size,), self.x.dtype)
         return self.buffer[:size].reshape(shape)
