@@ -61,7 +61,8 @@ GCONV_ALWAYS_INLINE void grouped_rows_block(const GroupedRows& p, int64_t Cg, co
     V acc[KB][RB];
     for (int k = 0; k < KB; ++k)
         for (int j = 0; j < RB; ++j) acc[k][j] = V::zero();
-    for (int64_t c = 0; c < Cg; ++c, w += kPackedChannel) {
+    int64_t c = 0;
+    do {  // Cg >= 1: no path skips the loop, so acc[][] never needs a home in memory
         const T* xc = x + c * p.plane;
         const T* rows[U];
         for (int u = 0; u < U; ++u)
@@ -80,7 +81,8 @@ GCONV_ALWAYS_INLINE void grouped_rows_block(const GroupedRows& p, int64_t Cg, co
                 }
             }
         }
-    }
+        w += kPackedChannel;
+    } while (++c < Cg);
     for (int k = 0; k < KB; ++k) {
         const V b = V::set1(bias ? bias[k] : T(0));
         for (int j = 0; j < RB; ++j)
