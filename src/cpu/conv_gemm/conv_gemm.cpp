@@ -321,8 +321,9 @@ struct PixelTiles {
 PixelTiles pixel_tiles(int64_t pixels, int64_t units, int threads, int64_t nr, int64_t cap) {
     const int64_t panels = (pixels + nr - 1) / nr;
     const int64_t cap_panels = cap / nr > 0 ? cap / nr : 1;
+    const int64_t fewest = (panels + cap_panels - 1) / cap_panels;  // tiles within the cap
     int64_t count = (4 * threads + units - 1) / units;
-    if (count < (panels + cap_panels - 1) / cap_panels) count = (panels + cap_panels - 1) / cap_panels;
+    if (count < fewest) count = fewest;
     if (units * count < 8 * threads)
         while ((units * count) % threads != 0 && count < panels) ++count;
     if (count > panels) count = panels;
