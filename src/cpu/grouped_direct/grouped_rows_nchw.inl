@@ -83,8 +83,13 @@ GCONV_ALWAYS_INLINE void grouped_rows_block(const GroupedRows& p, int64_t Cg, co
         }
         w += kPackedChannel;
     } while (++c < Cg);
+    // Unrolled, as the loops above: otherwise GCC gave acc[][] a home on the
+    // stack for this loop and stored all 16 accumulators to it after every
+    // input channel (ResNeXt s4 and RegNet NCHW: 1.08-1.14x without).
+    GCONV_UNROLL(4)
     for (int k = 0; k < KB; ++k) {
         const V b = V::set1(bias ? bias[k] : T(0));
+        GCONV_UNROLL(4)
         for (int j = 0; j < RB; ++j)
             activate_vec(acc[k][j] + b, act)
                 .store_lanes(y + k * p.out_plane + (oh0 + j) * p.OW, p.store);
