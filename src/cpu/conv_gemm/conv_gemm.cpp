@@ -135,18 +135,18 @@ const GemmUkernel<T>& ukernel(const gconv_plan& plan, bool im2col) {
 }
 
 // The longest reduction block: the wider of the two micro-panels fills
-// kPanelBytes.
+// panel_bytes (kPanelBytes packed, kIndirectPanelBytes in place).
 template <typename T>
-int64_t block_steps(const GemmUkernel<T>& uk) {
+int64_t block_steps(const GemmUkernel<T>& uk, int64_t panel_bytes) {
     const int64_t wider = uk.mr > uk.nr ? uk.mr : uk.nr;
-    return kPanelBytes / (wider * static_cast<int64_t>(sizeof(T)));
+    return panel_bytes / (wider * static_cast<int64_t>(sizeof(T)));
 }
 
-// The same for the indirect routes' kernels.
+// The reduction blocks of the indirect routes (tap by tap, see
+// reduction_blocks).
 template <typename T>
-int64_t indirect_block_steps(const GemmUkernel<T>& uk) {
-    const int64_t wider = uk.mr > uk.nr ? uk.mr : uk.nr;
-    return kIndirectPanelBytes / (wider * static_cast<int64_t>(sizeof(T)));
+ReductionBlocks indirect_blocks(const ConvGeometry& g, const GemmUkernel<T>& uk) {
+    return reduction_blocks(g.R * g.S, g.Cg, block_steps(uk, kIndirectPanelBytes));
 }
 
 int64_t cache_lines(int64_t bytes) { return (bytes + 63) / 64 * 64; }
@@ -167,7 +167,7 @@ template <typename T>
 int64_t indirect_scratch_bytes(const ConvGeometry& g, const GemmUkernel<T>& uk, bool staged,
                                int64_t tile_pixels, IndirectScratch<T>* parts = nullptr,
                                char* base = nullptr) {
-    const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, indirect_block_steps(uk));
+    const ReductionBlocks blocks = indirect_blocks(g, uk);
     const int64_t sizes[] = {
         cache_lines(g.Cg * static_cast<int64_t>(sizeof(T))),
         cache_lines(2 * uk.nr * blocks.taps * static_cast<int64_t>(sizeof(T*))),
@@ -207,7 +207,7 @@ gconv_status prepare_typed(gconv_plan& plan, const void* weight, bool im2col) {
         if (uk.nr > kMaxPanelColumns)  // point_rows' per-column arrays
             return fail(GCONV_INTERNAL_ERROR, "micro-panel of %d columns exceeds %d", uk.nr,
                         kMaxPanelColumns);
-        const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, indirect_block_steps(uk));
+        const ReductionBlocks blocks = indirect_blocks(g, uk);
         plan.tile_depth = blocks.taps * blocks.channels;
         plan.scratch_bytes =
             indirect_scratch_bytes<T>(g, uk, how == Route::kStaged, plan.tile_pixels);
@@ -217,7 +217,8 @@ gconv_status prepare_typed(gconv_plan& plan, const void* weight, bool im2col) {
     // steps of a dense 3x3 over 64 channels) would re-read and re-write C for
     // little work.
     const int64_t kd = g.reduction() > 0 ? g.reduction() : 1;
-    const int64_t blocks = (kd + block_steps(uk) - 1) / block_steps(uk);
+    const int64_t steps = block_steps(uk, kPanelBytes);
+    const int64_t blocks = (kd + steps - 1) / steps;
     plan.tile_depth = (kd + blocks - 1) / blocks;
     // Shallow reductions (a grouped 1x1 over 80 channels) pack little B per
     // pixel: wider tiles, while the B block stays within kPackedTileBytes,
@@ -351,7 +352,7 @@ void execute_staged(const gconv_plan& plan, int64_t batch, const T* x, T* y, int
     const int64_t tiles = cut.count;
     const int64_t group_size = packed_a_group_size(g, uk.mr);
     const T* bias = static_cast<const T*>(plan.bias_or_null());
-    const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, indirect_block_steps(uk));
+    const ReductionBlocks blocks = indirect_blocks(g, uk);
     const int64_t Wp = staged_width(g), image_elements = staged_image_elements(g);
     // The (run, group) each thread's staged images hold.
     std::vector<int64_t> staged(static_cast<size_t>(threads), -1);
@@ -433,7 +434,7 @@ void execute_indirect(const gconv_plan& plan, int64_t batch, const T* x, T* y, i
     const int64_t tiles = cut.count;
     const int64_t group_size = packed_a_group_size(g, uk.mr);
     const T* bias = static_cast<const T*>(plan.bias_or_null());
-    const ReductionBlocks blocks = reduction_blocks(g.R * g.S, g.Cg, indirect_block_steps(uk));
+    const ReductionBlocks blocks = indirect_blocks(g, uk);
     // With several groups each pixel's rows and outputs are a group's slice
     // of its channels, which only requests ahead bring in time once the
     // batch outgrows the caches. Not with several taps: neighbouring
