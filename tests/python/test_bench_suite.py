@@ -178,6 +178,27 @@ def test_interleaved_timing_gives_a_median_per_implementation():
     assert calls["a"] >= 2 + _bench.QUICK.min_samples
 
 
+def test_a_second_pass_keeps_each_implementations_better_median(monkeypatch):
+    passes = iter([{"gconv_NCHW": 3.0, "gconv_NHWC": 1.0, "torch": 2.0},
+                   {"gconv_NCHW": 1.0, "gconv_NHWC": 2.0, "torch": 4.0}])
+    monkeypatch.setattr(_bench, "time_layer", lambda *args: (
+        next(passes), {"NCHW": "depthwise", "NHWC": "depthwise"}, []))
+
+    class Torch:
+        forms = ["torch"]
+
+    layer = suite.find("mobilefacenet_gdc")
+    machine = {"peak_gflops": {"float32": 100.0}, "levels": [
+        {"level": "DRAM", "capacity_bytes": None, "gbytes_per_s": 10.0}]}
+    args = (layer, 1, ["NCHW", "NHWC"], [Torch()], machine, _bench.QUICK, print)
+    first = _bench.measure_layer(*args)
+    second = _bench.measure_layer(*args, earlier=first[0]["seconds"])
+    assert [row["gconv_ms"] for row in first] == [3000.0, 1000.0]
+    assert [row["gconv_ms"] for row in second] == [1000.0, 1000.0]
+    assert second[0]["ratio"] == pytest.approx(2.0)  # torch keeps its first, better pass
+    assert _bench.FULL.sweeps == 2 and _bench.QUICK.sweeps == 1
+
+
 def test_targets_are_checked_per_kind():
     row = {"layer": "x", "batch": 1, "layout": "NCHW", "dtype": "float32", "groups": 1,
            "kind": "global_depthwise", "ratio": 2.0, "roofline_fraction": 0.7}
