@@ -146,6 +146,7 @@ struct WgradBlock {
     int64_t acc_k, acc_j;
     int64_t sh, sw, oh0, oh1, OW;
     int kb, jb;
+    bool fresh;  // the accumulators start from zero instead of acc's values
 };
 
 template <typename T>

@@ -40,7 +40,8 @@ void wgrad_block(const WgradBlock<T>& b) {
     using V = Vec<T>;
     V acc[KB][JB];
     for (int k = 0; k < KB; ++k)
-        for (int j = 0; j < JB; ++j) acc[k][j] = V::load(b.acc + k * b.acc_k + j * b.acc_j);
+        for (int j = 0; j < JB; ++j)
+            acc[k][j] = b.fresh ? V::zero() : V::load(b.acc + k * b.acc_k + j * b.acc_j);
     const int64_t x_step = b.x_step, dy_k = b.dy_k;
     if constexpr (!kBroadcast && KB == 1 && JB > 1 && JB <= kSlidingMaxJ) {
         if (b.sw == 1 && x_step == b.x_pixel) {
