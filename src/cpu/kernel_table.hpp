@@ -180,12 +180,15 @@ using WgradDwNhwcFn = void (*)(const WgradDwNhwc<T>& block);
 // planes whose output rows fit kWgradDwRowsMostVectors vectors and input rows
 // 16 times that (src/cpu/wgrad/wgrad_dw_nchw_rows.inl):
 // dW of output channels [k_begin, k_end), in PyTorch's (K, 1, R, S), over
-// `batch` images of x and dy read in place. Null in families without masked
-// loads.
+// `batch` images of x and dy read in place, with kWgradDwRowsScratchBytes
+// of 64-byte aligned scratch for its accumulators. Null in families without
+// masked loads.
 constexpr int64_t kWgradDwRowsMostVectors = 8;
+constexpr int64_t kWgradDwRowsScratchBytes = 64 * 1024;
 template <typename T>
 using WgradDwNchwRowsFn = void (*)(const ConvGeometry& g, int64_t batch, const T* x,
-                                   const T* dy, T* dw, int64_t k_begin, int64_t k_end);
+                                   const T* dy, T* dw, int64_t k_begin, int64_t k_end,
+                                   void* scratch);
 
 // The kernels it has: R x S accumulators, a dy and an x vector in 16
 // registers.

@@ -541,8 +541,12 @@ template <typename T>
 void weight_grad_depthwise_nchw_rows(const ConvGeometry& g, const KernelFamily<T>& f,
                                      int64_t batch, const T* x, const T* dy, T* dw, int threads) {
     const int workers = static_cast<int>(std::min<int64_t>(threads, g.K));
+    AlignedBuffer scratch;
+    if (!scratch.allocate(static_cast<size_t>(workers * kWgradDwRowsScratchBytes), false))
+        throw std::bad_alloc();
     parallel_for(workers, workers, [&](int64_t t, int) {
-        f.wgrad_dw_nchw_rows(g, batch, x, dy, dw, g.K * t / workers, g.K * (t + 1) / workers);
+        f.wgrad_dw_nchw_rows(g, batch, x, dy, dw, g.K * t / workers, g.K * (t + 1) / workers,
+                             scratch.as<char>() + t * kWgradDwRowsScratchBytes);
     });
 }
 
