@@ -676,8 +676,9 @@ def write_markdown(report, path, plot_path=None):
         out.append(f"- {level['level']} copy bandwidth: {level['gbytes_per_s']:.1f} GB/s "
                    f"({capacity})")
     out += ["", "## Results", "",
-            "GFLOP/s are medians of interleaved runs, the better of two passes over the suite; "
-            "`% peak` and `% roof` are gconv's "
+            "GFLOP/s are medians of interleaved runs"
+            + ("" if config["quick"] else ", the better of two passes over the suite")
+            + "; `% peak` and `% roof` are gconv's "
             "fraction of the FMA peak and of the layer's roofline; peer columns are "
             "GFLOP/s; `ratio` is gconv over the best peer in any layout.", "",
             "| " + " | ".join(header) + " |",

@@ -185,9 +185,11 @@ def _gradient_error(result, expected):
     return max(_bench._max_relative_error(r, e) for r, e in zip(result, expected))
 
 
-def measure_layer(layer, batch, layouts, torch_peer, peak, timing, log):
+def measure_layer(layer, batch, layouts, torch_peer, peak, timing, log, earlier=None):
     """One row for ``layer`` at ``batch``: every implementation checked, then
-    timed in one interleaved run."""
+    timed in one interleaved run. ``earlier``: the seconds of an earlier pass
+    over the layer; each implementation keeps the better of the two (see
+    _bench.run)."""
     x, weight, dy = layer_data(layer, batch)
     backward = [gconv_backward(layer, layout, x, weight, dy) for layout in layouts]
     peers = torch_peer.prepare(layer, x, weight, dy) if torch_peer else []
@@ -234,6 +236,8 @@ def measure_layer(layer, batch, layouts, torch_peer, peak, timing, log):
     checked += same_flops
 
     seconds = _bench.time_interleaved(checked, timing, first_calls)
+    if earlier:
+        seconds = {name: min(value, earlier.get(name, value)) for name, value in seconds.items()}
     flops, forward_flops = backward_flops(layer, batch)
     gconv_ms = {layout: seconds[f"gconv_{layout}"] * 1e3 for layout in layouts}
     torch_ms = {name: seconds[name] * 1e3 for name in TORCH_FORMS if name in seconds}
@@ -255,7 +259,7 @@ def measure_layer(layer, batch, layouts, torch_peer, peak, timing, log):
         "torch_ms": torch_ms, "torch_best": torch_best,
         "torch_gflops": flops / torch_ms[torch_best] * 1e-6 if torch_best else None,
         "ratio": torch_ms[torch_best] / gconv_ms[gconv_best] if torch_best else None,
-        "max_rel_error": errors,
+        "max_rel_error": errors, "seconds": dict(seconds),
         "transpose_ms": transpose_ms, "forward_ms": forward_ms,
         "transpose_ratio": {layout: transpose_ms[layout] / forward_ms[layout]
                             for layout in layouts},
@@ -414,7 +418,9 @@ def write_markdown(report, path):
            f"{config['versions']['gconv']} ({report['machine']['isa']} kernels); torch "
            f"{config['versions'].get('torch', 'not timed')}.", "",
            "## Results", "",
-           "Milliseconds per call (medians of interleaved runs) of the input and weight "
+           "Milliseconds per call (medians of interleaved runs"
+           + ("" if config["quick"] else ", the better of two passes over the layers")
+           + ") of the input and weight "
            "gradients: gconv's `conv2d_backward(..., needs=(\"input\", \"weight\"))` in each "
            "layout and torch's `aten.convolution_backward` (autograd's conv2d backward) on "
            "contiguous and channels_last tensors; `*` marks the faster layout of each. "
@@ -491,14 +497,21 @@ def run(args, log=None, layers=None):
     machine = {"threads": threads, "isa": gconv.build_info()["isa_active"],
                "peak_gflops": {"float32": peak32, "float64": peak32 / 2}}
 
-    rows = []
+    # Two passes over the layers, as the forward bench (see _bench.run).
     jobs = [(layer, batch) for layer in layers for batch in sizes]
-    for index, (layer, batch) in enumerate(jobs, 1):
-        log(f"[{index}/{len(jobs)}] {layer.name} N={batch} {layer.dtype} backward "
-            f"{','.join(args.layout)}" + (f" vs {','.join(torch_columns)}" if torch_peer else "")
-            + " ...")
-        rows.append(measure_layer(layer, batch, args.layout, torch_peer,
-                                  machine["peak_gflops"][layer.dtype], timing, log))
+    earlier = {}
+    for sweep in range(1, timing.sweeps + 1):
+        rows = []
+        for index, (layer, batch) in enumerate(jobs, 1):
+            log(f"[{index}/{len(jobs)}]" + (f" pass {sweep}/{timing.sweeps}"
+                                            if timing.sweeps > 1 else "")
+                + f" {layer.name} N={batch} {layer.dtype} backward {','.join(args.layout)}"
+                + (f" vs {','.join(torch_columns)}" if torch_peer else "") + " ...")
+            row = measure_layer(layer, batch, args.layout, torch_peer,
+                                machine["peak_gflops"][layer.dtype], timing, log,
+                                earlier.get((layer.key, batch)))
+            earlier[layer.key, batch] = row["seconds"]
+            rows.append(row)
     nd_rows = []
     if args.layers is None and not args.quick:  # the whole suite: conv1d/conv3d as well
         log("conv1d / conv3d against the equivalent conv2d ...")

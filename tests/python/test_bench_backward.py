@@ -17,7 +17,7 @@ import pytest
 
 import gconv
 from gconv import __main__ as cli
-from gconv import _bench_backward as backward, _bench_suite as suite
+from gconv import _bench, _bench_backward as backward, _bench_suite as suite
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -121,6 +121,21 @@ def test_without_torch_gconv_is_timed_alone_and_ratios_are_unavailable():
     backward.print_text(report, text)
     assert "ratios unavailable (torch is not in --vs)" in text.getvalue()
     assert "torch ms" not in text.getvalue()
+
+
+def test_a_second_pass_keeps_each_implementations_better_median(monkeypatch):
+    """Two passes over the layers: every implementation keeps its better median,
+    and the row's ratio and T/F come from those."""
+    layer = TINY_LAYERS[1]
+    names = ("gconv_NHWC", "transpose_NHWC", "forward_NHWC")
+    passes = iter([dict(zip(names, (3.0, 1.0, 2.0))), dict(zip(names, (1.0, 2.0, 4.0)))])
+    monkeypatch.setattr(backward._bench, "time_interleaved", lambda *args: next(passes))
+    first = backward.measure_layer(layer, 1, ["NHWC"], None, 100.0, _bench.QUICK, quiet)
+    second = backward.measure_layer(layer, 1, ["NHWC"], None, 100.0, _bench.QUICK, quiet,
+                                    earlier=first["seconds"])
+    assert first["gconv_ms"] == {"NHWC": 3000.0}
+    assert second["gconv_ms"] == {"NHWC": 1000.0}
+    assert second["transpose_ratio"] == {"NHWC": pytest.approx(0.5)}  # 1.0 / 2.0
 
 
 # --------------------------------------------------------------------------- summary
