@@ -459,26 +459,31 @@ def test_weight_grad_bands_of_output_rows_match_reference(layout, rows, groups, 
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("c,m,size,stride", [(250, 1, 8, 1), (80, 1, 40, 1), (60, 2, 40, 1),
-                                             (120, 1, 64, 2)],
-                         ids=["one_vector", "wide_rows", "multiplier_2", "wide_stride_2"])
+@pytest.mark.parametrize("c,m,size,stride,k", [(250, 1, 8, 1, 3), (80, 1, 40, 1, 3),
+                                               (60, 2, 40, 1, 3), (120, 1, 64, 2, 3),
+                                               (250, 1, 7, 1, 3), (40, 2, 6, 1, 5),
+                                               (30, 1, 11, 1, 3)],
+                         ids=["one_vector", "wide_rows", "multiplier_2", "wide_stride_2",
+                              "row_pairs", "row_pairs_5x5", "one_row_a_vector"])
 def test_depthwise_weight_grad_over_many_channel_chunks_matches_reference(dtype, c, m, size,
-                                                                           stride):
-    """NCHW depthwise 3x3 takes its channels in chunks of accumulators (about
-    a hundred channels of one-vector rows, a few dozen of wider rows), image
-    by image: more channels than a chunk holds, at one to three threads, give
-    the reference's sums and the same bits."""
+                                                                           stride, k):
+    """NCHW depthwise takes its channels in chunks of accumulators (about a
+    hundred channels of one-vector rows, a few dozen of wider rows), image
+    by image, and rows of up to half a vector two at a time: more channels
+    than a chunk holds, at one to three threads, give the reference's sums
+    and the same bits."""
     rng = np.random.default_rng(c + size)
     x = rng.standard_normal((3, c, size, size)).astype(dtype)
-    weight_shape = (c * m, 1, 3, 3)
-    out = (size - 1) // stride + 1
+    weight_shape = (c * m, 1, k, k)
+    pad = k // 2
+    out = (size + 2 * pad - k) // stride + 1
     dy = rng.standard_normal((3, c * m, out, out)).astype(dtype)
     ref = reference.conv2d_weight_grad(x.astype(np.float64), weight_shape, dy.astype(np.float64),
-                                       stride, 1, 1, c)
+                                       stride, pad, 1, c)
     results = []
     for threads in (1, 2, 3):
         with gconv.threads(threads):
-            results.append(gconv.conv2d_weight_grad(x, weight_shape, dy, stride, 1, 1, c))
+            results.append(gconv.conv2d_weight_grad(x, weight_shape, dy, stride, pad, 1, c))
     assert_close(results[0], ref, dtype, f"depthwise weight_grad C={c} m={m} {size}x{size}")
     for r in results[1:]:
         assert_same_bits(r, results[0], "depthwise weight_grad across thread counts")

@@ -31,6 +31,8 @@ namespace {
 
 #if GCONV_ISA_LEVEL == 2
 
+#include "cpu/common/lane_moves.inl"
+
 constexpr int kMostRowsPerVector = 2;
 constexpr int kHeldWeights = 9;  // weight vectors kept in registers (3x3)
 constexpr int kMostKernelColumns = 7;
@@ -57,21 +59,6 @@ struct PackedRows {
     uint16_t rows[kMostBlocks][kMostInputVectors];
     uint16_t left, right;
 };
-
-// v moved up (kBy = -1: lane l takes lane l - 1) or down (kBy = 1) by one
-// lane, lanes outside `mask` zero.
-template <int kBy>
-GCONV_ALWAYS_INLINE Vec<float> moved(Vec<float> v, uint32_t mask) {
-    const __m512i i = _mm512_castps_si512(v.v);
-    return {_mm512_castsi512_ps(
-        _mm512_maskz_alignr_epi32(static_cast<__mmask16>(mask), i, i, kBy < 0 ? 15 : 1))};
-}
-template <int kBy>
-GCONV_ALWAYS_INLINE Vec<double> moved(Vec<double> v, uint32_t mask) {
-    const __m512i i = _mm512_castpd_si512(v.v);
-    return {_mm512_castsi512_pd(
-        _mm512_maskz_alignr_epi64(static_cast<__mmask8>(mask), i, i, kBy < 0 ? 7 : 1))};
-}
 
 // Lanes of the P packed rows from row `first` whose row lies in [0, rows).
 inline uint32_t rows_inside(int P, int64_t first, int64_t rows, int64_t width, uint32_t one_row) {

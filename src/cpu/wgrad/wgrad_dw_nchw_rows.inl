@@ -9,7 +9,8 @@
 // A channel's R x S accumulators (lanes over the columns of a vector of an
 // output row) stay in registers over an image's rows. A block of RB output rows
 // holds its dy rows, and each input vector (a row at one tap column) is
-// loaded once and multiplied into every accumulator it reaches. A position
+// loaded once and multiplied into every accumulator it reaches (rows of up
+// to half a vector go two to a vector: dw_pairs_block). A position
 // outside x reads zero (0 * dy: NaN for a non-finite dy, as the zero-padded
 // definition). Each accumulator lane sums images, then rows, in order; the
 // lanes are added in order at the end, and every channel is one thread's:
@@ -17,6 +18,8 @@
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
+
+#include <algorithm>
 
 #include "cpu/kernel_table.hpp"
 
@@ -30,14 +33,18 @@ namespace {
 
 #if GCONV_ISA_LEVEL == 2
 
+#include "cpu/common/lane_moves.inl"
+
 constexpr int kMostColumns = 5;
 static_assert(2 * kWgradDwRowsMostVectors * 16 <= kZeroRowValues,
               "rows outside the plane read zeros, at stride 2 too");
 
 // The plane's masks, the same for every channel, image and row.
 struct DwRows {
-    int64_t H, W, OW, pt, pl;
+    int64_t H, W, OH, OW, pt, pl;
     int64_t vectors;  // per output row
+    bool pairs;       // two rows a vector (dw_pairs_block)
+    uint32_t pair_column[kMostColumns];  // its lanes whose tap-s column is inside the row
     // Per vector of an output row: lanes whose tap-s input column is
     // inside the row, and lanes inside the output row.
     uint32_t column[kWgradDwRowsMostVectors][kMostColumns];
@@ -106,6 +113,93 @@ GCONV_ALWAYS_INLINE void dw_rows_rows(int64_t rb, const DwRows& p, int64_t v, co
     }
 }
 
+// Planes whose rows fit twice in a vector (stride 1, W == OW <= 8 floats:
+// 7x7 maps), two rows a vector as they lie in memory: 14 of 16 lanes busy
+// where one row a vector used 7 (MobileNetV2's 960 channels at 7x7, N=16:
+// 1.06-1.09x; the loads, not the FMAs, bound it, hence the lane moves). Output rows [oh0, oh0 + 2 * RB) of one
+// plane: input vector u holds input rows oh0 - pt + u and the next, and
+// meets dy pair j (rows oh0 + 2j and the next) through kernel row
+// r = u - 2j. Lanes of rows outside the plane, and of columns outside a
+// row, read zero.
+template <typename T, int K, int RB>
+GCONV_ALWAYS_INLINE void dw_pairs_block(const DwRows& p, const T* x, const T* dy, Vec<T>* acc,
+                                        int64_t oh0) {
+    using V = Vec<T>;
+    constexpr int U = 2 * (RB - 1) + K;
+    const uint32_t in_row = (1u << p.W) - 1u, out_row = (1u << p.OW) - 1u;
+    const auto inside = [](int64_t row, int64_t rows, uint32_t lanes, int64_t width) {
+        return (row >= 0 && row < rows ? lanes : 0u) |
+               (row + 1 >= 0 && row + 1 < rows ? lanes << width : 0u);
+    };
+    V d[RB];
+    for (int j = 0; j < RB; ++j)
+        d[j] = V::load_lanes(dy + (oh0 + 2 * j) * p.OW,
+                             inside(oh0 + 2 * j, p.OH, out_row, p.OW));
+    const T* row = x + (oh0 - p.pt) * p.W - p.pl;
+    if (K == 3 && p.pl == 1) {
+        // Each input vector loaded once at its rows' first column, its left
+        // and right taps that vector moved by a lane (the same values).
+        GCONV_UNROLL(16)
+        for (int u = 0; u < U; ++u, row += p.W) {
+            const V mid = V::load_lanes(row + 1, inside(oh0 - p.pt + u, p.H, in_row, p.W));
+            const V xv[3] = {moved<-1>(mid, p.pair_column[0]), mid,
+                             moved<1>(mid, p.pair_column[2])};
+            GCONV_UNROLL(8)
+            for (int s = 0; s < K; ++s)
+                GCONV_UNROLL(8)
+                for (int j = 0; j < RB; ++j) {
+                    const int r = u - 2 * j;
+                    if (r >= 0 && r < K) acc[r * K + s] = fmadd(d[j], xv[s], acc[r * K + s]);
+                }
+        }
+        return;
+    }
+    GCONV_UNROLL(16)
+    for (int u = 0; u < U; ++u, row += p.W) {
+        const uint32_t rows = inside(oh0 - p.pt + u, p.H, in_row, p.W);
+        GCONV_UNROLL(8)
+        for (int s = 0; s < K; ++s) {
+            const V xv = V::load_lanes(row + s, rows & p.pair_column[s]);
+            GCONV_UNROLL(8)
+            for (int j = 0; j < RB; ++j) {
+                const int r = u - 2 * j;
+                if (r >= 0 && r < K) acc[r * K + s] = fmadd(d[j], xv, acc[r * K + s]);
+            }
+        }
+    }
+}
+
+constexpr int kMostPairs = 4;  // K * K accumulators, 4 dy vectors and x within 32 registers
+
+// Output rows [oh0, oh0 + rows) in pairs, the pair count as a compile-time
+// constant.
+template <typename T, int K>
+GCONV_ALWAYS_INLINE void dw_pairs_rows(int64_t rows, const DwRows& p, const T* x, const T* dy,
+                                       Vec<T>* acc, int64_t oh0) {
+    switch ((rows + 1) / 2) {
+        case 1: return dw_pairs_block<T, K, 1>(p, x, dy, acc, oh0);
+        case 2: return dw_pairs_block<T, K, 2>(p, x, dy, acc, oh0);
+        case 3: return dw_pairs_block<T, K, 3>(p, x, dy, acc, oh0);
+        default: return dw_pairs_block<T, K, kMostPairs>(p, x, dy, acc, oh0);
+    }
+}
+
+// One image's plane (x plane xc, dy plane dyc) into acc, in blocks of
+// `block` rows, or in pairs of rows (DwRows::pairs). Inlined: called, it
+// kept the accumulators in memory (2x slower).
+template <typename T, int K, int ST>
+GCONV_ALWAYS_INLINE void dw_plane_rows(const DwRows& p, const ConvGeometry& g, int64_t block,
+                                       const T* xc, const T* dyc, Vec<T>* acc) {
+    if (ST == 1 && p.pairs) {
+        for (int64_t oh0 = 0; oh0 < g.OH; oh0 += 2 * kMostPairs)
+            dw_pairs_rows<T, K>(std::min<int64_t>(g.OH - oh0, 2 * kMostPairs), p, xc, dyc, acc,
+                                oh0);
+        return;
+    }
+    for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block)
+        dw_rows_rows<T, K, ST>(g.OH - oh0 < block ? g.OH - oh0 : block, p, 0, xc, dyc, acc, oh0);
+}
+
 // Rows of one vector. 3x3 channels go in chunks whose accumulators fill the
 // scratch, image by image, as in dw_rows_channels_wide below (MobileNetV2's
 // 7x7 and 14x14 layers, N=16: 1.07-1.10x; each channel's planes had been an
@@ -139,27 +233,20 @@ void dw_rows_channels(const DwRows& p, const ConvGeometry& g, int64_t batch, con
         if (chunk == 1) {
             V acc[K * K];
             for (int t = 0; t < K * K; ++t) acc[t] = V::zero();
-            for (int64_t n = 0; n < batch; ++n) {  // channel k0: dy plane k0, x plane k0 / Kg
-                const T* xc = x + (n * g.C + k0 / g.Kg) * plane;
-                const T* dyc = dy + (n * g.K + k0) * out_plane;
-                for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block)
-                    dw_rows_rows<T, K, ST>(g.OH - oh0 < block ? g.OH - oh0 : block, p, 0, xc, dyc,
-                                           acc, oh0);
-            }
+            for (int64_t n = 0; n < batch; ++n)  // dy plane k0, x plane k0 / Kg
+                dw_plane_rows<T, K, ST>(p, g, block, x + (n * g.C + k0 / g.Kg) * plane,
+                                        dy + (n * g.K + k0) * out_plane, acc);
             add_lanes(k0, acc);
             continue;
         }
         for (int64_t i = 0; i < (k1 - k0) * K * K; ++i) held[i] = V::zero();
         for (int64_t n = 0; n < batch; ++n)
             for (int64_t k = k0; k < k1; ++k) {
-                const T* xc = x + (n * g.C + k / g.Kg) * plane;
-                const T* dyc = dy + (n * g.K + k) * out_plane;
                 V* h = held + (k - k0) * K * K;
                 V acc[K * K];
                 for (int t = 0; t < K * K; ++t) acc[t] = h[t];
-                for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block)
-                    dw_rows_rows<T, K, ST>(g.OH - oh0 < block ? g.OH - oh0 : block, p, 0, xc, dyc,
-                                           acc, oh0);
+                dw_plane_rows<T, K, ST>(p, g, block, x + (n * g.C + k / g.Kg) * plane,
+                                        dy + (n * g.K + k) * out_plane, acc);
                 for (int t = 0; t < K * K; ++t) h[t] = acc[t];
             }
         for (int64_t k = k0; k < k1; ++k) add_lanes(k, held + (k - k0) * K * K);
@@ -233,7 +320,15 @@ void wgrad_dw_nchw_rows(const ConvGeometry& g, int64_t batch, const T* x, const 
     Vec<T>* held = static_cast<Vec<T>*>(scratch);
     constexpr int64_t L = Vec<T>::N;
     DwRows p;
-    p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
+    p.H = g.H, p.W = g.W, p.OH = g.OH, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
+    p.pairs = g.sh == 1 && g.sw == 1 && g.OW == g.W && 2 * g.W <= L;
+    for (int64_t s = 0; s < g.S && p.pairs; ++s) {
+        p.pair_column[s] = 0;
+        for (int64_t l = 0; l < 2 * g.OW; ++l) {
+            const int64_t col = l % g.OW + s - g.pl;
+            if (col >= 0 && col < g.W) p.pair_column[s] |= 1u << l;
+        }
+    }
     p.vectors = (g.OW + L - 1) / L;
     for (int64_t v = 0; v < p.vectors; ++v) {
         p.out_row[v] = inside_lanes(v * L, L, g.OW, 1, 0, g.OW);
