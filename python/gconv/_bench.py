@@ -862,6 +862,31 @@ def command_line(args):
     return "python -m gconv bench " + " ".join(parts)
 
 
+def run_passes(jobs, timing, log, describe, measure):
+    """``measure(layer, batch, earlier)`` for every (layer, batch) of ``jobs``,
+    timing.sweeps times over; returns the last pass's results, in which each
+    implementation keeps its best median (``earlier``: the seconds of the
+    passes before, from the result's ``seconds``, or its first row's).
+
+    The passes run minutes apart, each on fresh arrays. Within one pass a
+    state lasting a few seconds (gconv's NCHW path and OpenVINO at a third
+    of their speed on two neighbouring layers, the other forms in the same
+    rounds unaffected) would set a row's median: the rounds interleave the
+    implementations, not the minutes."""
+    earlier, results = {}, []
+    for sweep in range(1, timing.sweeps + 1):
+        results = []
+        for index, (layer, batch) in enumerate(jobs, 1):
+            log(f"[{index}/{len(jobs)}]" + (f" pass {sweep}/{timing.sweeps}"
+                                            if timing.sweeps > 1 else "")
+                + f" {describe(layer, batch)} ...")
+            result = measure(layer, batch, earlier.get((layer.key, batch)))
+            first = result[0] if isinstance(result, list) else result
+            earlier[layer.key, batch] = first["seconds"]
+            results.append(result)
+    return results
+
+
 def run(args, log=None):
     """Runs the bench for parsed ``args``; returns the report (a JSON-ready dict)."""
     from gconv.__main__ import cpu_description
@@ -888,25 +913,14 @@ def run(args, log=None):
     machine = measure_machine(threads, timing)
     log("bench: " + _machine_text(machine))
 
-    # The suite runs timing.sweeps times over, minutes apart, each pass on
-    # fresh arrays, and every implementation keeps its best median. Within
-    # one pass a state lasting a few seconds (gconv's NCHW path and
-    # OpenVINO at a third of their speed on two neighbouring layers, the
-    # other forms in the same rounds unaffected) would set a row's median:
-    # the rounds interleave the implementations, not the minutes.
     jobs = [(layer, batch) for layer in layers for batch in args.batch]
-    earlier = {}
-    for sweep in range(1, timing.sweeps + 1):
-        rows = []
-        for index, (layer, batch) in enumerate(jobs, 1):
-            log(f"[{index}/{len(jobs)}]" + (f" pass {sweep}/{timing.sweeps}"
-                                            if timing.sweeps > 1 else "")
-                + f" {layer.name} N={batch} {layer.dtype} {','.join(args.layout)}"
-                + (f" vs {','.join(peer_columns)}" if peers else "") + " ...")
-            layer_rows = measure_layer(layer, batch, args.layout, peers, machine, timing, log,
-                                       earlier.get((layer.key, batch)))
-            earlier[layer.key, batch] = layer_rows[0]["seconds"]
-            rows.extend(layer_rows)
+    vs = f" vs {','.join(peer_columns)}" if peers else ""
+    rows = [row for layer_rows in run_passes(
+        jobs, timing, log,
+        lambda layer, batch: f"{layer.name} N={batch} {layer.dtype} {','.join(args.layout)}{vs}",
+        lambda layer, batch, earlier: measure_layer(layer, batch, args.layout, peers, machine,
+                                                    timing, log, earlier))
+        for row in layer_rows]
     check_targets(rows)
     log("bench: per-call overhead (a 1x1 convolution of one element) ...")
     overhead = _bench_overhead.measure(peers, timing)

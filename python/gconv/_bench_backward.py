@@ -497,21 +497,15 @@ def run(args, log=None, layers=None):
     machine = {"threads": threads, "isa": gconv.build_info()["isa_active"],
                "peak_gflops": {"float32": peak32, "float64": peak32 / 2}}
 
-    # Two passes over the layers, as the forward bench (see _bench.run).
     jobs = [(layer, batch) for layer in layers for batch in sizes]
-    earlier = {}
-    for sweep in range(1, timing.sweeps + 1):
-        rows = []
-        for index, (layer, batch) in enumerate(jobs, 1):
-            log(f"[{index}/{len(jobs)}]" + (f" pass {sweep}/{timing.sweeps}"
-                                            if timing.sweeps > 1 else "")
-                + f" {layer.name} N={batch} {layer.dtype} backward {','.join(args.layout)}"
-                + (f" vs {','.join(torch_columns)}" if torch_peer else "") + " ...")
-            row = measure_layer(layer, batch, args.layout, torch_peer,
-                                machine["peak_gflops"][layer.dtype], timing, log,
-                                earlier.get((layer.key, batch)))
-            earlier[layer.key, batch] = row["seconds"]
-            rows.append(row)
+    vs = f" vs {','.join(torch_columns)}" if torch_peer else ""
+    rows = _bench.run_passes(  # two passes, as the forward bench
+        jobs, timing, log,
+        lambda layer, batch: f"{layer.name} N={batch} {layer.dtype} backward "
+                             f"{','.join(args.layout)}{vs}",
+        lambda layer, batch, earlier: measure_layer(layer, batch, args.layout, torch_peer,
+                                                    machine["peak_gflops"][layer.dtype],
+                                                    timing, log, earlier))
     nd_rows = []
     if args.layers is None and not args.quick:  # the whole suite: conv1d/conv3d as well
         log("conv1d / conv3d against the equivalent conv2d ...")
