@@ -44,6 +44,9 @@ struct DwRows {
     int64_t H, W, OH, OW, pt, pl;
     int64_t vectors;  // per output row
     bool pairs;       // two rows a vector (dw_pairs_block)
+    // One vector a row, 3x3, one column of padding each side: side taps
+    // by lane moves (dw_rows_block).
+    bool shifted;
     uint32_t pair_column[kMostColumns];  // its lanes whose tap-s column is inside the row
     // Per vector of an output row: lanes whose tap-s input column is
     // inside the row, and lanes inside the output row.
@@ -63,6 +66,29 @@ GCONV_ALWAYS_INLINE void dw_rows_block(const DwRows& p, int64_t v, const T* x, c
     const int64_t col0 = v * V::N;
     V d[RB];
     for (int j = 0; j < RB; ++j) d[j] = V::load_lanes(dy + (oh0 + j) * p.OW + col0, p.out_row[v]);
+    if constexpr (ST == 1 && K == 3) {
+        if (p.shifted) {
+            // Each input row loaded once, its side taps moved by a lane:
+            // the values of the masked loads, a third of the loads
+            // (MobileNetV2's 384 channels at 14x14, N=16: 1.27x).
+            GCONV_UNROLL(16)
+            for (int u = 0; u < U; ++u) {
+                const int64_t ih = oh0 - p.pt + u;
+                const T* row = ih >= 0 && ih < p.H ? x + ih * p.W : ZeroRow<T>::values;
+                const V mid = V::load_lanes(row, p.column[0][1]);
+                const V xv[3] = {moved<-1>(mid, p.column[0][0]), mid,
+                                 moved<1>(mid, p.column[0][2])};
+                GCONV_UNROLL(8)
+                for (int s = 0; s < K; ++s)
+                    GCONV_UNROLL(8)
+                    for (int j = 0; j < RB; ++j) {
+                        const int r = u - j;
+                        if (r >= 0 && r < K) acc[r * K + s] = fmadd(d[j], xv[s], acc[r * K + s]);
+                    }
+            }
+            return;
+        }
+    }
     GCONV_UNROLL(16)
     for (int u = 0; u < U; ++u) {
         const int64_t ih = ST * oh0 - p.pt + u;
@@ -322,6 +348,8 @@ void wgrad_dw_nchw_rows(const ConvGeometry& g, int64_t batch, const T* x, const 
     DwRows p;
     p.H = g.H, p.W = g.W, p.OH = g.OH, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
     p.pairs = g.sh == 1 && g.sw == 1 && g.OW == g.W && 2 * g.W <= L;
+    p.shifted = g.sh == 1 && g.sw == 1 && g.R == 3 && g.S == 3 && g.pl == 1 && g.OW == g.W &&
+                g.W <= L;
     for (int64_t s = 0; s < g.S && p.pairs; ++s) {
         p.pair_column[s] = 0;
         for (int64_t l = 0; l < 2 * g.OW; ++l) {
