@@ -142,11 +142,11 @@ GCONV_ALWAYS_INLINE void dw_rows_rows(int64_t rb, const DwRows& p, int64_t v, co
 // Planes whose rows fit twice in a vector (stride 1, W == OW <= 8 floats:
 // 7x7 maps), two rows a vector as they lie in memory: 14 of 16 lanes busy
 // where one row a vector used 7 (MobileNetV2's 960 channels at 7x7, N=16:
-// 1.06-1.09x; the loads, not the FMAs, bound it, hence the lane moves). Output rows [oh0, oh0 + 2 * RB) of one
-// plane: input vector u holds input rows oh0 - pt + u and the next, and
-// meets dy pair j (rows oh0 + 2j and the next) through kernel row
-// r = u - 2j. Lanes of rows outside the plane, and of columns outside a
-// row, read zero.
+// 1.06-1.09x; the loads, not the FMAs, bound it, hence the lane moves).
+// Output rows [oh0, oh0 + 2 * RB) of one plane: input vector u holds input
+// rows oh0 - pt + u and the next, and meets dy pair j (rows oh0 + 2j and
+// the next) through kernel row r = u - 2j. Lanes of rows outside the
+// plane, and of columns outside a row, read zero.
 template <typename T, int K, int RB>
 GCONV_ALWAYS_INLINE void dw_pairs_block(const DwRows& p, const T* x, const T* dy, Vec<T>* acc,
                                         int64_t oh0) {
