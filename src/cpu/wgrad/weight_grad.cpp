@@ -603,8 +603,13 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& family, int
     const bool dy_in_place = reads_dy_in_place(g, l);
     const WgradRun<T> run{g, l, f, accumulators.as<T>(), x_planes, dy_planes, dy_q,
                           dy_in_place ? dy : nullptr};
+    // Each thread's block descriptions (WgradRun::describe), at most one
+    // share of the blocks: allocated here, not inside the parallel region.
+    using Item = typename WgradRun<T>::Item;
+    const int64_t share = (l.items + workers - 1) / workers;
+    std::vector<Item> descriptions(static_cast<size_t>(workers * share));
     parallel_for(workers, workers, [&](int64_t t, int) {
-        std::vector<typename WgradRun<T>::Item> items;
+        Item* items = descriptions.data() + t * share;
         T* x_band = bands.as<T>() + t * (x_band_size + dy_band_size);
         T* dy_band = x_band + x_band_size;
         const int64_t first = l.items * t / workers, last = l.items * (t + 1) / workers;
@@ -613,9 +618,8 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& family, int
             const int64_t slabs = std::min(slab_group, v_last - v0);
             const int64_t item0 = std::max(first, v0 * (l.items / l.slabs));
             const int64_t item1 = std::min(last, (v0 + slabs) * (l.items / l.slabs));
-            items.clear();
             for (int64_t item = item0; item < item1; ++item)
-                items.push_back(run.describe(item, v0));
+                items[item - item0] = run.describe(item, v0);
             for (int64_t n = 0; n < batch; ++n)
                 for (int64_t oh0 = 0; oh0 < g.OH; oh0 += band) {
                     const int64_t rows = std::min(band, g.OH - oh0);
@@ -624,7 +628,8 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& family, int
                     if (!dy_in_place)
                         copy_planes(f, dyt, dy, dy_copy, n, v0, slabs, oh0, rows, dy_band);
                     const bool fresh = n == 0 && oh0 == 0;
-                    for (const auto& it : items) run.pass(it, x_band, dy_band, rows, n, oh0, fresh);
+                    for (int64_t i = 0; i < item1 - item0; ++i)
+                        run.pass(items[i], x_band, dy_band, rows, n, oh0, fresh);
                 }
         }
     });

@@ -350,19 +350,14 @@ void wgrad_dw_nchw_rows(const ConvGeometry& g, int64_t batch, const T* x, const 
     p.pairs = g.sh == 1 && g.sw == 1 && g.OW == g.W && 2 * g.W <= L;
     p.shifted = g.sh == 1 && g.sw == 1 && g.R == 3 && g.S == 3 && g.pl == 1 && g.OW == g.W &&
                 g.W <= L;
-    for (int64_t s = 0; s < g.S && p.pairs; ++s) {
-        p.pair_column[s] = 0;
-        for (int64_t l = 0; l < 2 * g.OW; ++l) {
-            const int64_t col = l % g.OW + s - g.pl;
-            if (col >= 0 && col < g.W) p.pair_column[s] |= 1u << l;
-        }
-    }
     p.vectors = (g.OW + L - 1) / L;
     for (int64_t v = 0; v < p.vectors; ++v) {
         p.out_row[v] = inside_lanes(v * L, L, g.OW, 1, 0, g.OW);
         for (int64_t s = 0; s < g.S; ++s)  // bit l * sw: lane l's input value
             p.column[v][s] = inside_lanes(v * L, L, g.OW, g.sw, s - g.pl, g.W);
     }
+    for (int64_t s = 0; s < g.S && p.pairs; ++s)  // one row's lanes, then the next row's
+        p.pair_column[s] = p.column[0][s] | p.column[0][s] << g.OW;
     if (g.sw == 2 && p.vectors > 1)
         dw_rows_channels_wide<T, 2>(p, g, batch, x, dy, dw, k_begin, k_end, held);
     else if (g.sw == 2)
