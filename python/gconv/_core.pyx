@@ -71,6 +71,12 @@ cdef extern from "cpu/nd/stack_depth_taps.h":
                                         int64_t count, const void* x, void* stacked,
                                         int num_threads) nogil
 
+cdef extern from "cpu/transposed/transpose_weights.h":
+    gconv_status gconv_transpose_weights(int32_t dtype, int64_t groups, int64_t K, int64_t Cg,
+                                         int64_t R, int64_t S, int64_t r0, int64_t r_step,
+                                         int64_t rows, int64_t s0, int64_t s_step, int64_t cols,
+                                         const void* w, void* out) nogil
+
 cdef extern from "cpu/transposed/scale_planes.h":
     gconv_status gconv_scale_planes(int32_t dtype, int32_t layout, int64_t batch,
                                     int64_t channels, int64_t pixels, const void* x,
@@ -296,6 +302,30 @@ def interleave_phases(int dtype, int layout, int64_t batch, int64_t channels, in
     release_input_output(&pbuf, &ybuf)
     check(status)
     return y
+
+
+def transpose_weights(int dtype, w, int64_t groups, int64_t r0, int64_t r_step, int64_t rows,
+                      int64_t s0, int64_t s_step, int64_t cols, out):
+    """out (groups * Cg, Kg, rows, cols) = the weights of the convolution
+    that computes one phase of w's transposed convolution: w (K, Cg, R, S)
+    at rows r0, r0 - r_step, ... and columns s0, s0 - s_step, ..., each
+    group's (Kg, Cg) swapped (see src/cpu/transposed/transpose_weights.h)."""
+    cdef Py_buffer wbuf, obuf
+    cdef gconv_status status
+    if w.ndim != 4 or w.dtype != out.dtype or w.itemsize != (8 if dtype == 1 else 4):
+        raise ValueError(f"transpose_weights: w ({w.dtype}, {w.ndim}-D) and out ({out.dtype}) "
+                         f"must be 4-D arrays of the dtype code's type ({dtype})")
+    cdef int64_t K = w.shape[0], Cg = w.shape[1], R = w.shape[2], S = w.shape[3]
+    if out.shape != (groups * Cg, K // groups, rows, cols):
+        raise ValueError(f"transpose_weights: out has shape {out.shape}, expected "
+                         f"{(groups * Cg, K // groups, rows, cols)}")
+    acquire_input_output(w, out, &wbuf, &obuf)
+    with nogil:
+        status = gconv_transpose_weights(dtype, groups, K, Cg, R, S, r0, r_step, rows, s0,
+                                         s_step, cols, wbuf.buf, obuf.buf)
+    release_input_output(&wbuf, &obuf)
+    check(status)
+    return out
 
 
 def stack_depth_taps(int dtype, int layout, x, int64_t groups, int64_t taps, int64_t stride,

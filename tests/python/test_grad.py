@@ -487,3 +487,37 @@ def test_depthwise_weight_grad_over_many_channel_chunks_matches_reference(dtype,
     assert_close(results[0], ref, dtype, f"depthwise weight_grad C={c} m={m} {size}x{size}")
     for r in results[1:]:
         assert_same_bits(r, results[0], "depthwise weight_grad across thread counts")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("groups,kernel,row_taps,col_taps", [
+    (3, (3, 3), (2, 1, 0), (2, 1, 0)),   # stride 1: the whole kernel, flipped
+    (1, (3, 2), (2, 0), (1,)),           # one phase of stride 2
+    (2, (5, 4), (4, 1), (3, 1)),         # dilation 3 over stride 2, and stride 2
+    (6, (1, 7), (0,), (6, 3, 0)),        # depthwise, one row
+])
+def test_phase_weights_are_the_transposed_flipped_taps(dtype, groups, kernel, row_taps, col_taps):
+    k, cg = 6, 2
+    w = random_array((k, cg) + kernel, dtype, 0)
+    got = gconv._grad._transposed_weights(w, groups, row_taps, col_taps)
+    kg = k // groups
+    want = np.empty((groups * cg, kg, len(row_taps), len(col_taps)), dtype)
+    for g in range(groups):
+        for c in range(cg):
+            for o in range(kg):
+                want[g * cg + c, o] = w[g * kg + o, c][np.ix_(row_taps, col_taps)]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_phase_weights_reject_a_mismatched_destination():
+    w = np.zeros((4, 2, 3, 3), np.float32)
+    transpose = gconv._core.transpose_weights
+    with pytest.raises(ValueError, match="out has shape"):  # (Kg, Cg) not swapped
+        transpose(0, np.zeros((4, 1, 3, 3), np.float32), 2, 2, 1, 3, 2, 1, 3,
+                  np.zeros((4, 1, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="dtype"):
+        transpose(0, w, 2, 2, 1, 3, 2, 1, 3, np.zeros((4, 2, 3, 3), np.float64))
+    with pytest.raises(ValueError, match="dtype"):
+        transpose(1, w, 2, 2, 1, 3, 2, 1, 3, np.zeros((4, 2, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="inconsistent sizes"):  # taps past the kernel
+        transpose(0, w, 2, 2, 1, 4, 2, 1, 3, np.zeros((4, 2, 4, 3), np.float32))
