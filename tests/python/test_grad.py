@@ -489,6 +489,39 @@ def test_depthwise_weight_grad_over_many_channel_chunks_matches_reference(dtype,
         assert_same_bits(r, results[0], "depthwise weight_grad across thread counts")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("c,m,size,kernel,pad,dilation", [
+    (40, 1, 7, 7, 0, 1),    # GDC: the kernel is the input
+    (35, 2, 5, 5, 0, 1),    # multiplier 2, a channel count off the vector width
+    (24, 1, 4, 6, 1, 1),    # taps in the padding on every side
+    (20, 1, 5, 3, 0, 2),    # dilated taps over the whole input
+    (18, 3, 3, 5, (2, 0), 1),  # uneven padding: taps in the top and left padding only
+])
+def test_global_depthwise_weight_grad_matches_reference(dtype, layout, c, m, size, kernel, pad,
+                                                        dilation):
+    """Depthwise layers with one output pixel (GDC) take their own weight
+    gradient, a sum over images per weight: the reference's sums (zero where
+    a tap lies in the padding), the same bits at one to three threads."""
+    rng = np.random.default_rng(c + size)
+    pads = pad if isinstance(pad, tuple) else (pad, pad)
+    x = rng.standard_normal((5, c, size, size)).astype(dtype)
+    dy = rng.standard_normal((5, c * m, 1, 1)).astype(dtype)
+    weight_shape = (c * m, 1, kernel, kernel)
+    padding = ((pads[0], pads[1]), (pads[0], pads[1]))
+    ref = reference.conv2d_weight_grad(x.astype(np.float64), weight_shape, dy.astype(np.float64),
+                                       1, padding, dilation, c)
+    xa, dya = (x, dy) if layout == "NCHW" else (x.transpose(0, 2, 3, 1), dy.transpose(0, 2, 3, 1))
+    results = []
+    for threads in (1, 2, 3):
+        with gconv.threads(threads):
+            results.append(gconv.conv2d_weight_grad(xa, weight_shape, dya, 1, padding, dilation, c,
+                                                    layout=layout))
+    assert_close(results[0], ref, dtype, f"global depthwise weight_grad {layout} C={c} m={m}")
+    for r in results[1:]:
+        assert_same_bits(r, results[0], "global depthwise weight_grad across thread counts")
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("groups,kernel,row_taps,col_taps", [
     (3, (3, 3), (2, 1, 0), (2, 1, 0)),   # stride 1: the whole kernel, flipped
