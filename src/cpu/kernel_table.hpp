@@ -171,6 +171,10 @@ struct WgradDwNhwc {
     // C values from the last, a stride the hardware prefetchers miss).
     int64_t ahead;
     int R, S;
+    // Interior pixels through a sliding window of input columns (where
+    // stride equals dilation, and the family has the registers): one new
+    // column per pixel instead of one load per tap. The sums are the same.
+    bool slide;
 };
 
 template <typename T>

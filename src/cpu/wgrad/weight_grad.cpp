@@ -527,6 +527,11 @@ void weight_grad_depthwise_nhwc(const ConvGeometry& g, const KernelFamily<T>& f,
     shape.pl = g.pl;
     shape.R = static_cast<int>(g.R);
     shape.S = static_cast<int>(g.S);
+    // The sliding window (Zen 4, N=16, 3x3 at stride 1): 1.05-1.17x on rows
+    // of 7 to 28 pixels, 1.03-1.06x at 112x112 over 32 channels, but
+    // 0.95-0.98x at 56x56 over 144 and 192 channels, where every load waits
+    // on memory.
+    shape.slide = g.OW <= 32 || g.C * static_cast<int64_t>(sizeof(T)) <= 256;
     parallel_for(workers, workers, [&](int64_t t, int) {
         const int64_t first = vectors * t / workers, last = vectors * (t + 1) / workers;
         for (int64_t v0 = first; v0 < last; v0 += group)

@@ -152,6 +152,9 @@ void wgrad_channel_lanes(const WgradBlock<T>& b) {
 template <typename T, int R, int S>
 void wgrad_dw_nhwc_block(const WgradDwNhwc<T>& b) {
     using V = Vec<T>;
+    // The sliding window's registers: R * S accumulators, as many window
+    // vectors and dy.
+    constexpr bool kSlide = 2 * R * S + 1 <= (GCONV_ISA_LEVEL == 2 ? 32 : 16);
     V acc[R][S];
     for (int r = 0; r < R; ++r)
         for (int s = 0; s < S; ++s) acc[r][s] = V::load(b.acc + (r * S + s) * V::N);
@@ -194,6 +197,30 @@ void wgrad_dw_nhwc_block(const WgradDwNhwc<T>& b) {
         for (int64_t ow = 0; ow < lo; ++ow) edge(ow);
         const T* xr[R];
         for (int r = 0; r < R; ++r) xr[r] = b.x + (row[r] * W + lo * b.sw + first_col) * C;
+        if (kSlide && b.slide && pixel == tap && lo < hi) {
+            // Stride equal to dilation (1 and 1 among them): pixel ow + 1's
+            // taps are pixel ow's moved by one tap, so each row's window keeps its S vectors in
+            // registers and loads one new column per pixel (R + 1 loads for
+            // R * S FMAs, where each tap loaded its own: MobileNetV2 7x7,
+            // N=16, loads bound the loop). Every accumulator still adds
+            // its pixels in order: the same sums.
+            V window[R][S];
+            for (int r = 0; r < R; ++r)
+                for (int s = 0; s + 1 < S; ++s) window[r][s] = V::load(xr[r] + s * tap);
+            for (int64_t ow = lo; ow < hi; ++ow) {
+                const V dv = V::load(d + ow * C);
+                prefetch(d + ow * C + ahead);
+                for (int r = 0; r < R; ++r) {
+                    window[r][S - 1] = V::load(xr[r] + (S - 1) * tap);
+                    prefetch(xr[r] + (S - 1) * tap + ahead);
+                    for (int s = 0; s < S; ++s) acc[r][s] = fmadd(dv, window[r][s], acc[r][s]);
+                    for (int s = 0; s + 1 < S; ++s) window[r][s] = window[r][s + 1];
+                    xr[r] += pixel;
+                }
+            }
+            for (int64_t ow = hi; ow < OW; ++ow) edge(ow);
+            continue;
+        }
         for (int64_t ow = lo; ow < hi; ++ow) {
             const V dv = V::load(d + ow * C);
             prefetch(d + ow * C + ahead);
