@@ -21,6 +21,7 @@
 
 #include <algorithm>
 
+#include "cpu/common/prefetch.hpp"
 #include "cpu/kernel_table.hpp"
 
 namespace gconv {
@@ -313,15 +314,46 @@ void dw_rows_channels_wide(const DwRows& p, const ConvGeometry& g, int64_t batch
             for (int64_t k = k0; k < k1; ++k) {  // output channel k: dy plane k, x plane k / Kg
                 const T* xc = x + (n * g.C + k / g.Kg) * plane;
                 const T* dyc = dy + (n * g.K + k) * out_plane;
+                // The plane after this one, whose first block is requested
+                // during this one's last.
+                const int64_t n1 = k + 1 < k1 ? n : n + 1, kn = k + 1 < k1 ? k + 1 : k0;
+                const T* x_next = n1 < batch ? x + (n1 * g.C + kn / g.Kg) * plane : nullptr;
+                const T* dy_next = n1 < batch ? dy + (n1 * g.K + kn) * out_plane : nullptr;
                 V* h = held + (k - k0) * per_channel;
-                for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block)
+                for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block) {
+                    // The next block's rows of x and dy, a share per vector:
+                    // a block reads each row vector by vector, a pattern the
+                    // prefetchers followed only within the block
+                    // (MobileNetV2's 112x112 at N=16 read memory at 17 GB/s).
+                    // One image stays in the caches: the requests only cost
+                    // (0.94x at 56x56).
+                    const bool last = oh0 + block >= g.OH;
+                    const T* xf = batch == 1 ? nullptr : last ? x_next : xc;
+                    const T* dyf = last ? dy_next : dyc;
+                    const int64_t of = last ? 0 : oh0 + block;
+                    const int64_t ih0 = std::max<int64_t>(of * ST - p.pt, 0);
+                    const int64_t ih1 = std::min<int64_t>((of + block) * ST - p.pt + K - 1, g.H);
+                    const int64_t x_bytes = (ih1 - ih0) * g.W * static_cast<int64_t>(sizeof(T));
+                    const int64_t dy_bytes = (std::min<int64_t>(of + block, g.OH) - of) * g.OW *
+                                             static_cast<int64_t>(sizeof(T));
                     for (int64_t v = 0; v < p.vectors; ++v) {
+                        if (xf != nullptr) {
+                            const char* xb = reinterpret_cast<const char*>(xf + ih0 * g.W);
+                            const char* db = reinterpret_cast<const char*>(dyf + of * g.OW);
+                            for (int64_t b = x_bytes * v / p.vectors / 64 * 64;
+                                 b < x_bytes * (v + 1) / p.vectors; b += 64)
+                                prefetch(xb + b);
+                            for (int64_t b = dy_bytes * v / p.vectors / 64 * 64;
+                                 b < dy_bytes * (v + 1) / p.vectors; b += 64)
+                                prefetch(db + b);
+                        }
                         V acc[K * K];
                         for (int t = 0; t < K * K; ++t) acc[t] = h[v * K * K + t];
                         dw_rows_rows<T, K, ST>(g.OH - oh0 < block ? g.OH - oh0 : block, p, v, xc,
                                                dyc, acc, oh0);
                         for (int t = 0; t < K * K; ++t) h[v * K * K + t] = acc[t];
                     }
+                }
             }
         for (int64_t k = k0; k < k1; ++k)
             for (int t = 0; t < K * K; ++t) {
