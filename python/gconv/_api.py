@@ -44,11 +44,16 @@ def _result_array(out, shape, dtype, where, spare=None):
     if spare is not None:
         last, spare[0] = spare[0], None
         # References: `last` and getrefcount's argument. Any other (the
-        # caller's result, a view of it, an exported buffer, another thread
-        # that took it too) keeps it from being reused.
+        # caller's result, an exported buffer, another thread that took it
+        # too) keeps it from being reused. A view of it (y[0]) holds the
+        # array that owns the memory, which is `last` itself or, for a
+        # result on whole cache lines (_alloc.empty), its base: that one's
+        # references are `last`'s, `owner` and getrefcount's argument.
         if last is not None and sys.getrefcount(last) == 2 and last.shape == shape \
                 and last.dtype == dtype:
-            return last
+            owner = last.base
+            if owner is None or sys.getrefcount(owner) == 3:
+                return last
     return _alloc.empty(shape, dtype)
 
 
