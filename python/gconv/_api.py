@@ -48,11 +48,12 @@ def _result_array(out, shape, dtype, where, spare=None):
         # too) keeps it from being reused. A view of it (y[0]) holds the
         # array that owns the memory, which is `last` itself or, for a
         # result on whole cache lines (_alloc.empty), its base: that one's
-        # references are `last`'s, `owner` and getrefcount's argument.
+        # references are `last`'s, `owner`, getrefcount's argument and the
+        # reuse pool's, if it keeps it.
         if last is not None and sys.getrefcount(last) == 2 and last.shape == shape \
                 and last.dtype == dtype:
             owner = last.base
-            if owner is None or sys.getrefcount(owner) == 3:
+            if owner is None or sys.getrefcount(owner) == 3 + _alloc.kept(owner):
                 return last
     return _alloc.empty(shape, dtype)
 

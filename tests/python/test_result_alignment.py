@@ -54,3 +54,50 @@ def test_alloc_empty_gives_the_shape_and_dtype_asked(shape, dtype):
         assert a.ctypes.data % _alloc.LINE_BYTES == 0
     a[...] = 1  # writable over its whole extent
     assert a.sum() == a.size
+
+
+# Large results (from _alloc.KEPT_FROM_BYTES) reuse the memory of an earlier
+# one of the same size once nothing references it; the thresholds are
+# lowered here so that small arrays exercise it.
+@pytest.fixture
+def small_pool(monkeypatch):
+    monkeypatch.setattr(_alloc, "KEPT_FROM_BYTES", 256 * 1024)
+    monkeypatch.setattr(_alloc, "KEPT_MOST_BYTES", 4 << 20)
+    monkeypatch.setattr(_alloc, "_kept", [])
+
+
+def test_a_dropped_large_result_lends_its_memory_to_the_next_of_its_size(small_pool):
+    x = np.random.default_rng(2).standard_normal((2, 64, 32, 32)).astype(np.float32)
+    w = np.random.default_rng(3).standard_normal((64, 1, 3, 3)).astype(np.float32)
+    expected = gconv.conv2d_input_grad(x.shape, w, x, padding=1, groups=64)
+    address = expected.ctypes.data
+    del expected
+    got = gconv.conv2d_input_grad(x.shape, w, x, padding=1, groups=64)
+    assert got.ctypes.data == address
+    np.testing.assert_array_equal(
+        got, gconv.conv2d_input_grad(x.shape, w, x, padding=1, groups=64))
+
+
+@pytest.mark.parametrize("hold", ["array", "view", "exported"])
+def test_a_large_result_still_referenced_is_never_lent(small_pool, hold):
+    first = _alloc.empty((128, 1024), np.float32)
+    first[...] = 7
+    held = {"array": first, "view": first[3:], "exported": memoryview(first)}[hold]
+    del first
+    second = _alloc.empty((128, 1024), np.float32)
+    second[...] = 1
+    assert not np.shares_memory(np.asarray(held), second)
+    assert np.all(np.asarray(held) == 7)
+
+
+def test_the_pool_keeps_two_buffers_within_its_bound(small_pool):
+    sizes = [(96, 1024), (80, 1024), (64, 1024)]  # 384, 320, 256 KiB
+    addresses = []
+    for shape in sizes:
+        a = _alloc.empty(shape, np.float32)
+        addresses.append(a.ctypes.data)
+        del a
+    assert len(_alloc._kept) == 2  # the first was let go
+    assert _alloc.empty(sizes[2], np.float32).ctypes.data == addresses[2]
+    big = _alloc.empty((1200, 1024), np.float32)  # 4.7 MiB: past the bound, not kept
+    assert all(r.nbytes < big.nbytes for r in _alloc._kept)
