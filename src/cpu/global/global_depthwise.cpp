@@ -31,19 +31,21 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
         });
         return GCONV_SUCCESS;
     }
-    // Items are (pair of images, run of channels): a pair shares each
-    // weight load. Runs of whole blocks of 16 channels, so that a channel
+    // Items are (run of up to four images, run of channels): the images of
+    // a run share each weight load (four against two: MobileFaceNet's GDC at
+    // N=16, 1.2x). Runs of whole blocks of 16 channels, so that a channel
     // takes the same kernel (16 or 8 planes at a time, or alone: different
     // sums) whatever the batch and thread count.
-    const int64_t pairs = (batch + 1) / 2;
-    const int64_t per_item = (split_size(g.K, (4 * threads + pairs - 1) / pairs, 16) + 15) /
+    constexpr int64_t kImages = 4;
+    const int64_t runs = (batch + kImages - 1) / kImages;
+    const int64_t per_item = (split_size(g.K, (4 * threads + runs - 1) / runs, 16) + 15) /
                              16 * 16;
     const int64_t blocks = (g.K + per_item - 1) / per_item;
-    parallel_for(pairs * blocks, threads, [&](int64_t item, int) {
-        const int64_t n = item / blocks * 2, k0 = item % blocks * per_item;
+    parallel_for(runs * blocks, threads, [&](int64_t item, int) {
+        const int64_t n = item / blocks * kImages, k0 = item % blocks * per_item;
         const int64_t k1 = k0 + per_item < g.K ? k0 + per_item : g.K;
         f.global_dwconv_nchw(g, x + n * g.in_image(), w, bias, y + n * g.K, k0, k1,
-                             n + 1 < batch ? 2 : 1);
+                             batch - n < kImages ? batch - n : kImages);
     });
     return GCONV_SUCCESS;
 }
