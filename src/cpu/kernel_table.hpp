@@ -113,7 +113,7 @@ using InPlaceRowsFn = void (*)(const ConvGeometry& g, const T* x, const T* w, co
                                T* y, int64_t k_begin, int64_t k_end);
 
 // Global depthwise conv, NCHW: output channels [k_begin, k_end) of `images`
-// (1 to 4) consecutive images.
+// (1 to 8) consecutive images.
 template <typename T>
 using GlobalNchwFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                               T* y, int64_t k_begin, int64_t k_end, int64_t images);

@@ -2,8 +2,8 @@
 src/cpu/global/global.inl), unpadded with multiplier 1: blocks of sixteen
 planes read as one flat run of vectors, each plane's lanes masked into its
 own accumulator (AVX-512, planes of more than 16 values, 7x7 with its plane
-size as a constant; images in fours sharing each weight load, a batch's
-last two in a pair and its last odd image alone), then blocks of eight planes with a transpose (AVX2 and
+size as a constant; images in eights or fours sharing each weight load,
+then a pair, then one alone), then blocks of eight planes with a transpose (AVX2 and
 up, planes of at least 8), then one dot product per plane; padding and
 multipliers above 1 take the single dot products.
 
@@ -34,6 +34,7 @@ GEOMETRIES = [
     (3, 13, 2, 3),    # 6 values: single dot products only
     (4, 37, 7, 7),    # four images sharing each weight load, then single planes
     (7, 33, 1, 17),   # four images, then a pair, then one
+    (15, 20, 5, 5),   # eight images, four, a pair, one
 ]
 
 

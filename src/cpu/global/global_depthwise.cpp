@@ -31,12 +31,12 @@ gconv_status execute_typed(const gconv_plan& plan, int64_t batch, const T* x, T*
         });
         return GCONV_SUCCESS;
     }
-    // Items are (run of up to four images, run of channels): the images of
-    // a run share each weight load (four against two: MobileFaceNet's GDC at
-    // N=16, 1.2x). Runs of whole blocks of 16 channels, so that a channel
+    // Items are (run of up to eight images, run of channels): the images of
+    // a run share each weight load (eight against two: MobileFaceNet's GDC
+    // at N=16, 1.2x). Runs of whole blocks of 16 channels, so that a channel
     // takes the same kernel (16 or 8 planes at a time, or alone: different
     // sums) whatever the batch and thread count.
-    constexpr int64_t kImages = 4;
+    constexpr int64_t kImages = 8;
     const int64_t runs = (batch + kImages - 1) / kImages;
     const int64_t per_item = (split_size(g.K, (4 * threads + runs - 1) / runs, 16) + 15) /
                              16 * 16;
