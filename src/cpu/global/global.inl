@@ -4,6 +4,8 @@
 #include <immintrin.h>
 #endif
 
+#include <type_traits>
+
 #include "cpu/kernel_table.hpp"
 
 namespace gconv {
@@ -83,15 +85,9 @@ bool dot16_planes(const T*, const T*, int64_t, T*) {
     return false;
 }
 
-// The same for two images (x1 and y1 one image after x0 and y0), each
-// weight vector loaded once for both; false where not compiled.
-template <typename T>
-bool dot16_planes_2images(const T*, const T*, const T*, int64_t, T*, T*) {
-    return false;
-}
-
-// The same for `images` images, 4 or 8 (image i at x + i * x_step,
-// y + i * y_step); false where not compiled.
+// The same for `images` images, 2, 4 or 8 (image i at x + i * x_step,
+// y + i * y_step), each weight vector loaded once for all of them; false
+// where not compiled.
 template <typename T>
 bool dot16_planes_images(const T*, int64_t, const T*, int64_t, T*, int64_t, int64_t) {
     return false;
@@ -158,49 +154,13 @@ GCONV_ALWAYS_INLINE void dot16_planes_sized(const float* x, const float* w, int6
     _mm512_storeu_ps(y, sum_lanes16(acc));
 }
 
-// Two images' dot16_planes (x1 in_image values after x0), each weight
-// vector loaded once for both: eight planes at a time, the vectors counted
-// from the 16-plane block's first as in dot16_planes, so every plane sums
-// the same vectors under the same masks in the same order: an image has
-// the same bits alone or in a pair. (Weights and input stream from L2 at
-// the same rate: MobileFaceNet's GDC at N=16, 1.10x.)
-template <int64_t kPlane>
-GCONV_ALWAYS_INLINE void dot16_planes_2images_sized(const float* x0, const float* x1,
-                                                    const float* w, int64_t plane, float* y0,
-                                                    float* y1) {
-    if (kPlane > 0) plane = kPlane;
-    for (int half = 0; half < 2; ++half) {
-        __m512 acc[16];  // [image * 8 + plane]
-        GCONV_UNROLL(8)
-        for (int c = 0; c < 8; ++c) {
-            const int64_t first = (half * 8 + c) * plane;
-            const PlaneVectors p = plane_vectors(first, first + plane);
-            const __m512 zero = _mm512_setzero_ps();  // as dot_plane16 starts
-            __m512 wv = _mm512_loadu_ps(w + p.v0 * 16);
-            acc[c] = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x0 + p.v0 * 16), wv, zero, p.head);
-            acc[8 + c] = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x1 + p.v0 * 16), wv, zero, p.head);
-            for (int64_t v = p.v0 + 1; v < p.v1; ++v) {
-                wv = _mm512_loadu_ps(w + v * 16);
-                acc[c] = _mm512_fmadd_ps(_mm512_loadu_ps(x0 + v * 16), wv, acc[c]);
-                acc[8 + c] = _mm512_fmadd_ps(_mm512_loadu_ps(x1 + v * 16), wv, acc[8 + c]);
-            }
-            wv = _mm512_loadu_ps(w + p.v1 * 16);
-            acc[c] = _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x0 + p.v1 * 16), wv, acc[c], p.tail);
-            acc[8 + c] =
-                _mm512_mask3_fmadd_ps(_mm512_loadu_ps(x1 + p.v1 * 16), wv, acc[8 + c], p.tail);
-        }
-        const __m512 sums = sum_lanes16(acc);
-        _mm256_storeu_ps(y0 + half * 8, _mm512_castps512_ps256(sums));
-        _mm256_storeu_ps(y1 + half * 8, _mm512_extractf32x8_ps(sums, 1));
-    }
-}
-
-// NI (4 or 8) images' dot16_planes, each weight vector loaded once for all
-// of them: 16 / NI planes at a time, counted as in dot16_planes, so every
-// plane sums the same vectors under the same masks in the same order (the
-// same bits as alone or in a pair). The weights go through L2 once per NI
-// images instead of two: MobileFaceNet's GDC at N=16 (1.6 MB of input,
-// 100 KB of weights) ran 1.16x faster with four, 1.04-1.07x more with eight.
+// NI (2, 4 or 8) images' dot16_planes, each weight vector loaded once for
+// all of them: 16 / NI planes at a time, counted as in dot16_planes, so
+// every plane sums the same vectors under the same masks in the same order
+// (an image has the same bits alone or in any run). MobileFaceNet's GDC at
+// N=16 (1.6 MB of input, 100 KB of weights that pass through L2 once per
+// run): two images 1.10x against one, four 1.16x against two, eight
+// 1.04-1.07x more.
 template <int NI, int64_t kPlane>
 GCONV_ALWAYS_INLINE void dot16_planes_images_sized(const float* x, int64_t x_step,
                                                    const float* w, int64_t plane, float* y,
@@ -209,7 +169,7 @@ GCONV_ALWAYS_INLINE void dot16_planes_images_sized(const float* x, int64_t x_ste
     if (kPlane > 0) plane = kPlane;
     for (int pass = 0; pass < NI; ++pass) {
         __m512 acc[16];  // [image * PP + plane]
-        GCONV_UNROLL(4)
+        GCONV_UNROLL(8)  // fully: indexed at run time, acc[] went to the stack (2 images: 0.85x)
         for (int c = 0; c < PP; ++c) {
             const int64_t first = (pass * PP + c) * plane;
             const PlaneVectors p = plane_vectors(first, first + plane);
@@ -239,30 +199,21 @@ GCONV_ALWAYS_INLINE void dot16_planes_images_sized(const float* x, int64_t x_ste
 template <>
 bool dot16_planes_images<float>(const float* x, int64_t x_step, const float* w, int64_t plane,
                                 float* y, int64_t y_step, int64_t images) {
-    if (plane <= 16 || (images != 4 && images != 8)) return false;
-    if (images == 8) {
-        if (plane == 49)
-            dot16_planes_images_sized<8, 49>(x, x_step, w, plane, y, y_step);
-        else
-            dot16_planes_images_sized<8, 0>(x, x_step, w, plane, y, y_step);
-        return true;
-    }
-    if (plane == 49)
-        dot16_planes_images_sized<4, 49>(x, x_step, w, plane, y, y_step);
-    else
-        dot16_planes_images_sized<4, 0>(x, x_step, w, plane, y, y_step);
-    return true;
-}
-
-template <>
-bool dot16_planes_2images<float>(const float* x0, const float* x1, const float* w,
-                                 int64_t plane, float* y0, float* y1) {
     if (plane <= 16) return false;
-    if (plane == 49)
-        dot16_planes_2images_sized<49>(x0, x1, w, plane, y0, y1);
-    else
-        dot16_planes_2images_sized<0>(x0, x1, w, plane, y0, y1);
-    return true;
+    const auto run = [&](auto images_constant) {
+        constexpr int NI = decltype(images_constant)::value;
+        if (plane == 49)
+            dot16_planes_images_sized<NI, 49>(x, x_step, w, plane, y, y_step);
+        else
+            dot16_planes_images_sized<NI, 0>(x, x_step, w, plane, y, y_step);
+        return true;
+    };
+    switch (images) {
+        case 2: return run(std::integral_constant<int, 2>());
+        case 4: return run(std::integral_constant<int, 4>());
+        case 8: return run(std::integral_constant<int, 8>());
+        default: return false;
+    }
 }
 
 template <>
@@ -316,27 +267,15 @@ void global_dwconv_nchw_image(const ConvGeometry& g, const T* x, const T* w, con
 }
 
 // `images` (1 to 8) consecutive images: eight, four or two share each
-// weight vector in blocks of 16 planes where dot16_planes_images
-// (_2images) is compiled, with the same bits as one at a time; the rest
-// one image at a time.
+// weight vector in blocks of 16 planes where dot16_planes_images is
+// compiled, with the same bits as one at a time; a run of another size
+// splits into those, and the rest goes one image at a time.
 template <typename T>
 void global_dwconv_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                         int64_t k_begin, int64_t k_end, int64_t images) {
     const int64_t plane = g.H * g.W, in_image = g.in_image();
     const bool padded = g.pt || g.pb || g.pl || g.pr;
-    if (images > 2) {  // eight or four at once, else two and the rest
-        int64_t k = k_begin;
-        if ((images == 4 || images == 8) && !padded && g.Kg == 1) {
-            for (; k + 16 <= k_end && dot16_planes_images(x + k * plane, in_image, w + k * plane,
-                                                          plane, y + k, g.K, images);
-                 k += 16)
-                for (int64_t i = 0; i < images; ++i)
-                    for (int64_t l = k; l < k + 16; ++l)
-                        y[i * g.K + l] = activate(y[i * g.K + l] + (bias ? bias[l] : T(0)), g.act);
-            for (int64_t i = 0; i < images; ++i)
-                global_dwconv_nchw_image(g, x + i * in_image, w, bias, y + i * g.K, k, k_end);
-            return;
-        }
+    if (images != 1 && images != 2 && images != 4 && images != 8) {
         const int64_t first = images > 4 ? 4 : 2;
         global_dwconv_nchw(g, x, w, bias, y, k_begin, k_end, first);
         global_dwconv_nchw(g, x + first * in_image, w, bias, y + first * g.K, k_begin, k_end,
@@ -344,11 +283,11 @@ void global_dwconv_nchw(const ConvGeometry& g, const T* x, const T* w, const T* 
         return;
     }
     int64_t k = k_begin;
-    if (images == 2 && !padded && g.Kg == 1) {
-        for (; k + 16 <= k_end && dot16_planes_2images(x + k * plane, x + in_image + k * plane,
-                                                       w + k * plane, plane, y + k, y + g.K + k);
+    if (images > 1 && !padded && g.Kg == 1) {
+        for (; k + 16 <= k_end && dot16_planes_images(x + k * plane, in_image, w + k * plane,
+                                                      plane, y + k, g.K, images);
              k += 16)
-            for (int64_t i = 0; i < 2; ++i)
+            for (int64_t i = 0; i < images; ++i)
                 for (int64_t l = k; l < k + 16; ++l)
                     y[i * g.K + l] = activate(y[i * g.K + l] + (bias ? bias[l] : T(0)), g.act);
     }
