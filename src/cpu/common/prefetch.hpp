@@ -25,6 +25,20 @@ static inline void prefetch(const void* p) {
 #endif
 }
 
+// Requests every line of [p, p + bytes).
+static inline void prefetch_range(const void* p, int64_t bytes) {
+    const char* c = static_cast<const char*>(p);
+    for (int64_t b = 0; b < bytes; b += 64) prefetch(c + b);
+}
+
+// Share k of `shares` of those lines, so that a range can be requested a
+// part at a time while other work runs (consecutive shares cover it).
+static inline void prefetch_share(const void* p, int64_t bytes, int64_t k, int64_t shares) {
+    const char* c = static_cast<const char*>(p);
+    for (int64_t b = bytes * k / shares / 64 * 64; b < bytes * (k + 1) / shares; b += 64)
+        prefetch(c + b);
+}
+
 // As prefetch(), for a line about to be written.
 static inline void prefetch_write(const void* p) {
 #if defined(__GNUC__) || defined(__clang__)

@@ -275,15 +275,13 @@ void stage_images(const KernelFamily<T>& f, const ConvGeometry& g, const T* firs
             // requested before each chunk's transpose: from L3 or memory,
             // the transposes waited on their loads (ResNeXt s5 at N=16: a
             // sixth of the layer in transpose_rows).
-            const char* next = reinterpret_cast<const char*>(src + image_stride);
+            const T* next = src + image_stride;
             const int64_t next_bytes =
                 m + 1 < images ? Cg * HW * static_cast<int64_t>(sizeof(T)) : 0;
             const int64_t chunks = (Cg + 7) / 8;
             int64_t chunk = 0;
             for (int64_t c0 = full < Cg ? full : full - 8; c0 >= 0; c0 -= 8, ++chunk) {
-                for (int64_t b = next_bytes * chunk / chunks / 64 * 64;
-                     b < next_bytes * (chunk + 1) / chunks; b += 64)
-                    prefetch(next + b);
+                prefetch_share(next, next_bytes, chunk, chunks);
                 const int count = static_cast<int>(Cg - c0 < 8 ? Cg - c0 : 8);
                 const T* rows[8];
                 for (int i = 0; i < count; ++i) rows[i] = src + (c0 + i) * HW;

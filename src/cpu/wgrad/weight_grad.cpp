@@ -204,8 +204,7 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
                 for (int64_t q = 0; q < c.q_size; ++q) {
                     const int64_t ch = c.channel(v + 1, p, q);
                     if (ch < 0) break;
-                    const char* from = reinterpret_cast<const char*>(data + src.at(n, ch, h0, 0));
-                    for (int64_t b = 0; b < band_bytes; b += 64) prefetch(from + b);
+                    prefetch_range(data + src.at(n, ch, h0, 0), band_bytes);
                 }
             // The planes of chunk (p, q0): up to 8 source channels.
             const auto chunk = [&](int64_t p, int64_t q0, const T** first) {
@@ -255,10 +254,8 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
                     T* out = dst + ((v - v0) * c.planes + p) * plane + q0;
                     for (int64_t h = h0; h < h1 && m > 0; ++h) {
                         const int64_t row = ((h + c.top - row0) * c.width + c.left) * c.q_size;
-                        for (int i = 0; i < m1; ++i) {
-                            const char* from = reinterpret_cast<const char*>(ahead[i] + h * src.W);
-                            for (int64_t b = 0; b < row_bytes; b += 64) prefetch(from + b);
-                        }
+                        for (int i = 0; i < m1; ++i)
+                            prefetch_range(ahead[i] + h * src.W, row_bytes);
                         for (int i = 0; i < m; ++i) in[i] = first[i] + h * src.W;
                         f.transpose_rows(in, m, src.W, out + row, c.q_size);
                     }
@@ -280,10 +277,7 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
                 // channels are a part of each pixel: a stride the hardware
                 // prefetchers did not follow beyond L2; 144 channels at
                 // 56x56, N=16: the weight gradient took 1.3x as long).
-                if (h + 1 < h1) {
-                    const char* next = reinterpret_cast<const char*>(p + src.W * src.C);
-                    for (int64_t b = 0; b < span * int64_t(sizeof(T)); b += 64) prefetch(next + b);
-                }
+                if (h + 1 < h1) prefetch_range(p + src.W * src.C, span * int64_t(sizeof(T)));
                 for (int64_t v = v0; v < v0 + slabs; ++v) {
                     const int64_t present = std::min(c.q_size, c.groups - v * c.q_size);
                     T* q = dst + (v - v0) * c.planes * plane + row + w * c.q_size;
@@ -483,7 +477,7 @@ struct NextBandFetch {
         for (int64_t p = pixels * i / slices; p < pixels * (i + 1) / slices; ++p) {
             const T* at = p < x_pixels ? x + ((n * g.H + ih0) * g.W + p) * g.C
                                        : dy + ((n * g.OH + oh0) * g.OW + p - x_pixels) * g.K;
-            for (int64_t b = 0; b < bytes; b += 64) prefetch(reinterpret_cast<const char*>(at) + b);
+            prefetch_range(at, bytes);
         }
     }
 };

@@ -338,14 +338,8 @@ void dw_rows_channels_wide(const DwRows& p, const ConvGeometry& g, int64_t batch
                                              static_cast<int64_t>(sizeof(T));
                     for (int64_t v = 0; v < p.vectors; ++v) {
                         if (xf != nullptr) {
-                            const char* xb = reinterpret_cast<const char*>(xf + ih0 * g.W);
-                            const char* db = reinterpret_cast<const char*>(dyf + of * g.OW);
-                            for (int64_t b = x_bytes * v / p.vectors / 64 * 64;
-                                 b < x_bytes * (v + 1) / p.vectors; b += 64)
-                                prefetch(xb + b);
-                            for (int64_t b = dy_bytes * v / p.vectors / 64 * 64;
-                                 b < dy_bytes * (v + 1) / p.vectors; b += 64)
-                                prefetch(db + b);
+                            prefetch_share(xf + ih0 * g.W, x_bytes, v, p.vectors);
+                            prefetch_share(dyf + of * g.OW, dy_bytes, v, p.vectors);
                         }
                         V acc[K * K];
                         for (int t = 0; t < K * K; ++t) acc[t] = h[v * K * K + t];
