@@ -130,9 +130,12 @@ template <typename T>
 using AvgPoolFn = void (*)(const T* x, T* y, int64_t channels, int64_t pixels,
                            int64_t channel_stride);
 
-// One pass of a weight-gradient kernel over output rows [oh0, oh1) of one
-// image: kb x jb accumulator vectors (at acc + k * acc_k + j * acc_j) gain
-// sum over the rows' pixels of dy(k) * x(j), where x and dy are the
+// One pass of a weight-gradient kernel over output rows [oh0, oh1) of
+// `images` images (x_image and dy_image apart; small maps share a pass, so
+// that the accumulators' loads and stores and the call are paid once per
+// several images): kb x jb accumulator vectors (at acc + k * acc_k + j *
+// acc_j) gain the sum over the rows' pixels, image by image in order, of
+// dy(k) * x(j), where x and dy are the
 // channels-innermost copies the driver made (see src/cpu/wgrad/). Member
 // j of the block is a kernel tap (lanes over groups) or a vector of input
 // channels (lanes over channels, dy broadcast); the layout strides say which.
@@ -145,6 +148,7 @@ struct WgradBlock {
     int64_t dy_pixel, dy_k;          // between output pixels, block members k
     int64_t acc_k, acc_j;
     int64_t sh, sw, oh0, oh1, OW;
+    int64_t images, x_image, dy_image;
     int kb, jb;
     bool fresh;  // the accumulators start from zero instead of acc's values
 };
@@ -205,6 +209,15 @@ constexpr int kWgradDwMaxTaps = 12;
 template <typename T>
 using TransposeRowsFn = void (*)(const T* const* rows, int count, int64_t cols, T* out,
                                  int64_t out_stride);
+
+// out[c * out_plane + p * out_pixel + l] = in[p * in_pixel + l * count + c]
+// for pixels p, lanes l < lanes (<= the family's vector lanes) and channels
+// c < count: each pixel's `lanes` groups of `count` channels (NHWC), one
+// group per lane into `count` planes (the weight gradient's copies over
+// groups).
+template <typename T>
+using SplitGroupsFn = void (*)(const T* in, int64_t in_pixel, int64_t pixels, int lanes,
+                               int64_t count, T* out, int64_t out_pixel, int64_t out_plane);
 
 // The strided transposed convolutions, see src/cpu/transposed/: dy is
 // K x H x W, the output C x OH x OW; output (i, j) gets w[r][s] * dy[oi][oj]
@@ -370,6 +383,7 @@ struct KernelFamily {
     WgradDwNhwcFn<T> wgrad_dw_nhwc;    // depthwise NHWC, read in place
     WgradDwNchwRowsFn<T> wgrad_dw_nchw_rows;  // depthwise NCHW, in place
     TransposeRowsFn<T> transpose_rows;
+    SplitGroupsFn<T> split_groups;
     TransposedDwNchwFn<T> transposed_dw_nchw;
     // transposed_dw_nchw has a row kernel of its own for 3x3, stride 2,
     // padding 1 (transposed_3x3s2_fits in transposed_common.hpp).

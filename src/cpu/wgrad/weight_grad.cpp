@@ -79,6 +79,21 @@ struct WgradLayout {
     int64_t items;         // accumulator blocks
 };
 
+// Images per band where a band holds a whole map (NCHW, lanes over
+// channels): a pass of an accumulator block then covers about kBandPixels
+// output pixels, where a pass per image paid the block's loads, stores and
+// call for a few dozen pixels (ResNeXt s5's 7x7 at N=16: 1.04x over the
+// single-image passes), within the band's L2 budget.
+constexpr int64_t kBandPixels = 800;
+
+int64_t band_images(const ConvGeometry& g, const WgradLayout& l, int64_t batch, int64_t band,
+                    int64_t slab_row_bytes) {
+    if (band < g.OH || l.group_lanes || g.layout == GCONV_LAYOUT_NHWC) return 1;
+    const int64_t wanted = kBandPixels / std::max<int64_t>(g.OH * g.OW, 1);
+    const int64_t fit = kBandBytes / std::max<int64_t>(band * slab_row_bytes, 1);
+    return std::clamp<int64_t>(std::min(wanted, fit), 1, batch);
+}
+
 double lane_use(int64_t n, int64_t V) { return double(n) / double((n + V - 1) / V * V); }
 
 WgradLayout choose_layout(const ConvGeometry& g, int64_t V, int64_t broadcast_k,
@@ -294,14 +309,8 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
             if (c.group_lanes) {
                 // Per pixel, V groups x count channels -> one value per plane.
                 const int64_t present = std::min(c.q_size, c.groups - v * c.q_size);
-                for (int64_t w = 0; w < src.W; ++w) {
-                    const T* p = data + src.at(n, v * c.q_size * c.count, h, w);
-                    for (int64_t l0 = 0; l0 < present; l0 += 8) {
-                        const int m = static_cast<int>(std::min<int64_t>(8, present - l0));
-                        for (int i = 0; i < m; ++i) in[i] = p + (l0 + i) * c.count;
-                        f.transpose_rows(in, m, c.count, slab + row + w * c.q_size + l0, plane);
-                    }
-                }
+                f.split_groups(data + src.at(n, v * c.q_size * c.count, h, 0), src.C, src.W,
+                               static_cast<int>(present), c.count, slab + row, c.q_size, plane);
                 continue;
             }
             // Channels in order: plane p takes the next q_size of each pixel.
@@ -388,14 +397,18 @@ struct WgradRun {
         return it;
     }
 
-    // Accumulator block `it` over `rows` output rows from row oh0 of image
-    // n, whose operands the bands hold (or dy, in place). The first band of
+    // Accumulator block `it` over `rows` output rows from row oh0 of images
+    // n .. n + images - 1, whose operands the bands hold (or dy, in place),
+    // image after image, each a band of `slabs` slabs. The first band of
     // each block (fresh) starts its sums from zero.
     void pass(const Item& it, const T* x_band, const T* dy_band, int64_t rows, int64_t n,
-              int64_t oh0, bool fresh) const {
+              int64_t oh0, int64_t images, int64_t slabs, bool fresh) const {
         const int64_t x_rows = (rows - 1) * g.sh + (g.R - 1) * g.dh + 1;
         const int64_t x_plane = x_rows * l.Wp * l.V, dy_plane = rows * g.OW * dy_q;
         WgradBlock<T> b;
+        b.images = images;
+        b.x_image = slabs * x_planes * x_plane;
+        b.dy_image = dy_in_place ? g.K * g.OH * g.OW : slabs * dy_planes * dy_plane;
         b.sh = g.sh;
         b.sw = g.sw;
         b.oh0 = 0;
@@ -704,12 +717,13 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& family, int
     const int64_t slab_row_bytes =
         sizeof(T) * (g.OW * dy_planes * dy_q + g.sh * l.Wp * x_planes * l.V);
     const int64_t band = band_rows(g);
+    const int64_t images = band_images(g, l, batch, band, slab_row_bytes);
     const int64_t slab_group = std::clamp<int64_t>(
-        kBandBytes / std::max<int64_t>(band * slab_row_bytes, 1), 1, l.slabs);
+        kBandBytes / std::max<int64_t>(images * band * slab_row_bytes, 1), 1, l.slabs);
     const int64_t x_band_rows = (band - 1) * g.sh + (g.R - 1) * g.dh + 1;
-    const int64_t x_band_size = x_band_rows * l.Wp * x_planes * l.V * slab_group;
+    const int64_t x_band_size = x_band_rows * l.Wp * x_planes * l.V * slab_group * images;
     const int64_t dy_band_size =
-        reads_dy_in_place(g, l) ? 0 : band * g.OW * dy_planes * dy_q * slab_group;
+        reads_dy_in_place(g, l) ? 0 : band * g.OW * dy_planes * dy_q * slab_group * images;
     const int workers = static_cast<int>(std::min<int64_t>(threads, l.items));
     AlignedBuffer accumulators, bands;
     // Not zeroed: each block's first band starts from zero.
@@ -741,33 +755,47 @@ void weight_grad_typed(const ConvGeometry& g, const KernelFamily<T>& family, int
             const int64_t item1 = std::min(last, (v0 + slabs) * (l.items / l.slabs));
             for (int64_t item = item0; item < item1; ++item)
                 items[item - item0] = run.describe(item, v0);
-            for (int64_t n = 0; n < batch; ++n)
+            for (int64_t n = 0; n < batch; n += images)
                 for (int64_t oh0 = 0; oh0 < g.OH; oh0 += band) {
                     const int64_t rows = std::min(band, g.OH - oh0);
-                    copy_planes(f, xt, x, x_copy, n, v0, slabs, oh0 * g.sh,
-                                (rows - 1) * g.sh + (g.R - 1) * g.dh + 1, x_band);
-                    if (!dy_in_place)
-                        copy_planes(f, dyt, dy, dy_copy, n, v0, slabs, oh0, rows, dy_band);
+                    const int64_t count = std::min(images, batch - n);
+                    const int64_t x_rows = (rows - 1) * g.sh + (g.R - 1) * g.dh + 1;
+                    const int64_t x_image = slabs * x_planes * x_rows * l.Wp * l.V;
+                    const int64_t dy_image = slabs * dy_planes * rows * g.OW * dy_q;
+                    for (int64_t m = 0; m < count; ++m) {
+                        copy_planes(f, xt, x, x_copy, n + m, v0, slabs, oh0 * g.sh, x_rows,
+                                    x_band + m * x_image);
+                        if (!dy_in_place)
+                            copy_planes(f, dyt, dy, dy_copy, n + m, v0, slabs, oh0, rows,
+                                        dy_band + m * dy_image);
+                    }
                     const bool fresh = n == 0 && oh0 == 0;
                     for (int64_t i = 0; i < item1 - item0; ++i)
-                        run.pass(items[i], x_band, dy_band, rows, n, oh0, fresh);
+                        run.pass(items[i], x_band, dy_band, rows, n, oh0, count, slabs, fresh);
                 }
         }
     });
 
     // Into PyTorch's order, output channel by output channel (in one
-    // thread AlexNet's 2.6 MB of weights took 1.2% of its gradient).
+    // thread AlexNet's 2.6 MB of weights took 1.2% of its gradient). Lanes
+    // over channels read each tap's channels in a run, where tap by tap
+    // within a channel jumped Kg * Cg values per read (ResNeXt s5: 3% of
+    // the gradient).
     const T* a = accumulators.as<T>();
     const int64_t RS = g.R * g.S;
     parallel_for(g.K, threads, [&](int64_t out, int) {
         const int64_t gi = out / g.Kg, k = out % g.Kg;
-        for (int64_t c = 0; c < g.Cg; ++c)
-            for (int64_t t = 0; t < RS; ++t) {
-                const int64_t from = l.group_lanes
-                                         ? ((k * g.Cg + c) * RS + t) * l.slabs * l.V + gi
-                                         : ((gi * RS + t) * g.Kg + k) * l.Cgp + c;
-                dw[(out * g.Cg + c) * RS + t] = a[from];
-            }
+        T* to = dw + out * g.Cg * RS;
+        if (l.group_lanes) {
+            for (int64_t c = 0; c < g.Cg; ++c)
+                for (int64_t t = 0; t < RS; ++t)
+                    to[c * RS + t] = a[((k * g.Cg + c) * RS + t) * l.slabs * l.V + gi];
+            return;
+        }
+        for (int64_t t = 0; t < RS; ++t) {
+            const T* from = a + ((gi * RS + t) * g.Kg + k) * l.Cgp;
+            for (int64_t c = 0; c < g.Cg; ++c) to[c * RS + t] = from[c];
+        }
     });
 }
 

@@ -43,6 +43,16 @@ void wgrad_block(const WgradBlock<T>& b) {
         for (int j = 0; j < JB; ++j)
             acc[k][j] = b.fresh ? V::zero() : V::load(b.acc + k * b.acc_k + j * b.acc_j);
     const int64_t x_step = b.x_step, dy_k = b.dy_k;
+    // Rows of every image in one loop, an image's last row stepping to the
+    // next image's first (a loop per image kept more values live than the
+    // registers hold: 4-9% of ResNeXt s5's gradient, in NHWC a pass per
+    // image too).
+    const int64_t rows = b.oh1 - b.oh0;
+    const int64_t x_next = b.sh * b.x_row, dy_next = b.OW * b.dy_pixel;
+    const int64_t x_jump = b.x_image - (rows - 1) * x_next;
+    const int64_t dy_jump = b.dy_image - (rows - 1) * dy_next;
+    const T* x_row = b.x + b.oh0 * x_next;
+    const T* dy_row = b.dy + b.oh0 * dy_next;
     if constexpr (!kBroadcast && KB == 1 && JB > 1 && JB <= kSlidingMaxJ) {
         if (b.sw == 1 && x_step == b.x_pixel) {
             // The block's taps are neighbouring columns (depthwise, one
@@ -58,9 +68,9 @@ void wgrad_block(const WgradBlock<T>& b) {
             for (int j = 0; j < JB; ++j) part[0][j] = acc[0][j];
             for (int p = 1; p < P; ++p)
                 for (int j = 0; j < JB; ++j) part[p][j] = V::zero();
-            for (int64_t oh = b.oh0; oh < b.oh1; ++oh) {
-                const T* xp = b.x + oh * b.sh * b.x_row;
-                const T* dp = b.dy + oh * b.OW * b.dy_pixel;
+            for (int64_t i = 0, oh = 1; i < b.images * rows; ++i, ++oh) {
+                const T* xp = x_row;
+                const T* dp = dy_row;
                 V window[JB];
                 for (int j = 0; j + 1 < JB; ++j) window[j] = V::load(xp + j * x_step);
                 auto pixel = [&](int64_t ow, V* sum) {
@@ -73,6 +83,10 @@ void wgrad_block(const WgradBlock<T>& b) {
                 for (; ow + P <= b.OW; ow += P)
                     for (int p = 0; p < P; ++p) pixel(ow + p, part[p]);
                 for (int p = 0; ow < b.OW; ++ow, ++p) pixel(ow, part[p]);
+                const bool last_row = oh == rows;
+                x_row += last_row ? x_jump : x_next;
+                dy_row += last_row ? dy_jump : dy_next;
+                if (last_row) oh = 0;
             }
             for (int j = 0; j < JB; ++j) {
                 V total = part[0][j];
@@ -82,9 +96,7 @@ void wgrad_block(const WgradBlock<T>& b) {
             return;
         }
     }
-    for (int64_t oh = b.oh0; oh < b.oh1; ++oh) {
-        const T* x_row = b.x + oh * b.sh * b.x_row;
-        const T* dy_row = b.dy + oh * b.OW * b.dy_pixel;
+    for (int64_t i = 0, oh = 1; i < b.images * rows; ++i, ++oh) {
         for (int64_t ow = 0; ow < b.OW; ++ow) {
             const T* xp = x_row + ow * b.sw * b.x_pixel;
             const T* dp = dy_row + ow * b.dy_pixel;
@@ -104,6 +116,10 @@ void wgrad_block(const WgradBlock<T>& b) {
                 }
             }
         }
+        const bool last_row = oh == rows;
+        x_row += last_row ? x_jump : x_next;
+        dy_row += last_row ? dy_jump : dy_next;
+        if (last_row) oh = 0;
     }
     for (int k = 0; k < KB; ++k)
         for (int j = 0; j < JB; ++j) acc[k][j].store(b.acc + k * b.acc_k + j * b.acc_j);
@@ -267,6 +283,7 @@ void fill(KernelFamily<T>& f) {
     f.wgrad_group_lanes = wgrad_group_lanes<T>;
     f.wgrad_channel_lanes = wgrad_channel_lanes<T>;
     f.transpose_rows = transpose_rows<T>;
+    f.split_groups = split_groups<T>;
     f.vector_lanes = Vec<T>::N;
     // Registers: 32 with AVX-512, 16 otherwise; jb + 1 + kb * jb live.
     f.wgrad_broadcast_product = GCONV_ISA_LEVEL == 2 ? 24 : 12;
