@@ -123,52 +123,66 @@ inline void split_groups(const T* in, int64_t in_pixel, int64_t pixels, int lane
 }
 
 #if defined(__AVX512F__) && !defined(GCONV_GENERIC_VECTORS)
-// A pixel's 16 groups of 2 to 8 channels are 2 to 8 vectors; plane c's
-// vector is lane l <- value l * count + c, gathered by one two-vector
-// permute per pair of source vectors that holds some of it (the
-// transposes, 8 groups by `count` channels per call, took 60-70% of
-// ResNeXt s2's and a depth multiplier 2 layer's NHWC weight gradient).
-template <>
-inline void split_groups<float>(const float* in, int64_t in_pixel, int64_t pixels, int lanes,
-                                int64_t count, float* out, int64_t out_pixel,
-                                int64_t out_plane) {
-    constexpr int kMostCount = 8;
-    if (lanes != 16 || count < 2 || count > kMostCount) {
-        for (int64_t p = 0; p < pixels; ++p)
-            for (int64_t c = 0; c < count; ++c)
-                for (int l = 0; l < lanes; ++l)
-                    out[c * out_plane + p * out_pixel + l] = in[p * in_pixel + l * count + c];
-        return;
-    }
-    const int n = static_cast<int>(count);
-    const int pairs = (n + 1) / 2;
-    __m512i index[kMostCount];
-    __mmask16 pair_lanes[kMostCount][kMostCount / 2];
-    for (int c = 0; c < n; ++c) {
+// A pixel's 16 groups of N = 2 to 8 channels are N vectors; plane c's
+// vector is lane l <- value l * N + c, gathered by one two-vector permute
+// per pair of source vectors that holds some of it (the transposes, 8
+// groups by N channels per call, took 60-70% of ResNeXt s2's and a depth
+// multiplier 2 layer's NHWC weight gradient). N is a template argument:
+// with a run-time count the vectors lived in an array on the stack, filled
+// by a memcpy call per pixel.
+template <int N>
+inline void split_groups_16(const float* in, int64_t in_pixel, int64_t pixels, float* out,
+                            int64_t out_pixel, int64_t out_plane) {
+    constexpr int kPairs = (N + 1) / 2;
+    __m512i index[N];
+    __mmask16 pair_lanes[N][kPairs];
+    for (int c = 0; c < N; ++c) {
         alignas(64) int32_t at[16];
-        for (int l = 0; l < 16; ++l) at[l] = (l * n + c) & 31;
+        for (int l = 0; l < 16; ++l) at[l] = (l * N + c) & 31;
         index[c] = _mm512_load_si512(at);
-        for (int q = 0; q < pairs; ++q) {
+        for (int q = 0; q < kPairs; ++q) {
             unsigned mask = 0;
             for (int l = 0; l < 16; ++l)
-                if ((l * n + c) / 32 == q) mask |= 1u << l;
+                if ((l * N + c) / 32 == q) mask |= 1u << l;
             pair_lanes[c][q] = static_cast<__mmask16>(mask);
         }
     }
     for (int64_t p = 0; p < pixels; ++p) {
         const float* src = in + p * in_pixel;
-        __m512 v[kMostCount + 1];
-        for (int i = 0; i < n; ++i) v[i] = _mm512_loadu_ps(src + 16 * i);
-        v[n] = _mm512_setzero_ps();  // the odd count's partner: never selected
-        for (int c = 0; c < n; ++c) {
+        __m512 v[2 * kPairs];
+        for (int i = 0; i < N; ++i) v[i] = _mm512_loadu_ps(src + 16 * i);
+        if constexpr (N % 2 == 1) v[N] = _mm512_setzero_ps();  // never selected
+        for (int c = 0; c < N; ++c) {
             __m512 r = _mm512_permutex2var_ps(v[0], index[c], v[1]);
-            for (int q = 1; q < pairs; ++q)
+            for (int q = 1; q < kPairs; ++q)
                 r = _mm512_mask_mov_ps(
                     r, pair_lanes[c][q],
                     _mm512_permutex2var_ps(v[2 * q], index[c], v[2 * q + 1]));
             _mm512_storeu_ps(out + c * out_plane + p * out_pixel, r);
         }
     }
+}
+
+template <>
+inline void split_groups<float>(const float* in, int64_t in_pixel, int64_t pixels, int lanes,
+                                int64_t count, float* out, int64_t out_pixel,
+                                int64_t out_plane) {
+    if (lanes == 16) {
+        switch (count) {
+            case 2: return split_groups_16<2>(in, in_pixel, pixels, out, out_pixel, out_plane);
+            case 3: return split_groups_16<3>(in, in_pixel, pixels, out, out_pixel, out_plane);
+            case 4: return split_groups_16<4>(in, in_pixel, pixels, out, out_pixel, out_plane);
+            case 5: return split_groups_16<5>(in, in_pixel, pixels, out, out_pixel, out_plane);
+            case 6: return split_groups_16<6>(in, in_pixel, pixels, out, out_pixel, out_plane);
+            case 7: return split_groups_16<7>(in, in_pixel, pixels, out, out_pixel, out_plane);
+            case 8: return split_groups_16<8>(in, in_pixel, pixels, out, out_pixel, out_plane);
+            default: break;
+        }
+    }
+    for (int64_t p = 0; p < pixels; ++p)
+        for (int64_t c = 0; c < count; ++c)
+            for (int l = 0; l < lanes; ++l)
+                out[c * out_plane + p * out_pixel + l] = in[p * in_pixel + l * count + c];
 }
 #endif
 
