@@ -8,7 +8,9 @@ and a non-finite gradient meets the zero padding as the reference's sum
 does. Its condition: channel counts a multiple of the vector (16 covers
 every family's float32); past 1 KB a pixel the driver requests each next
 band's lines ahead. The last geometries are outside it and take the
-banded route (5x5, 7x7, 12 channels)."""
+banded route (5x5, 7x7, 12 channels). Batches of 4 or more over maps of
+1024 output pixels or more split by images instead of channel vectors:
+the same checks over those."""
 
 import numpy as np
 import pytest
@@ -64,6 +66,44 @@ def test_depthwise_nhwc_weight_grad_matches_reference(isa, geometry, dtype, rest
     tol = 1e-5 if dtype == "float32" else 1e-12
     scale = max(1.0, float(np.abs(want).max()))
     np.testing.assert_allclose(got, want, rtol=0, atol=tol * scale * np.sqrt(terms))
+
+
+# Batches of 4 or more over maps of 1024 output pixels or more: whole
+# images per item, each into its own sums, added in image order.
+# (channels, H x W, kernel, stride, padding, dilation, batch)
+IMAGE_ITEMS = [
+    (16, (32, 32), (3, 3), 1, 1, 1, 4),                        # 1024 pixels
+    (48, (40, 30), (3, 3), 1, 1, 1, 5),                        # 3 vectors, odd batch
+    (32, (66, 64), (3, 3), 2, 1, 1, 4),                        # stride 2: 33 x 32
+    (16, (36, 70), (3, 3), (1, 2), ((2, 0), (0, 3)), (2, 1), 4),  # asymmetric, dilated
+    (256, (32, 33), (3, 3), 1, 1, 1, 4),                       # 1 KB a float32 pixel
+    (16, (34, 32), (2, 5), 1, (1, 2), 1, 6),                   # 2x5
+]
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("geometry", IMAGE_ITEMS,
+                         ids=lambda g: f"c{g[0]}_{g[1][0]}x{g[1][1]}_n{g[6]}")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_depthwise_nhwc_weight_grad_over_image_items_matches_reference(isa, geometry, dtype,
+                                                                       restore_isa):
+    cap_isa(isa)
+    got, want, terms = _grads(*geometry[:6], dtype, batch=geometry[6], seed=geometry[0])
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    scale = max(1.0, float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol * scale * np.sqrt(terms))
+
+
+def test_depthwise_nhwc_weight_grad_over_image_items_is_bitwise_the_same_for_any_thread_count():
+    x = random_array((6, 32, 34, 48), np.float32, 8)
+    dy = random_array((6, 32, 34, 48), np.float32, 9)
+    results = []
+    for n in (1, 2, 3, 7):
+        with gconv.threads(n):
+            results.append(gconv.conv2d_weight_grad(x, (48, 1, 3, 3), dy, padding=1, groups=48,
+                                                    layout="NHWC"))
+    for r in results[1:]:
+        assert_same_bits(r, results[0], "depthwise NHWC weight grad over images, thread counts")
 
 
 @pytest.mark.parametrize("c", [16, 160])
