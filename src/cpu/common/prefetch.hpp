@@ -25,6 +25,19 @@ static inline void prefetch(const void* p) {
 #endif
 }
 
+// Brings the cache line holding p into L2, not L1 (prefetcht1): for lines
+// wanted a while later, which requests into L1 made wait on L1's few
+// outstanding misses (and evicted the lines in use).
+static inline void prefetch_l2(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 0, 2);
+#elif defined(_M_X64) || defined(_M_IX86)
+    _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1);
+#else
+    (void)p;
+#endif
+}
+
 // Requests every line of [p, p + bytes).
 static inline void prefetch_range(const void* p, int64_t bytes) {
     const char* c = static_cast<const char*>(p);
