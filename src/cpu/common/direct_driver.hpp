@@ -75,6 +75,7 @@ void run_pixels(const gconv_plan& plan, int64_t batch, const T* x, T* y, int thr
                 PixelKernelFn<T> kernel) {
     const ConvGeometry& g = plan.geom;
     const bool fetch = fetches_ahead<T>(g, batch, kL3KeptBytes);
+    const bool stream = fetch && streams_output<T>(g, batch, y);
     const int64_t rows = batch * g.OH;
     const int64_t cols = split_size(g.OW, (4 * threads + rows - 1) / rows, 4);
     const int64_t blocks = (g.OW + cols - 1) / cols;
@@ -83,7 +84,8 @@ void run_pixels(const gconv_plan& plan, int64_t batch, const T* x, T* y, int thr
     parallel_for(rows * blocks, threads, [&](int64_t item, int) {
         const int64_t block = item % blocks, oh = item / blocks % g.OH, n = item / blocks / g.OH;
         const int64_t ow0 = block * cols, ow1 = ow0 + cols < g.OW ? ow0 + cols : g.OW;
-        kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), oh, ow0, ow1, fetch);
+        kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), oh, ow0, ow1, fetch,
+               stream);
     });
 }
 

@@ -54,17 +54,24 @@ template <typename T>
 struct NextRowFetch {
     RowFetch input, output;
     NextRowFetch(const ConvGeometry& g, const T* x, T* y, int64_t oh, int64_t ow_begin,
-                 int64_t ow_end, int64_t steps, bool fetch)
+                 int64_t ow_end, int64_t steps, bool fetch, bool stream_output = false)
         : input(fetch_input(g, x, oh, ow_begin, ow_end, steps, fetch)),
           output(y + ow_begin * g.K, g.OW * g.K * static_cast<int64_t>(sizeof(T)),
-                 fetch ? (ow_end - ow_begin) * g.K * static_cast<int64_t>(sizeof(T)) : 0,
-                 oh + 1, std::min(oh + 2, g.OH), steps, true) {}
+                 fetch && !stream_output
+                     ? (ow_end - ow_begin) * g.K * static_cast<int64_t>(sizeof(T))
+                     : 0,
+                 oh + 1, std::min(oh + 2, g.OH), steps, true),
+          stream_output_(stream_output) {}
+    // Whether the kernel stores its output vectors non-temporally (see
+    // PixelKernelFn): then no output line is requested.
+    bool streams() const { return stream_output_; }
     void step() {
         input.step();
         output.step();
     }
 
   private:
+    bool stream_output_;
     static RowFetch fetch_input(const ConvGeometry& g, const T* x, int64_t oh, int64_t ow_begin,
                                 int64_t ow_end, int64_t steps, bool fetch) {
         const int64_t next_top = (oh + 1) * g.sh - g.pt, reach = (g.R - 1) * g.dh;

@@ -31,6 +31,10 @@ template <typename T> struct Vec {
     void store(T* p) const {
         for (int i = 0; i < N; ++i) p[i] = v[i];
     }
+    // A store that bypasses the caches (non-temporal), p aligned to the
+    // vector's size: for results too large to stay cached, whose lines
+    // would otherwise be read from memory before being overwritten.
+    void stream(T* p) const { store(p); }
     // Lanes whose bit is set in `mask` from p[lane], the others zero;
     // masked-off lanes are never read (AVX-512: their faults suppressed).
     static Vec load_lanes(const T* p, uint32_t mask) {
@@ -91,6 +95,7 @@ template <> struct Vec<float> {
     static Vec set1(float x) { return {_mm512_set1_ps(x)}; }
     static Vec zero() { return {_mm512_setzero_ps()}; }
     void store(float* p) const { _mm512_storeu_ps(p, v); }
+    void stream(float* p) const { _mm512_stream_ps(p, v); }
     static Vec load_lanes(const float* p, uint32_t mask) {
         return {_mm512_maskz_loadu_ps(static_cast<__mmask16>(mask), p)};
     }
@@ -131,6 +136,7 @@ template <> struct Vec<double> {
     static Vec set1(double x) { return {_mm512_set1_pd(x)}; }
     static Vec zero() { return {_mm512_setzero_pd()}; }
     void store(double* p) const { _mm512_storeu_pd(p, v); }
+    void stream(double* p) const { _mm512_stream_pd(p, v); }
     static Vec load_lanes(const double* p, uint32_t mask) {
         return {_mm512_maskz_loadu_pd(static_cast<__mmask8>(mask), p)};
     }
@@ -167,6 +173,7 @@ template <> struct Vec<float> {
     static Vec set1(float x) { return {_mm256_set1_ps(x)}; }
     static Vec zero() { return {_mm256_setzero_ps()}; }
     void store(float* p) const { _mm256_storeu_ps(p, v); }
+    void stream(float* p) const { _mm256_stream_ps(p, v); }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
     friend Vec pair_sums(Vec a, Vec b) {  // hadd works per 128-bit half: put them in order
@@ -183,6 +190,7 @@ template <> struct Vec<double> {
     static Vec set1(double x) { return {_mm256_set1_pd(x)}; }
     static Vec zero() { return {_mm256_setzero_pd()}; }
     void store(double* p) const { _mm256_storeu_pd(p, v); }
+    void stream(double* p) const { _mm256_stream_pd(p, v); }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm256_add_pd(a.v, b.v)}; }
     friend Vec pair_sums(Vec a, Vec b) {
@@ -201,6 +209,7 @@ template <> struct Vec<float> {
     static Vec set1(float x) { return {_mm_set1_ps(x)}; }
     static Vec zero() { return {_mm_setzero_ps()}; }
     void store(float* p) const { _mm_storeu_ps(p, v); }
+    void stream(float* p) const { _mm_stream_ps(p, v); }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm_add_ps(_mm_mul_ps(a.v, b.v), c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm_add_ps(a.v, b.v)}; }
     friend Vec pair_sums(Vec a, Vec b) {
@@ -217,6 +226,7 @@ template <> struct Vec<double> {
     static Vec set1(double x) { return {_mm_set1_pd(x)}; }
     static Vec zero() { return {_mm_setzero_pd()}; }
     void store(double* p) const { _mm_storeu_pd(p, v); }
+    void stream(double* p) const { _mm_stream_pd(p, v); }
     friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm_add_pd(_mm_mul_pd(a.v, b.v), c.v)}; }
     friend Vec operator+(Vec a, Vec b) { return {_mm_add_pd(a.v, b.v)}; }
     friend Vec pair_sums(Vec a, Vec b) {

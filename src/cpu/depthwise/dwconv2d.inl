@@ -285,6 +285,14 @@ GCONV_ALWAYS_INLINE void dw_nhwc_run_channels(const ConvGeometry& g, const T* co
         // the stack (AVX2, N=16, NHWC: 7x7 to 56x56 maps 6-14% slower).
         if (m == 1) {
             const V b = bias ? V::load(bias + c0) : V::zero();
+            if (next.streams()) {
+#pragma GCC unroll 16
+                for (int p = 0; p < PW; ++p) {
+                    if (p == count) break;
+                    activate_vec(acc[0][p] + b, act).stream(out + p * K + c0);
+                }
+                continue;
+            }
 #pragma GCC unroll 16
             for (int p = 0; p < PW; ++p) {
                 if (p == count) break;
@@ -376,10 +384,11 @@ RunFn<T, S, SW, PW> run_for(bool all_rows, int64_t lead, int64_t trail) {
 template <typename T, int S, int SW, int PW, int kM = 1>
 void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                       int64_t oh, int64_t ow_begin, int64_t ow_end, int64_t j, int64_t c_end,
-                      bool fetch) {
+                      bool fetch, bool stream = false) {
     constexpr int64_t kSpan = (PW - 1) * SW + S;
     const int64_t runs = (ow_end - ow_begin + PW - 1) / PW;
-    NextRowFetch<T> next(g, x, y, oh, ow_begin, ow_end, runs * (c_end / Vec<T>::N), fetch);
+    NextRowFetch<T> next(g, x, y, oh, ow_begin, ow_end, runs * (c_end / Vec<T>::N), fetch,
+                         stream);
     const int64_t ih0 = oh * g.sh - g.pt;
     const bool all_rows = ih0 >= 0 && ih0 + S <= g.H;
     for (int64_t ow = ow_begin; ow < ow_end; ow += PW) {
@@ -391,6 +400,9 @@ void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bi
         run_for<T, S, SW, PW, kM>(all_rows, lead, trail)(g, x, w, bias, y, oh, start, count, j,
                                                          c_end, fetch, next);
     }
+#if defined(__SSE2__)
+    if (stream) _mm_sfence();  // the streamed stores before any later read of y
+#endif
 }
 
 // Runs of the 5x5 and 7x7 kernels: kWideRun pixels where that computes no
@@ -421,15 +433,16 @@ constexpr int kPairRun = 4;
 template <typename T, int S>
 void dw_nhwc_row_runs_wide_kernel(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                                   T* y, int64_t oh, int64_t ow_begin, int64_t ow_end, int64_t j,
-                                  int64_t c_end, bool fetch) {
+                                  int64_t c_end, bool fetch, bool stream) {
     if constexpr (kWideRun != kRun) {
         const int64_t width = ow_end - ow_begin;
         const auto computed = [width](int64_t run) { return (width + run - 1) / run * run; };
         if (width >= kWideRun && computed(kWideRun) == computed(kRun))
             return dw_nhwc_row_runs<T, S, 1, kWideRun>(g, x, w, bias, y, oh, ow_begin, ow_end, j,
-                                                        c_end, fetch);
+                                                        c_end, fetch, stream);
     }
-    dw_nhwc_row_runs<T, S, 1, kRun>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c_end, fetch);
+    dw_nhwc_row_runs<T, S, 1, kRun>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c_end, fetch,
+                                    stream);
 }
 
 // Grouped NHWC with two input channels per group and one output channel
@@ -441,7 +454,7 @@ void dw_nhwc_row_runs_wide_kernel(const ConvGeometry& g, const T* x, const T* w,
 // within each). The outputs past the last full vector: one at a time.
 template <typename T>
 void grouped_pairs_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                        int64_t oh, int64_t ow_begin, int64_t ow_end, bool fetch) {
+                        int64_t oh, int64_t ow_begin, int64_t ow_end, bool fetch, bool) {
     constexpr int64_t N = Vec<T>::N;
     const int64_t K = g.K, c_end = K / N * N;
     if (c_end > 0) {
@@ -472,7 +485,7 @@ void grouped_pairs_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* 
 // vectors at a time (independent FMA chains), then the channel tail.
 template <typename T>
 void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                   int64_t oh, int64_t ow_begin, int64_t ow_end, bool fetch) {
+                   int64_t oh, int64_t ow_begin, int64_t ow_end, bool fetch, bool stream) {
     constexpr int64_t N = Vec<T>::N, kWide = 4;
     const int64_t C = g.C, m = g.Kg;
     const int64_t ih0 = oh * g.sh - g.pt;
@@ -516,18 +529,21 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
         for (int64_t j = 0; j < m; ++j) {
             const int64_t c0 = C / N * N;  // the full vectors; the tail below
             if (g.S == 3 && g.sw == 2)
-                dw_nhwc_row_runs<T, 3, 2, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
+                dw_nhwc_row_runs<T, 3, 2, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch,
+                                             m == 1 && stream);
             else if (g.S == 3 && sizeof(T) == 4 &&  // 7-wide runs where they fit exactly
                      (g.OW < 8 || ((ow_end - ow_begin) % 7 == 0 && (ow_end - ow_begin) % 8 != 0)))
-                dw_nhwc_row_runs<T, 3, 1, 7>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
+                dw_nhwc_row_runs<T, 3, 1, 7>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch,
+                                             m == 1 && stream);
             else if (g.S == 3)
-                dw_nhwc_row_runs<T, 3, 1, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch);
+                dw_nhwc_row_runs<T, 3, 1, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch,
+                                             m == 1 && stream);
             else if (g.S == 5)
                 dw_nhwc_row_runs_wide_kernel<T, 5>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0,
-                                                   fetch);
+                                                   fetch, m == 1 && stream);
             else
                 dw_nhwc_row_runs_wide_kernel<T, 7>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0,
-                                                   fetch);
+                                                   fetch, m == 1 && stream);
             if (c0 < C)
                 for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
                     T* yp = y + (oh * g.OW + ow) * g.K;

@@ -100,10 +100,11 @@ constexpr int kGroupRun = 8;
 #endif
 
 // Pixels [ow, ow + count) of row oh (count <= PW), output channels
-// [c0, c0 + N), at column stride SW.
+// [c0, c0 + N), at column stride SW; stored non-temporally when `stream`.
 template <typename T, int G, int SW, int PW>
 GCONV_ALWAYS_INLINE void group_run(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                                   T* y, int64_t oh, int64_t ow, int count, int64_t c0) {
+                                   T* y, int64_t oh, int64_t ow, int count, int64_t c0,
+                                   bool stream) {
     using V = Vec<T>;
     constexpr int S = 3, kSpan = (PW - 1) * SW + S;
     const int64_t C = g.C, K = g.K;
@@ -135,28 +136,36 @@ GCONV_ALWAYS_INLINE void group_run(const ConvGeometry& g, const T* x, const T* w
 #pragma GCC unroll 16
     for (int p = 0; p < PW; ++p) {
         if (p == count) break;
-        activate_vec(acc[p] + b, g.act).store(y + (oh * g.OW + ow + p) * K + c0);
+        const Vec<T> out = activate_vec(acc[p] + b, g.act);
+        if (stream)
+            out.stream(y + (oh * g.OW + ow + p) * K + c0);
+        else
+            out.store(y + (oh * g.OW + ow + p) * K + c0);
     }
 }
 
 // Row oh, pixels [ow_begin, ow_end) in runs of kGroupRun (the last run
 // ends at ow_end, overlapping the one before, when the block has a full
 // run), every vector of output channels (K a multiple of the lanes),
-// requesting the next row's lines on the way when `fetch`.
+// requesting the next row's lines on the way when `fetch`, storing
+// non-temporally when `stream` (see PixelKernelFn).
 template <typename T, int G, int SW>
 void group_row(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int64_t oh,
-               int64_t ow_begin, int64_t ow_end, bool fetch) {
+               int64_t ow_begin, int64_t ow_end, bool fetch, bool stream) {
     constexpr int64_t N = Vec<T>::N, PW = kGroupRun;
     const int64_t runs = (ow_end - ow_begin + PW - 1) / PW;
-    NextRowFetch<T> next(g, x, y, oh, ow_begin, ow_end, runs * (g.K / N), fetch);
+    NextRowFetch<T> next(g, x, y, oh, ow_begin, ow_end, runs * (g.K / N), fetch, stream);
     for (int64_t ow = ow_begin; ow < ow_end; ow += PW) {
         const int64_t start = ow + PW > ow_end && ow_end - ow_begin >= PW ? ow_end - PW : ow;
         const int count = static_cast<int>(ow_end - start < PW ? ow_end - start : PW);
         for (int64_t c0 = 0; c0 < g.K; c0 += N) {
             if (fetch) next.step();
-            group_run<T, G, SW, PW>(g, x, w, bias, y, oh, start, count, c0);
+            group_run<T, G, SW, PW>(g, x, w, bias, y, oh, start, count, c0, stream);
         }
     }
+#if defined(__SSE2__)
+    if (stream) _mm_sfence();  // the streamed stores before any later read of y
+#endif
 }
 
 // The planner sends Cg == Kg = 4, or 8 for float32 (at most the lanes),
@@ -164,20 +173,21 @@ void group_row(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* 
 // (grouped_runs_fit in grouped_direct.cpp).
 template <typename T>
 void grouped_runs_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                       int64_t oh, int64_t ow_begin, int64_t ow_end, bool fetch) {
+                       int64_t oh, int64_t ow_begin, int64_t ow_end, bool fetch,
+                       bool stream) {
     if constexpr (sizeof(T) == 4) {
         if (g.Cg == 8) {
             if (g.sw == 2)
-                group_row<T, 8, 2>(g, x, w, bias, y, oh, ow_begin, ow_end, fetch);
+                group_row<T, 8, 2>(g, x, w, bias, y, oh, ow_begin, ow_end, fetch, stream);
             else
-                group_row<T, 8, 1>(g, x, w, bias, y, oh, ow_begin, ow_end, fetch);
+                group_row<T, 8, 1>(g, x, w, bias, y, oh, ow_begin, ow_end, fetch, stream);
             return;
         }
     }
     if (g.sw == 2) {
-        group_row<T, 4, 2>(g, x, w, bias, y, oh, ow_begin, ow_end, fetch);
+        group_row<T, 4, 2>(g, x, w, bias, y, oh, ow_begin, ow_end, fetch, stream);
     } else {
-        group_row<T, 4, 1>(g, x, w, bias, y, oh, ow_begin, ow_end, fetch);
+        group_row<T, 4, 1>(g, x, w, bias, y, oh, ow_begin, ow_end, fetch, stream);
     }
 }
 

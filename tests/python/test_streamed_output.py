@@ -1,0 +1,76 @@
+"""NHWC results of 16 MiB or more from the depthwise and grouped run kernels
+are stored non-temporally (Vec::stream, kStreamedOutputBytes in
+src/cpu/common/prefetch.hpp) when the result is line-aligned and each
+pixel fills whole lines. Only the stores differ, so a batch large enough to
+stream gives the same bits as its images convolved one at a time (each
+result far below the bound), in every ISA family; results that cannot
+stream (an unaligned out=, pixels of 24 channels) stay correct too."""
+
+import numpy as np
+import pytest
+
+import gconv
+from conftest import ALL_ISAS, assert_same_bits, cap_isa, random_array
+
+STREAMED_BYTES = 16 << 20
+
+
+def _one_at_a_time(x, weight, **kwargs):
+    images = [gconv.conv2d(x[n:n + 1], weight, layout="NHWC", **kwargs)
+              for n in range(x.shape[0])]
+    assert all(image.nbytes < STREAMED_BYTES for image in images)
+    return np.concatenate(images)
+
+
+# (batch, H x W, channels, weight shape, stride, groups)
+CASES = [
+    (4, (256, 256), 16, (16, 1, 3, 3), 1, 16),    # depthwise 3x3
+    (4, (272, 256), 16, (16, 1, 5, 5), 1, 16),    # depthwise 5x5
+    (4, (512, 512), 16, (16, 1, 3, 3), 2, 16),    # depthwise 3x3, stride 2
+    (4, (128, 128), 64, (64, 4, 3, 3), 1, 16),    # grouped runs, 4 channels per group
+    (4, (256, 256), 64, (64, 8, 3, 3), 2, 8),     # grouped runs, 8 per group, stride 2
+]
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"n{c[0]}_c{c[2]}_k{c[3][2]}_s{c[4]}_g{c[5]}")
+def test_streamed_nhwc_result_has_the_bits_of_images_one_at_a_time(isa, case, restore_isa):
+    cap_isa(isa)
+    batch, (h, w), c, weight_shape, stride, groups = case
+    x = random_array((batch, h, w, c), np.float32, batch + c)
+    weight = random_array(weight_shape, np.float32, 1)
+    kwargs = dict(stride=stride, padding=weight_shape[2] // 2, groups=groups)
+    got = gconv.conv2d(x, weight, layout="NHWC", **kwargs)
+    assert got.nbytes >= STREAMED_BYTES
+    assert_same_bits(got, _one_at_a_time(x, weight, **kwargs), "streamed NHWC result")
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_streamed_bias_and_activation_match_images_one_at_a_time(isa, restore_isa):
+    cap_isa(isa)
+    x = random_array((4, 256, 256, 16), np.float32, 3)
+    weight = random_array((16, 1, 3, 3), np.float32, 4)
+    bias = random_array((16,), np.float32, 5)
+    kwargs = dict(padding=1, groups=16, bias=bias, activation="relu6")
+    got = gconv.conv2d(x, weight, layout="NHWC", **kwargs)
+    assert_same_bits(got, _one_at_a_time(x, weight, **kwargs), "streamed result with bias, relu6")
+
+
+def test_result_into_an_unaligned_out_is_stored_whole():
+    # out= one float past a line boundary: no streamed (aligned) stores.
+    x = random_array((4, 256, 256, 16), np.float32, 6)
+    weight = random_array((16, 1, 3, 3), np.float32, 7)
+    buffer = np.empty(x.size + 16, np.float32)
+    start = (-buffer.ctypes.data // 4) % 16 + 1
+    out = buffer[start:start + x.size].reshape(x.shape)
+    gconv.conv2d(x, weight, padding=1, groups=16, layout="NHWC", out=out)
+    assert_same_bits(out, _one_at_a_time(x, weight, padding=1, groups=16), "unaligned out=")
+
+
+def test_pixels_of_partial_lines_are_stored_whole():
+    # 24 channels: 96 bytes a pixel, no streamed stores.
+    x = random_array((4, 256, 272, 24), np.float32, 8)
+    weight = random_array((24, 1, 3, 3), np.float32, 9)
+    got = gconv.conv2d(x, weight, padding=1, groups=24, layout="NHWC")
+    assert got.nbytes >= STREAMED_BYTES
+    assert_same_bits(got, _one_at_a_time(x, weight, padding=1, groups=24), "24 channels")
