@@ -257,9 +257,12 @@ using TransposedDwNchwFn = void (*)(const TransposedGeometry& g, const Transpose
 // NHWC: output row i of one image, every channel; g.Kg dy channels per
 // output (the forward convolution's depth multiplier, 1 or 2): dy has
 // C * Kg channels, `w` is packed [R * S][C * Kg], `bias` null or C values.
+// `stream`: y is line-aligned and each pixel's C values fill whole lines;
+// the kernel may store whole vectors with streaming stores.
 template <typename T>
 using TransposedDwNhwcFn = void (*)(const TransposedGeometry& g, const TransposedTaps& taps,
-                                    const T* dy, const T* w, const T* bias, T* y, int64_t i);
+                                    const T* dy, const T* w, const T* bias, T* y, int64_t i,
+                                    bool stream);
 
 // The grouped NCHW kernel reads dy from zero-padded copies of its rows,
 // so that every vector it loads is inside them, and computes phase rows

@@ -1,7 +1,8 @@
 """NHWC results of 16 MiB or more from the depthwise and grouped run kernels
 are stored non-temporally (Vec::stream, kStreamedOutputBytes in
 src/cpu/common/prefetch.hpp) when the result is line-aligned and each
-pixel fills whole lines. Only the stores differ, so a batch large enough to
+pixel fills whole lines; so are the strided depthwise transposed
+convolution's beyond 8 MiB (kStreamBytes, as its NCHW rows). Only the stores differ, so a batch large enough to
 stream gives the same bits as its images convolved one at a time (each
 result far below the bound), in every ISA family; results that cannot
 stream (an unaligned out=, pixels of 24 channels) stay correct too."""
@@ -74,3 +75,20 @@ def test_pixels_of_partial_lines_are_stored_whole():
     got = gconv.conv2d(x, weight, padding=1, groups=24, layout="NHWC")
     assert got.nbytes >= STREAMED_BYTES
     assert_same_bits(got, _one_at_a_time(x, weight, padding=1, groups=24), "24 channels")
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("output_padding", [0, 1])
+def test_streamed_depthwise_transposed_nhwc_has_the_bits_of_images_one_at_a_time(
+        isa, output_padding, restore_isa):
+    # Stride 2 from 128x128: 4 x 256x256 x 16 float32 outputs, 16 MiB
+    # (each image's 4 MiB below the bound).
+    cap_isa(isa)
+    dy = random_array((4, 128, 128, 16), np.float32, 10)
+    weight = random_array((16, 1, 3, 3), np.float32, 11)
+    bias = random_array((16,), np.float32, 12)
+    kwargs = dict(stride=2, padding=1, output_padding=output_padding, groups=16, layout="NHWC")
+    got = gconv.conv_transpose2d(dy, weight, bias, **kwargs)
+    images = [gconv.conv_transpose2d(dy[n:n + 1], weight, bias, **kwargs) for n in range(4)]
+    assert got.nbytes > 8 << 20 and all(image.nbytes < 8 << 20 for image in images)
+    assert_same_bits(got, np.concatenate(images), "streamed transposed depthwise NHWC")

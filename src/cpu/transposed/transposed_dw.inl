@@ -219,10 +219,11 @@ void sum_tap_pairs(const T* const* src, const T* const* w, int taps, const Vec<T
 
 // out[c] (c < C) = first[c] (bias, or zero, when `first` is null) + sum over
 // the taps and the M dy channels c * M + j of w[t][c * M + j] * src[t][c * M + j]
-// (M, the depth multiplier of the forward convolution: 1 or 2).
+// (M, the depth multiplier of the forward convolution: 1 or 2); whole
+// vectors of M = 1 stored non-temporally when `stream` (out line-aligned).
 template <typename T, int M>
 void sum_taps_pixel(const T* const* src, const T* const* w, int taps, const T* bias,
-                    const T* first, int64_t C, T* out) {
+                    const T* first, int64_t C, T* out, bool stream = false) {
     static_assert(M == 1 || M == 2, "multipliers 1 and 2");
     using V = Vec<T>;
     const auto start = [&](int64_t c) {
@@ -251,7 +252,10 @@ void sum_taps_pixel(const T* const* src, const T* const* w, int taps, const T* b
             V acc = first_value;
             for (int t = 0; t < taps; ++t)
                 acc = fmadd(V::load(w[t] + c), V::load(src[t] + c), acc);
-            acc.store(out + c);
+            if (stream)
+                acc.stream(out + c);
+            else
+                acc.store(out + c);
         } else {
             sum_tap_pairs<T, 1>(src, w, taps, &first_value, c, out);
         }
@@ -269,7 +273,8 @@ void sum_taps_pixel(const T* const* src, const T* const* w, int taps, const T* b
 // vector by channel vector and stored once.
 template <typename T, int M>
 void transposed_dw_nhwc_pixels(const TransposedGeometry& g, const TransposedTaps& k,
-                               const T* dy, const T* w, const T* bias, T* y, int64_t i) {
+                               const T* dy, const T* w, const T* bias, T* y, int64_t i,
+                               bool stream) {
     const int64_t C = g.C, dy_pixel = g.C * M;
     const int64_t q = (i + g.pt) % g.sh, base = (i + g.pt) / g.sh;
     for (int64_t j = 0, u = 0, b = 0; j < g.OW; ++j) {  // j = u * sw + b
@@ -293,18 +298,22 @@ void transposed_dw_nhwc_pixels(const TransposedGeometry& g, const TransposedTaps
                 }
             }
         }
-        if (taps > 0 || !written)
-            sum_taps_pixel<T, M>(src, wt, taps, bias, written ? out : nullptr, C, out);
+        if (taps > 0 || !written)  // the last pass: its stores final
+            sum_taps_pixel<T, M>(src, wt, taps, bias, written ? out : nullptr, C, out, stream);
         if (++b == g.sw) b = 0, ++u;
     }
+#if defined(__SSE2__)
+    if (stream) _mm_sfence();  // streaming stores complete before the caller's barrier
+#endif
 }
 
 // g.Kg: the forward convolution's depth multiplier (1 or 2).
 template <typename T>
 void transposed_dw_nhwc_row(const TransposedGeometry& g, const TransposedTaps& k,
-                            const T* dy, const T* w, const T* bias, T* y, int64_t i) {
-    if (g.Kg == 2) return transposed_dw_nhwc_pixels<T, 2>(g, k, dy, w, bias, y, i);
-    transposed_dw_nhwc_pixels<T, 1>(g, k, dy, w, bias, y, i);
+                            const T* dy, const T* w, const T* bias, T* y, int64_t i,
+                            bool stream) {
+    if (g.Kg == 2) return transposed_dw_nhwc_pixels<T, 2>(g, k, dy, w, bias, y, i, false);
+    transposed_dw_nhwc_pixels<T, 1>(g, k, dy, w, bias, y, i, stream);
 }
 
 template <typename T>
