@@ -2,10 +2,11 @@
 are stored non-temporally (Vec::stream, kStreamedOutputBytes in
 src/cpu/common/prefetch.hpp) when the result is line-aligned and each
 pixel fills whole lines; so are the strided depthwise transposed
-convolution's beyond 8 MiB (kStreamBytes, as its NCHW rows). Only the stores differ, so a batch large enough to
-stream gives the same bits as its images convolved one at a time (each
-result far below the bound), in every ISA family; results that cannot
-stream (an unaligned out=, pixels of 24 channels) stay correct too."""
+convolution's beyond 8 MiB (kStreamBytes, as its NCHW rows). Only the
+stores differ, so a batch large enough to stream gives the same bits as
+its images convolved one at a time (each result below the bound), in
+every ISA family; results that cannot stream (an unaligned out=, pixels
+of 24 channels) stay correct too."""
 
 import numpy as np
 import pytest
