@@ -64,11 +64,12 @@ struct GemmUkernel {
 // and `y` at its first output channel's (elements laid out as g.layout says),
 // `w` at its first channel's Cg x R x S weights (the others follow), `bias`
 // at its bias or null. `scratch` holds those groups' padded input rows
-// (sized by the plan, see size_direct_nchw_scratch).
+// (sized by the plan, see size_direct_nchw_scratch). `fetch_ahead` as for
+// PixelKernelFn.
 template <typename T>
 using PlaneKernelFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                                T* y, int64_t oh_begin, int64_t oh_end, int64_t groups,
-                               T* scratch);
+                               T* scratch, bool fetch_ahead);
 
 // Output pixels [ow_begin, ow_end) of row `oh` for all K channels (NHWC).
 // `x` is the whole input image, `w` the packed weights, `y` the output image.

@@ -32,6 +32,7 @@ void run_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, int thr
     const int64_t row_blocks = (g.OH + rows - 1) / rows;
     const T* w = plan.weight.as<T>();
     const T* bias = static_cast<const T*>(plan.bias_or_null());
+    const bool fetch = fetches_ahead<T>(g, batch, kL3KeptBytes);
     parallel_for(planes * row_blocks, threads, [&](int64_t item, int tid) {
         const int64_t row_block = item % row_blocks, plane = item / row_blocks;
         const int64_t group = plane % group_blocks * group_size, n = plane / group_blocks;
@@ -42,7 +43,7 @@ void run_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y, int thr
         const int64_t y_channel = k * (nhwc ? 1 : g.out_pixels());
         kernel(g, x + n * g.in_image() + x_channel, w + k * g.Cg * g.R * g.S,
                bias ? bias + k : nullptr, y + n * g.out_image() + y_channel, oh0, oh1, groups,
-               scratch + tid * plan.scratch_bytes / static_cast<int64_t>(sizeof(T)));
+               scratch + tid * plan.scratch_bytes / static_cast<int64_t>(sizeof(T)), fetch);
     });
 }
 

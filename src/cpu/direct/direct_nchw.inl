@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "cpu/common/padded_rows.hpp"
+#include "cpu/common/prefetch.hpp"
 #include "cpu/kernel_table.hpp"
 
 namespace gconv {
@@ -275,7 +276,7 @@ void direct_nchw_sized(const ConvGeometry& g, const T* w, const T* bias, T* y, i
 // padded input rows are filled once and read by every pass of channels.
 template <typename T>
 void direct_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                 int64_t oh_begin, int64_t oh_end, int64_t groups, T* scratch) {
+                 int64_t oh_begin, int64_t oh_end, int64_t groups, T* scratch, bool fetch) {
     // A block of rows_per_block output rows may run past oh_end (those
     // results are not stored): fill the input rows it reads, as zeros.
     const int64_t rows_per_block = 4 / row_vectors<T>(g);  // see direct_nchw_shaped
@@ -283,7 +284,8 @@ void direct_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T
     const int64_t kept_out = (out_rows + rows_per_block - 1) / rows_per_block * rows_per_block;
     const int64_t rows = padded_rows(g, kept_out);
     const bool gathered = gathered_rows(g, kept_out);
-    fill_padded_rows(g, x, oh_begin, gathered, rows, phase_width_for<T>(g), groups, scratch);
+    fill_padded_rows(g, x, oh_begin, gathered, rows, phase_width_for<T>(g), groups, scratch,
+                     fetch);
     const int64_t group_scratch = g.Cg * rows * phase_rows(g) * phase_width_for<T>(g);
     const int64_t group_weights = g.Kg * g.Cg * g.R * g.S;
     const int64_t group_outputs = g.Kg * PlaneStrides(g).yk;

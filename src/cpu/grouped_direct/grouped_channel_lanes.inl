@@ -23,6 +23,7 @@
 #endif
 
 #include "cpu/common/padded_rows.hpp"
+#include "cpu/common/prefetch.hpp"
 #include "cpu/kernel_table.hpp"
 
 namespace gconv {
@@ -228,7 +229,8 @@ PassFn<T, MV> pass_for(int64_t pixels) {
 // packed weights, [R][S][Cg][Kg] per group.
 template <typename T>
 void grouped_channel_lanes(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                           int64_t oh_begin, int64_t oh_end, int64_t groups, T* scratch) {
+                           int64_t oh_begin, int64_t oh_end, int64_t groups, T* scratch,
+                           bool fetch) {
     using V = Vec<T>;
     const int64_t phase_width = channel_lanes_phase_width(g, V::N);
     const int64_t out_rows = oh_end - oh_begin;
@@ -247,7 +249,7 @@ void grouped_channel_lanes(const ConvGeometry& g, const T* x, const T* w, const 
         sr.tap_row_step = (gathered ? 1 : g.dh) * row_size;
         group_scratch = rows * row_size;
     } else {
-        fill_padded_rows(g, x, oh_begin, gathered, rows, phase_width, groups, scratch);
+        fill_padded_rows(g, x, oh_begin, gathered, rows, phase_width, groups, scratch, fetch);
         const int64_t row_stride = phase_rows(g) * phase_width;
         sr.channel_stride = rows * row_stride;
         sr.out_row_step = (gathered ? g.R : g.sh) * row_stride;
