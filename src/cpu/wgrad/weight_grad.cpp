@@ -309,6 +309,20 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
             }
             continue;
         }
+        if (!c.group_lanes && h + 1 < h1) {
+            // Lanes over channels: the next row's slices of these slabs,
+            // requested into L2 a row ahead (each pixel's slice is a few
+            // lines C values apart, which the hardware prefetchers did not
+            // bring in time beyond L2: N=16, ShuffleNet's grouped 1x1
+            // 1.25x, ResNeXt s3 1.16x, s3_down 1.1x; into L1, 0.9-0.95x).
+            const int64_t first = v0 * c.count;
+            const int64_t bytes = std::min(slabs * c.count, src.C - first) *
+                                  static_cast<int64_t>(sizeof(T));
+            for (int64_t w = 0; w < src.W; ++w) {
+                const char* p = reinterpret_cast<const char*>(data + src.at(n, first, h + 1, w));
+                for (int64_t b = 0; b < bytes; b += 64) prefetch_l2(p + b);
+            }
+        }
         for (int64_t v = v0; v < v0 + slabs; ++v) {
             T* slab = dst + (v - v0) * c.planes * plane;
             if (c.group_lanes) {
