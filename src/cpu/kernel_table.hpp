@@ -71,17 +71,24 @@ using PlaneKernelFn = void (*)(const ConvGeometry& g, const T* x, const T* w, co
                                T* y, int64_t oh_begin, int64_t oh_end, int64_t groups,
                                T* scratch, bool fetch_ahead);
 
+// How the NHWC pixel kernels request the lines the next item reads.
+struct FetchAhead {
+    bool on = false;       // the batch's data do not stay in the caches (fetches_ahead)
+    bool into_l2 = false;  // nor in the last level: input lines requested into L2 only
+    explicit operator bool() const { return on; }
+};
+
 // Output pixels [ow_begin, ow_end) of row `oh` for all K channels (NHWC).
 // `x` is the whole input image, `w` the packed weights, `y` the output image.
 // `fetch_ahead`: request the lines the next item reads, because the batch's
-// data do not stay in the caches (see fetches_ahead). `stream_output`: the
+// data do not stay in the caches (see fetches_ahead and FetchAhead). `stream_output`: the
 // result is too large to stay cached, y is line-aligned and each pixel's
 // K values fill whole lines; the kernels may store whole vectors
 // non-temporally (Vec::stream), and end each call with a store fence.
 template <typename T>
 using PixelKernelFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                                T* y, int64_t oh, int64_t ow_begin, int64_t ow_end,
-                               bool fetch_ahead, bool stream_output);
+                               FetchAhead fetch_ahead, bool stream_output);
 
 // Depthwise NCHW on small planes (multiplier 1): channels [c_begin, c_end)
 // of one image (`x`, `y` at the image), through a channels-innermost copy of

@@ -75,8 +75,10 @@ template <typename T>
 void run_pixels(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
                 PixelKernelFn<T> kernel) {
     const ConvGeometry& g = plan.geom;
-    const bool fetch = fetches_ahead<T>(g, batch, kL3KeptBytes);
-    const bool stream = fetch && streams_output<T>(g, batch, y);
+    FetchAhead fetch;
+    fetch.on = fetches_ahead<T>(g, batch, kL3KeptBytes);
+    fetch.into_l2 = fetches_ahead<T>(g, batch, kL3Bytes);
+    const bool stream = fetch.on && streams_output<T>(g, batch, y);
     const int64_t rows = batch * g.OH;
     const int64_t cols = split_size(g.OW, (4 * threads + rows - 1) / rows, 4);
     const int64_t blocks = (g.OW + cols - 1) / cols;

@@ -67,6 +67,9 @@ static inline void prefetch_write(const void* p) {
 // the data come from memory.
 constexpr int64_t kCachedBytes = 4 << 20;
 constexpr int64_t kL3KeptBytes = 8 << 20;
+// This machine's last-level cache: data beyond it come from memory, where
+// requests far ahead go to L2 only (see row_fetch.inl).
+constexpr int64_t kL3Bytes = 32 << 20;
 
 // Results from this size on do not stay in the last-level cache for the
 // next layer (half of it, which the input streamed through as well), so

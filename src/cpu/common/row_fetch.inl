@@ -1,13 +1,12 @@
 // Software prefetches of the next output row's lines for the NHWC run
 // kernels (depthwise and grouped), whose loads are C values apart: beyond
-// L2 the hardware prefetchers did not cover them. The input lines go to L2
-// only: requested into L1, a row ahead, they waited on L1's outstanding
-// misses (Zen 4, N=16, NHWC: MobileNetV2's 112x112 stride-2 layer 1.9x,
-// EfficientNet 5x5 at 14x14 1.3x, ResNeXt s3 1.24x, s3_down 1.14x,
-// MobileNetV2 7x7 1.2x; the 56x56 and 112x112 stride-1 layers the same).
-// The output lines, about to be written, still go to L1 (into L2 as well,
-// the gains above shrank: s3 1.02x, EfficientNet 1.13x). Included by the
-// per-ISA
+// L2 the hardware prefetchers did not cover them. Where the data come from
+// memory (beyond the last-level cache: FetchAhead::into_l2) the input
+// lines go to L2 only: requested into L1, a row ahead, they waited on L1's
+// outstanding misses (Zen 4, N=16, NHWC: MobileNetV2's 112x112 stride-2
+// layer 1.8x, ResNeXt s3_down 1.6x, s2 1.1x). From L3, into L1 is faster
+// (ResNeXt s3, 26 MB: 1.2x). The output lines, about to be written, go to
+// L1. Included by the per-ISA
 // kernel sources inside their anonymous namespace, after
 // cpu/common/prefetch.hpp.
 
@@ -16,9 +15,10 @@
 class RowFetch {
   public:
     RowFetch(const void* base, int64_t pitch, int64_t span, int64_t row, int64_t row_end,
-             int64_t steps, bool write)
+             int64_t steps, bool write, bool into_l2 = false)
         : base_(static_cast<const char*>(base)), pitch_(pitch), span_(span), row_(row),
-          row_end_(span > 0 && row < row_end ? row_end : row), write_(write) {
+          row_end_(span > 0 && row < row_end ? row_end : row), write_(write),
+          into_l2_(into_l2) {
         const int64_t lines = (row_end_ - row_) * ((span_ + kLine - 1) / kLine);
         per_step_ = steps > 0 ? (lines + steps - 1) / steps : lines;
     }
@@ -27,8 +27,10 @@ class RowFetch {
             const char* p = base_ + row_ * pitch_ + offset_;
             if (write_)
                 prefetch_write(p);
-            else
+            else if (into_l2_)
                 prefetch_l2(p);
+            else
+                prefetch(p);
             offset_ += kLine;
             if (offset_ >= span_) {
                 offset_ = 0;
@@ -41,7 +43,7 @@ class RowFetch {
     static constexpr int64_t kLine = 64;
     const char* base_;
     int64_t pitch_, span_, row_, row_end_, offset_ = 0, per_step_ = 0;
-    bool write_;
+    bool write_, into_l2_;
 };
 
 // While NHWC row oh computes (and `fetch`: see fetches_ahead), the lines
@@ -54,10 +56,10 @@ template <typename T>
 struct NextRowFetch {
     RowFetch input, output;
     NextRowFetch(const ConvGeometry& g, const T* x, T* y, int64_t oh, int64_t ow_begin,
-                 int64_t ow_end, int64_t steps, bool fetch, bool stream_output = false)
+                 int64_t ow_end, int64_t steps, FetchAhead fetch, bool stream_output = false)
         : input(fetch_input(g, x, oh, ow_begin, ow_end, steps, fetch)),
           output(y + ow_begin * g.K, g.OW * g.K * static_cast<int64_t>(sizeof(T)),
-                 fetch && !stream_output
+                 fetch.on && !stream_output
                      ? (ow_end - ow_begin) * g.K * static_cast<int64_t>(sizeof(T))
                      : 0,
                  oh + 1, std::min(oh + 2, g.OH), steps, true),
@@ -73,7 +75,7 @@ struct NextRowFetch {
   private:
     bool stream_output_;
     static RowFetch fetch_input(const ConvGeometry& g, const T* x, int64_t oh, int64_t ow_begin,
-                                int64_t ow_end, int64_t steps, bool fetch) {
+                                int64_t ow_end, int64_t steps, FetchAhead fetch) {
         const int64_t next_top = (oh + 1) * g.sh - g.pt, reach = (g.R - 1) * g.dh;
         const int64_t first = std::max(std::max(oh * g.sh - g.pt + reach + 1, next_top), int64_t(0));
         const int64_t end = oh + 1 < g.OH ? std::min(next_top + reach + 1, g.H) : first;
@@ -81,7 +83,7 @@ struct NextRowFetch {
         const int64_t iw_end = std::min((ow_end - 1) * g.sw - g.pl + (g.S - 1) * g.dw + 1, g.W);
         const int64_t bytes = g.C * static_cast<int64_t>(sizeof(T));
         return RowFetch(x + iw_begin * g.C, g.W * bytes,
-                        fetch && iw_end > iw_begin ? (iw_end - iw_begin) * bytes : 0, first, end,
-                        steps, false);
+                        fetch.on && iw_end > iw_begin ? (iw_end - iw_begin) * bytes : 0, first,
+                        end, steps, false, fetch.into_l2);
     }
 };

@@ -384,7 +384,7 @@ RunFn<T, S, SW, PW> run_for(bool all_rows, int64_t lead, int64_t trail) {
 template <typename T, int S, int SW, int PW, int kM = 1>
 void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                       int64_t oh, int64_t ow_begin, int64_t ow_end, int64_t j, int64_t c_end,
-                      bool fetch, bool stream = false) {
+                      FetchAhead fetch, bool stream = false) {
     constexpr int64_t kSpan = (PW - 1) * SW + S;
     const int64_t runs = (ow_end - ow_begin + PW - 1) / PW;
     NextRowFetch<T> next(g, x, y, oh, ow_begin, ow_end, runs * (c_end / Vec<T>::N), fetch,
@@ -398,7 +398,7 @@ void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bi
         const int64_t lead = iw0 < 0 ? -iw0 : 0;
         const int64_t trail = iw0 + kSpan > g.W ? iw0 + kSpan - g.W : 0;
         run_for<T, S, SW, PW, kM>(all_rows, lead, trail)(g, x, w, bias, y, oh, start, count, j,
-                                                         c_end, fetch, next);
+                                                         c_end, fetch.on, next);
     }
 #if defined(__SSE2__)
     if (stream) _mm_sfence();  // the streamed stores before any later read of y
@@ -433,7 +433,7 @@ constexpr int kPairRun = 4;
 template <typename T, int S>
 void dw_nhwc_row_runs_wide_kernel(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                                   T* y, int64_t oh, int64_t ow_begin, int64_t ow_end, int64_t j,
-                                  int64_t c_end, bool fetch, bool stream) {
+                                  int64_t c_end, FetchAhead fetch, bool stream) {
     if constexpr (kWideRun != kRun) {
         const int64_t width = ow_end - ow_begin;
         const auto computed = [width](int64_t run) { return (width + run - 1) / run * run; };
@@ -454,7 +454,7 @@ void dw_nhwc_row_runs_wide_kernel(const ConvGeometry& g, const T* x, const T* w,
 // within each). The outputs past the last full vector: one at a time.
 template <typename T>
 void grouped_pairs_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                        int64_t oh, int64_t ow_begin, int64_t ow_end, bool fetch, bool) {
+                        int64_t oh, int64_t ow_begin, int64_t ow_end, FetchAhead fetch, bool) {
     constexpr int64_t N = Vec<T>::N;
     const int64_t K = g.K, c_end = K / N * N;
     if (c_end > 0) {
@@ -485,7 +485,8 @@ void grouped_pairs_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* 
 // vectors at a time (independent FMA chains), then the channel tail.
 template <typename T>
 void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                   int64_t oh, int64_t ow_begin, int64_t ow_end, bool fetch, bool stream) {
+                   int64_t oh, int64_t ow_begin, int64_t ow_end, FetchAhead fetch,
+                   bool stream) {
     constexpr int64_t N = Vec<T>::N, kWide = 4;
     const int64_t C = g.C, m = g.Kg;
     const int64_t ih0 = oh * g.sh - g.pt;

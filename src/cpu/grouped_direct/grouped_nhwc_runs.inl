@@ -151,7 +151,7 @@ GCONV_ALWAYS_INLINE void group_run(const ConvGeometry& g, const T* x, const T* w
 // non-temporally when `stream` (see PixelKernelFn).
 template <typename T, int G, int SW>
 void group_row(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int64_t oh,
-               int64_t ow_begin, int64_t ow_end, bool fetch, bool stream) {
+               int64_t ow_begin, int64_t ow_end, FetchAhead fetch, bool stream) {
     constexpr int64_t N = Vec<T>::N, PW = kGroupRun;
     const int64_t runs = (ow_end - ow_begin + PW - 1) / PW;
     NextRowFetch<T> next(g, x, y, oh, ow_begin, ow_end, runs * (g.K / N), fetch, stream);
@@ -173,7 +173,7 @@ void group_row(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* 
 // (grouped_runs_fit in grouped_direct.cpp).
 template <typename T>
 void grouped_runs_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                       int64_t oh, int64_t ow_begin, int64_t ow_end, bool fetch,
+                       int64_t oh, int64_t ow_begin, int64_t ow_end, FetchAhead fetch,
                        bool stream) {
     if constexpr (sizeof(T) == 4) {
         if (g.Cg == 8) {
