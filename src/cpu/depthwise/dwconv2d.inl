@@ -225,6 +225,7 @@ GCONV_ALWAYS_INLINE void dw_nhwc_run_channels(const ConvGeometry& g, const T* co
     constexpr int kSets = kM == -2 ? 2 : kM;  // accumulator (and weight) sets
     constexpr int kIn = kM == -2 ? 2 : 1;     // input vectors per column
     const int64_t w_step = kM == -2 ? 2 * K : w_tap;
+    const bool stream = kM == 1 && next.streams();  // read once: next.step() writes next
     for (int64_t c0 = 0; c0 < c_end; c0 += V::N) {
         if (fetch) next.step();
         V acc[kSets][PW];
@@ -285,7 +286,7 @@ GCONV_ALWAYS_INLINE void dw_nhwc_run_channels(const ConvGeometry& g, const T* co
         // the stack (AVX2, N=16, NHWC: 7x7 to 56x56 maps 6-14% slower).
         if (m == 1) {
             const V b = bias ? V::load(bias + c0) : V::zero();
-            if (next.streams()) {
+            if (stream) {
 #pragma GCC unroll 16
                 for (int p = 0; p < PW; ++p) {
                     if (p == count) break;
