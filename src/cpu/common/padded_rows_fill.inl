@@ -148,11 +148,9 @@ void fill_padded_rows_nchw_s2(const ConvGeometry& g, const T* x, int64_t oh_begi
             if (fetch) {  // the row kFetchAheadRows on, in this channel or the next
                 const int64_t later = row + kFetchAheadRows, cf = c + later / rows;
                 const int64_t ihf = kept_row_input(g, oh_begin, gathered, later % rows);
-                if (cf < g.Cg && ihf >= 0 && ihf < g.H) {
-                    const char* p = reinterpret_cast<const char*>(x + cf * plane + ihf * g.W);
-                    for (int64_t b = 0; b < g.W * static_cast<int64_t>(sizeof(T)); b += 64)
-                        prefetch_l2(p + b);
-                }
+                if (cf < g.Cg && ihf >= 0 && ihf < g.H)
+                    prefetch_range_l2(x + cf * plane + ihf * g.W,
+                                      g.W * static_cast<int64_t>(sizeof(T)));
             }
             T* d0 = scratch + (c * rows + row) * row_stride;
             T* d1 = d0 + phase_width;

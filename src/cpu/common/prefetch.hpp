@@ -44,6 +44,12 @@ static inline void prefetch_range(const void* p, int64_t bytes) {
     for (int64_t b = 0; b < bytes; b += 64) prefetch(c + b);
 }
 
+// As prefetch_range, into L2 only (see prefetch_l2).
+static inline void prefetch_range_l2(const void* p, int64_t bytes) {
+    const char* c = static_cast<const char*>(p);
+    for (int64_t b = 0; b < bytes; b += 64) prefetch_l2(c + b);
+}
+
 // Share k of `shares` of those lines, so that a range can be requested a
 // part at a time while other work runs (consecutive shares cover it).
 static inline void prefetch_share(const void* p, int64_t bytes, int64_t k, int64_t shares) {

@@ -112,14 +112,21 @@ inline void deinterleave_rows8<float>(const float* in, int64_t in_stride, int64_
 }
 #endif
 
-// See SplitGroupsFn in kernel_table.hpp.
+// See SplitGroupsFn in kernel_table.hpp: value by value.
 template <typename T>
-inline void split_groups(const T* in, int64_t in_pixel, int64_t pixels, int lanes, int64_t count,
-                         T* out, int64_t out_pixel, int64_t out_plane) {
+inline void split_groups_values(const T* in, int64_t in_pixel, int64_t pixels, int lanes,
+                                int64_t count, T* out, int64_t out_pixel, int64_t out_plane) {
     for (int64_t p = 0; p < pixels; ++p)
         for (int64_t c = 0; c < count; ++c)
             for (int l = 0; l < lanes; ++l)
                 out[c * out_plane + p * out_pixel + l] = in[p * in_pixel + l * count + c];
+}
+
+// See SplitGroupsFn in kernel_table.hpp.
+template <typename T>
+inline void split_groups(const T* in, int64_t in_pixel, int64_t pixels, int lanes, int64_t count,
+                         T* out, int64_t out_pixel, int64_t out_plane) {
+    split_groups_values(in, in_pixel, pixels, lanes, count, out, out_pixel, out_plane);
 }
 
 #if defined(__AVX512F__) && !defined(GCONV_GENERIC_VECTORS)
@@ -179,10 +186,7 @@ inline void split_groups<float>(const float* in, int64_t in_pixel, int64_t pixel
             default: break;
         }
     }
-    for (int64_t p = 0; p < pixels; ++p)
-        for (int64_t c = 0; c < count; ++c)
-            for (int l = 0; l < lanes; ++l)
-                out[c * out_plane + p * out_pixel + l] = in[p * in_pixel + l * count + c];
+    split_groups_values(in, in_pixel, pixels, lanes, count, out, out_pixel, out_plane);
 }
 #endif
 

@@ -318,10 +318,8 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
             const int64_t first = v0 * c.count;
             const int64_t bytes = std::min(slabs * c.count, src.C - first) *
                                   static_cast<int64_t>(sizeof(T));
-            for (int64_t w = 0; w < src.W; ++w) {
-                const char* p = reinterpret_cast<const char*>(data + src.at(n, first, h + 1, w));
-                for (int64_t b = 0; b < bytes; b += 64) prefetch_l2(p + b);
-            }
+            for (int64_t w = 0; w < src.W; ++w)
+                prefetch_range_l2(data + src.at(n, first, h + 1, w), bytes);
         }
         for (int64_t v = v0; v < v0 + slabs; ++v) {
             T* slab = dst + (v - v0) * c.planes * plane;
