@@ -31,6 +31,7 @@ namespace {
         isa_namespace::fill_wgrad(table);                \
         isa_namespace::fill_transposed(table);           \
         isa_namespace::fill_transposed_grouped(table);   \
+        isa_namespace::fill_transposed_grouped_runs(table); \
         isa_namespace::fill_dwconv3d(table);             \
     } while (0)
 

@@ -315,6 +315,16 @@ using TransposedGroupedNhwcFn = void (*)(const TransposedGeometry& g,
                                          const TransposedTaps& taps, const T* dy, const T* w,
                                          const T* bias, T* y, int64_t i);
 
+// Grouped NHWC with whole groups in each vector's lanes, for Cg == Kg = 4
+// (or 8, float32) and 3x3, stride 2, padding 1 (transposed_3x3s2_fits):
+// output row i of one image, every channel (C a multiple of the family's
+// vector_lanes); `w` packed [R * S][Kg][C] (dy channel k's weight of every
+// output channel), `bias` null or C values; `stream` as for
+// TransposedDwNhwcFn.
+template <typename T>
+using TransposedGroupedRunsFn = void (*)(const TransposedGeometry& g, const T* dy, const T* w,
+                                         const T* bias, T* y, int64_t i, bool stream);
+
 // Depthwise conv3d, multiplier 1 (src/cpu/depthwise/dwconv3d.inl): output
 // (od, oh, ow) of channel c sums w[c][a][r][s] * x[c][id][ih][iw] over the
 // taps, id = od * sd - pf + a * dd (likewise ih, iw); taps in the padding
@@ -405,6 +415,7 @@ struct KernelFamily {
     TransposedDwNhwcFn<T> transposed_dw_nhwc;
     TransposedGroupedNchwFn<T> transposed_grouped_nchw;
     TransposedGroupedNhwcFn<T> transposed_grouped_nhwc;
+    TransposedGroupedRunsFn<T> transposed_grouped_runs_nhwc;  // null off native AVX2/AVX-512
     Dw3dNdhwcFn<T> dwconv3d_ndhwc;
     Dw3dNcdhwFn<T> dwconv3d_ncdhw;
     int vector_lanes;                  // Vec<T>::N of the family
@@ -455,6 +466,7 @@ const KernelFamily<T>* narrow_family_for(const KernelFamily<T>& f, int64_t chann
     void fill_wgrad(KernelTable& table);                 \
     void fill_transposed(KernelTable& table);            \
     void fill_transposed_grouped(KernelTable& table);    \
+    void fill_transposed_grouped_runs(KernelTable& table); \
     void fill_dwconv3d(KernelTable& table);              \
     }
 

@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/plan.hpp"
 #include "core/threads.hpp"
+#include "cpu/common/prefetch.hpp"
 #include "cpu/kernel_table.hpp"
 #include "cpu/transposed/transposed_common.hpp"
 
@@ -24,9 +25,51 @@ namespace {
 // stride 2, 14x14 to 56x56 outputs, AVX2, 2 threads).
 constexpr int64_t kMostTapWeights = 1024;
 
+// Whether family f's run kernel (transposed_grouped_runs.inl) takes an
+// NHWC layer: whole groups of 4 (or 8 floats) in its lanes, 3x3 stride 2.
+template <typename T>
+bool runs_fit(const KernelFamily<T>& f, const TransposedGeometry& g) {
+    return f.transposed_grouped_runs_nhwc != nullptr && g.Cg == g.Kg &&
+           (g.Cg == 4 || (sizeof(T) == 4 && g.Cg == 8)) && f.vector_lanes % g.Cg == 0 &&
+           g.C % f.vector_lanes == 0 && transposed_3x3s2_fits(g);
+}
+
+// The run kernel over every output row of the batch: weights packed
+// [R * S][Kg][C] from the convolution's [G * Kg][Cg][R][S].
+template <typename T>
+gconv_status run_group_runs(const KernelFamily<T>& f, int64_t N, const TransposedGeometry& g,
+                            const T* dy, const T* w, const T* bias, T* y, int threads) {
+    const int64_t taps = g.R * g.S;
+    const int64_t in_image = g.G * g.Kg * g.H * g.W, out_image = g.C * g.OH * g.OW;
+    try {
+        std::vector<T> packed(static_cast<size_t>(taps * g.Kg * g.C));
+        for (int64_t grp = 0; grp < g.G; ++grp)
+            for (int64_t kk = 0; kk < g.Kg; ++kk)
+                for (int64_t c = 0; c < g.Cg; ++c)
+                    for (int64_t t = 0; t < taps; ++t)
+                        packed[(t * g.Kg + kk) * g.C + grp * g.Cg + c] =
+                            w[((grp * g.Kg + kk) * g.Cg + c) * taps + t];
+        // As the forward runs (streams_output): large, line-aligned results
+        // of whole lines per pixel are not read before being overwritten.
+        const bool stream = N * out_image * static_cast<int64_t>(sizeof(T)) >=
+                                kStreamedOutputBytes &&
+                            reinterpret_cast<uintptr_t>(y) % 64 == 0 &&
+                            g.C * static_cast<int64_t>(sizeof(T)) % 64 == 0;
+        parallel_for(N * g.OH, threads, [&](int64_t item, int) {
+            const int64_t n = item / g.OH, i = item % g.OH;
+            f.transposed_grouped_runs_nhwc(g, dy + n * in_image, packed.data(), bias,
+                                           y + n * out_image, i, stream);
+        });
+        return GCONV_SUCCESS;
+    } catch (const std::bad_alloc&) {
+        return fail(GCONV_OUT_OF_MEMORY, "transposed_grouped: cannot allocate packed weights");
+    }
+}
+
 template <typename T>
 gconv_status run(const KernelFamily<T>& f, bool nhwc, int64_t N, const TransposedGeometry& g,
                  const T* dy, const T* w, const T* bias, T* y, int threads) {
+    if (nhwc && runs_fit(f, g)) return run_group_runs(f, N, g, dy, w, bias, y, threads);
     const int64_t taps = g.R * g.S, K = g.G * g.Kg;
     const int64_t in_image = K * g.H * g.W, out_image = g.C * g.OH * g.OW;
     try {
@@ -92,12 +135,19 @@ extern "C" gconv_status gconv_transposed_grouped(
                     batch, groups, dy_per_group, out_per_group, in_h, in_w, out_h, out_w);
     const KernelTable& table = active_kernel_table();
     const bool nhwc = layout == GCONV_LAYOUT_NHWC;
-    // NHWC lanes run over a group's outputs: the family whose vectors they
-    // fill, AVX2's with AVX-512 for 8 channels per group (ResNeXt s3_down's
-    // input gradient, which the phase-split route ran at half the speed).
+    const TransposedGeometry g{groups * out_per_group, in_h, in_w, out_h, out_w, kernel_h,
+                               kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
+                               dilation_w, groups, out_per_group, dy_per_group};
+    // NHWC lanes run over whole groups (the run kernel, this family's or
+    // else the narrower one's) or over a group's outputs: the family whose
+    // vectors they fill, AVX2's with AVX-512 for 8 channels per group
+    // (ResNeXt s3_down's input gradient, which the phase-split route ran at
+    // half the speed).
     const auto family_for = [&](const auto& f) -> decltype(&f) {
-        return !nhwc || out_per_group % f.vector_lanes == 0 ? &f
-                                                            : narrow_family_for(f, out_per_group);
+        if (!nhwc) return &f;
+        if (runs_fit(f, g)) return &f;
+        if (f.narrow != nullptr && runs_fit(*f.narrow, g)) return f.narrow;
+        return out_per_group % f.vector_lanes == 0 ? &f : narrow_family_for(f, out_per_group);
     };
     const KernelFamily<float>* f32 = family_for(table.f32);
     const KernelFamily<double>* f64 = family_for(table.f64);
@@ -105,9 +155,6 @@ extern "C" gconv_status gconv_transposed_grouped(
         (dtype == GCONV_FLOAT64 ? f64 == nullptr : f32 == nullptr))
         return GCONV_UNSUPPORTED;
     if (batch == 0) return GCONV_SUCCESS;
-    const TransposedGeometry g{groups * out_per_group, in_h, in_w, out_h, out_w, kernel_h,
-                               kernel_w, stride_h, stride_w, pad_top, pad_left, dilation_h,
-                               dilation_w, groups, out_per_group, dy_per_group};
     const int64_t elements = batch * g.C * out_h * out_w;
     const int threads = threads_for_work(num_threads, elements);
     if (dtype == GCONV_FLOAT64)

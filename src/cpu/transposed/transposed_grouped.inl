@@ -12,6 +12,7 @@
 // (each dy vector feeds every channel of the block, each broadcast weight
 // two vectors); NHWC keeps a group's channels in lanes for a block of
 // pixels of one column phase (each weight vector feeds every pixel).
+// NHWC groups of 4 or 8 at 3x3, stride 2 take transposed_grouped_runs.inl.
 #include <cstdint>
 #if defined(__SSE2__)
 #include <immintrin.h>
