@@ -5,7 +5,8 @@ are compiled for "same" padding's edges (S / 2 columns outside the image at
 one end, at both for a 7- or 14-wide map's single run) and check every column
 at run time otherwise; a row's last run ends at the row's end, overlapping
 the one before. Each kernel size chooses between two run widths by the
-row's width (3x3: 7 where it divides the row and 8 does not). The kernels take channel counts of at least eight vectors
+row's width (3x3: 7 where it divides the row and 8 does not, 14 on
+AVX-512 float32 where 14 does). The kernels take channel counts of at least eight vectors
 (64 float32 channels on AVX2, 128 on AVX-512), so every geometry here has
 136 (a tail past the last vector in every family) or more; multiplier 2 at
 3x3 takes them from one vector of channels, both outputs of a channel at
@@ -33,8 +34,9 @@ def _nhwc(a):
 # (channels, H x W, kernel, stride, padding, multiplier)
 GEOMETRIES = [
     (136, (7, 7), 3, 1, 1, 1),           # MobileNetV2's 7x7: one 7-wide run, both edges
-    (136, (14, 14), 3, 1, 1, 1),         # two 7-wide runs: left edge, right edge
-    (136, (5, 28), 3, 1, 1, 1),          # four 7-wide runs, two of them interior
+    (136, (14, 14), 3, 1, 1, 1),         # one 14-run (both edges), or two 7-runs
+    (136, (5, 28), 3, 1, 1, 1),          # two 14-runs, or four 7-runs, two interior
+    (136, (6, 42), 3, 1, 1, 1),          # three 14-runs, one interior
     (136, (6, 16), 3, 1, 1, 1),          # two 8-wide runs
     (136, (9, 23), 3, 1, 1, 1),          # interior runs, a last run overlapping by five
     (136, (12, 13), 3, 2, 1, 1),         # stride 2: left edge, right run inside

@@ -412,9 +412,11 @@ void dw_nhwc_row_runs(const ConvGeometry& g, const T* x, const T* w, const T* bi
 // loads per PW * S FMAs, and the loads, not the FMAs, bound these loops.
 // Measured on Zen 4 (2 threads, N=1 and 16, 5x5 on 14x14 and 28x28, 7x7 on
 // 56x56): AVX2, 7 against 4, 1.25-1.5x; AVX-512, 7 against 4, 1.18-1.32x,
-// and 14 against 7, 1.09-1.22x. (14 with 3x3 measured the same as 8: those
-// layers wait on memory.) Portable vectors keep 4 (the scalar family has 16
-// registers of 4 lanes; the emulated wide build compiles every variant).
+// and 14 against 7, 1.09-1.22x. (3x3: 14 against 8 measured the same on
+// 56x56 and 112x112 maps, which wait on memory; on 14- and 28-wide maps,
+// against 7, 1.08-1.11x at N=16 and 1.07-1.22x at N=1.) Portable vectors
+// keep 4 (the scalar family has 16 registers of 4 lanes; the emulated wide
+// build compiles every variant).
 #if GCONV_ISA_LEVEL == 2 && !defined(GCONV_GENERIC_VECTORS)
 constexpr int kRun = 7, kWideRun = 14;
 #elif GCONV_ISA_LEVEL == 1
@@ -493,7 +495,7 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
     const int64_t ih0 = oh * g.sh - g.pt;
     // Stride 1, undilated 3x3/5x5/7x7 with a vector of channels or more:
     // input vectors shared by neighbouring pixels (PW pixels per run: 8 for
-    // 3x3, see kRun for 5x5 and 7x7). Measured (AVX2, 1
+    // 3x3, or 7 or 14 where they fit the row exactly, see kRun). Measured (AVX2, 1
     // thread, N=16): 1.2-1.8x faster from 96 to 240 channels, 1.4-3.6x on
     // 14x14 and 7x7 maps with 384-960; on Zen 4 (2 threads), against the
     // pixel pairs below, 1.6-3.4x with 32 channels (AVX2 and AVX-512) and
@@ -533,6 +535,10 @@ void dwconv2d_nhwc(const ConvGeometry& g, const T* x, const T* w, const T* bias,
             if (g.S == 3 && g.sw == 2)
                 dw_nhwc_row_runs<T, 3, 2, 8>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch,
                                              m == 1 && stream);
+            else if (g.S == 3 && sizeof(T) == 4 && kWideRun == 14 &&  // 14-wide, as 7 below
+                     (ow_end - ow_begin) % 14 == 0 && (ow_end - ow_begin) % 8 != 0)
+                dw_nhwc_row_runs<T, 3, 1, kWideRun>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0,
+                                                    fetch, m == 1 && stream);
             else if (g.S == 3 && sizeof(T) == 4 &&  // 7-wide runs where they fit exactly
                      (g.OW < 8 || ((ow_end - ow_begin) % 7 == 0 && (ow_end - ow_begin) % 8 != 0)))
                 dw_nhwc_row_runs<T, 3, 1, 7>(g, x, w, bias, y, oh, ow_begin, ow_end, j, c0, fetch,
