@@ -115,13 +115,16 @@ using SmallPlaneFn = void (*)(const ConvGeometry& g, const T* x, const T* w, con
 //    (src/cpu/grouped_direct/grouped_rows_nchw.inl);
 //  - grouped on the wide-rows kernel's planes, output channel k summing the
 //    Cg planes of its group (src/cpu/depthwise/dwconv2d_wide_rows.inl).
+// `stream` (streams_nchw_rows): y is line-aligned, each output row whole
+// lines, and the batch's result too large to stay in the caches; a kernel
+// may store whole rows non-temporally (the wide-rows kernel does).
 constexpr int64_t kPackedRowsMostRows = 32;
 constexpr int kGroupedRowsChannels = 4;
 constexpr int64_t kWideRowsMostVectors = 16;
 constexpr int64_t kWideRowsMostColumns = kWideRowsMostVectors * 16;  // for every family
 template <typename T>
 using InPlaceRowsFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                               T* y, int64_t k_begin, int64_t k_end);
+                               T* y, int64_t k_begin, int64_t k_end, bool stream);
 
 // Global depthwise conv, NCHW: output channels [k_begin, k_end) of `images`
 // (1 to 8) consecutive images.

@@ -1,4 +1,5 @@
-"""NHWC results of 16 MiB or more from the depthwise and grouped run kernels
+"""NHWC results of 16 MiB or more from the depthwise and grouped run kernels,
+and NCHW results of rows of whole cache lines from the wide-rows kernel,
 are stored non-temporally (Vec::stream, kStreamedOutputBytes in
 src/cpu/common/prefetch.hpp) when the result is line-aligned and each
 pixel fills whole lines; so are the strided depthwise transposed
@@ -93,3 +94,43 @@ def test_streamed_depthwise_transposed_nhwc_has_the_bits_of_images_one_at_a_time
     images = [gconv.conv_transpose2d(dy[n:n + 1], weight, bias, **kwargs) for n in range(4)]
     assert got.nbytes > 8 << 20 and all(image.nbytes < 8 << 20 for image in images)
     assert_same_bits(got, np.concatenate(images), "streamed transposed depthwise NHWC")
+
+
+# NCHW: the wide-rows kernel (AVX-512, 3x3) streams rows of whole lines
+# (streams_nchw_rows): 16 float32 or 8 float64 columns a line. Other
+# families run other kernels; the bits must match image by image anyway.
+# (batch, channels, H x W, weight shape, stride, groups, dtype)
+NCHW_CASES = [
+    (4, 16, (256, 256), (16, 1, 3, 3), 1, 16, np.float32),    # rows of 16 lines
+    (4, 128, (64, 64), (128, 1, 3, 3), 1, 128, np.float64),   # rows of 8 lines
+    (4, 256, (128, 128), (256, 1, 3, 3), 2, 256, np.float32),  # stride 2: rows of 4 lines
+    (4, 64, (128, 128), (64, 4, 3, 3), 1, 16, np.float32),    # grouped, 4 channels a group
+]
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("case", NCHW_CASES,
+                         ids=lambda c: f"n{c[0]}_c{c[1]}_{c[2][1]}w_s{c[4]}_g{c[5]}_"
+                                       f"{np.dtype(c[6]).name}")
+def test_streamed_nchw_rows_have_the_bits_of_images_one_at_a_time(isa, case, restore_isa):
+    cap_isa(isa)
+    batch, c, (h, w), weight_shape, stride, groups, dtype = case
+    x = random_array((batch, c, h, w), dtype, c + h)
+    weight = random_array(weight_shape, dtype, 13)
+    bias = random_array((weight_shape[0],), dtype, 14)
+    kwargs = dict(stride=stride, padding=1, groups=groups, bias=bias, activation="relu6")
+    got = gconv.conv2d(x, weight, **kwargs)
+    images = [gconv.conv2d(x[n:n + 1], weight, **kwargs) for n in range(batch)]
+    assert got.nbytes >= STREAMED_BYTES and all(i.nbytes < STREAMED_BYTES for i in images)
+    assert_same_bits(got, np.concatenate(images), "streamed NCHW rows")
+
+
+def test_nchw_rows_into_an_unaligned_out_are_stored_whole():
+    x = random_array((4, 16, 256, 256), np.float32, 15)
+    weight = random_array((16, 1, 3, 3), np.float32, 16)
+    buffer = np.empty(x.size + 16, np.float32)
+    start = (-buffer.ctypes.data // 4) % 16 + 1
+    out = buffer[start:start + x.size].reshape(x.shape)
+    gconv.conv2d(x, weight, padding=1, groups=16, out=out)
+    images = [gconv.conv2d(x[n:n + 1], weight, padding=1, groups=16) for n in range(4)]
+    assert_same_bits(out, np.concatenate(images), "unaligned NCHW out=")

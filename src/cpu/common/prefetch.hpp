@@ -93,6 +93,17 @@ static inline bool streams_output(const ConvGeometry& g, int64_t batch, const vo
            reinterpret_cast<uintptr_t>(y) % 64 == 0 && pixel_bytes % 64 == 0;
 }
 
+// The same for an NCHW result whose rows are stored whole (InPlaceRowsFn):
+// large enough, line-aligned, and each output row whole lines (a row ending
+// within a line would mix streamed and ordinary stores in its last line:
+// see phase_row.inl).
+template <typename T>
+static inline bool streams_nchw_rows(const ConvGeometry& g, int64_t batch, const void* y) {
+    const int64_t row_bytes = g.OW * static_cast<int64_t>(sizeof(T));
+    return batch * g.out_image() * static_cast<int64_t>(sizeof(T)) >= kStreamedOutputBytes &&
+           reinterpret_cast<uintptr_t>(y) % 64 == 0 && row_bytes % 64 == 0;
+}
+
 // Whether the kernels should request the next item's lines ahead: only
 // when the batch's input and output exceed what the caches keep between
 // calls (`cached_bytes`). Beyond that (a batch of images) their loads were

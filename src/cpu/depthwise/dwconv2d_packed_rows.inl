@@ -237,7 +237,8 @@ void packed_rows_sized(const PackedRows& p, int P, const ConvGeometry& g, const 
 // undilated, R == S in {3, 5, 7}.
 template <typename T>
 void dwconv2d_nchw_packed_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                               T* y, int64_t k_begin, int64_t k_end) {
+                               T* y, int64_t k_begin, int64_t k_end,
+                               bool /*stream: planes of one vector a row stay cached*/) {
     constexpr int64_t L = Vec<T>::N;
     // Rows share a vector only where input and output rows have the same
     // width, so both pack alike.

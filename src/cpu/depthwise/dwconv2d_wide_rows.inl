@@ -186,7 +186,7 @@ GCONV_ALWAYS_INLINE void wide_rows_taps(const uint32_t (*column)[kMostChunkVecto
 // chunk's, say). With 3x3's nine weights held in registers, input vector
 // by input vector: each is loaded once for every output row it reaches;
 // larger kernels shift each loaded input row into place (wide_rows_taps).
-template <typename T, int R, int S, int NB, int RB, int ST, bool kGrouped>
+template <typename T, int R, int S, int NB, int RB, int ST, bool kGrouped, bool kStream>
 GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p,
                                          const uint32_t (*column)[kMostChunkVectors + 1],
                                          const uint16_t* store, const T* w, T bias, int act,
@@ -216,14 +216,19 @@ GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p,
     const V bv = V::set1(bias);
     for (int j = 0; j < RB; ++j) {
         T* out = y + (oh0 + j) * p.OW + col0;
-        for (int v = 0; v < NB; ++v)
-            activate_vec(acc[j][v] + bv, act).store_lanes(out + v * L, store[v]);
+        for (int v = 0; v < NB; ++v) {
+            const V result = activate_vec(acc[j][v] + bv, act);
+            if constexpr (kStream)  // whole lines (streams_nchw_rows): every lane stored
+                result.stream(out + v * L);
+            else
+                result.store_lanes(out + v * L, store[v]);
+        }
     }
 }
 
 // One block of rb rows of a chunk of nb vectors, both as compile-time
 // constants.
-template <typename T, int R, int S, int NB, int ST, bool kGrouped>
+template <typename T, int R, int S, int NB, int ST, bool kGrouped, bool kStream>
 GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t chunk,
                                         const T* w, T bias, int act, const T* x, T* y,
                                         int64_t oh0) {
@@ -234,8 +239,8 @@ GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t c
 #define GCONV_WIDE_ROWS_CASE(n)                                                              \
     case n:                                                                                  \
         if constexpr (n <= block_rows<NB, R>())                                                 \
-            wide_rows_block<T, R, S, NB, n, ST, kGrouped>(p, column, store, w, bias, act, x, y, \
-                                                          oh0, col0);                         \
+            wide_rows_block<T, R, S, NB, n, ST, kGrouped, kStream>(p, column, store, w, bias,  \
+                                                                   act, x, y, oh0, col0);    \
         break;
         GCONV_WIDE_ROWS_CASE(1)
         GCONV_WIDE_ROWS_CASE(2)
@@ -251,7 +256,7 @@ GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t c
     }
 }
 
-template <typename T, int K, int ST, bool kGrouped>
+template <typename T, int K, int ST, bool kGrouped, bool kStream>
 void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, const T* w,
                       const T* bias, T* y, int64_t k_begin, int64_t k_end) {
     constexpr int64_t L = Vec<T>::N;
@@ -270,13 +275,17 @@ void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, cons
                 const int64_t nb = vectors - first < p.chunk_vectors ? vectors - first
                                                                      : p.chunk_vectors;
                 if (chunk_vectors<K>() == 4 && nb == 4)
-                    wide_rows_rows<T, K, K, 4, ST, kGrouped>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                    wide_rows_rows<T, K, K, 4, ST, kGrouped, kStream>(rb, p, chunk, wc, b, g.act,
+                                                                       xc, yc, oh0);
                 else if (chunk_vectors<K>() == 4 && nb == 3)
-                    wide_rows_rows<T, K, K, 3, ST, kGrouped>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                    wide_rows_rows<T, K, K, 3, ST, kGrouped, kStream>(rb, p, chunk, wc, b, g.act,
+                                                                       xc, yc, oh0);
                 else if (nb == 2)
-                    wide_rows_rows<T, K, K, 2, ST, kGrouped>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                    wide_rows_rows<T, K, K, 2, ST, kGrouped, kStream>(rb, p, chunk, wc, b, g.act,
+                                                                       xc, yc, oh0);
                 else
-                    wide_rows_rows<T, K, K, 1, ST, kGrouped>(rb, p, chunk, wc, b, g.act, xc, yc, oh0);
+                    wide_rows_rows<T, K, K, 1, ST, kGrouped, kStream>(rb, p, chunk, wc, b, g.act,
+                                                                       xc, yc, oh0);
             }
         }
     }
@@ -315,9 +324,21 @@ WideRows wide_rows_layout(const ConvGeometry& g) {
 
 template <typename T, int K, int ST, bool kGrouped>
 void wide_rows_run(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                   int64_t k_begin, int64_t k_end) {
+                   int64_t k_begin, int64_t k_end, bool stream) {
     const WideRows p = wide_rows_layout<T, K>(g);
-    wide_rows_planes<T, K, ST, kGrouped>(p, g, x, w, bias, y, k_begin, k_end);
+    // Streamed stores for 3x3 only (MobileNetV2's 112x112 float32 and 56x56
+    // float64 at N=16: 1.3-1.6x): a run-time flag in the store loop slowed
+    // ConvNeXt's 7x7 1.8x, and each compiled variant lengthens the build.
+    if constexpr (K == 3) {
+        if (stream) {
+            wide_rows_planes<T, K, ST, kGrouped, true>(p, g, x, w, bias, y, k_begin, k_end);
+#if defined(__SSE2__)
+            _mm_sfence();  // the streamed stores before any later read of y
+#endif
+            return;
+        }
+    }
+    wide_rows_planes<T, K, ST, kGrouped, false>(p, g, x, w, bias, y, k_begin, k_end);
 }
 
 // The planner sends only what this takes (see wide_rows_fit in
@@ -328,15 +349,15 @@ void wide_rows_run(const ConvGeometry& g, const T* x, const T* w, const T* bias,
 // R * S); otherwise it reads plane k / Kg alone (depthwise).
 template <typename T, bool kGrouped>
 void nchw_wide_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                    int64_t k_begin, int64_t k_end) {
+                    int64_t k_begin, int64_t k_end, bool stream) {
     if (g.sh == 2)
-        wide_rows_run<T, 3, 2, kGrouped>(g, x, w, bias, y, k_begin, k_end);
+        wide_rows_run<T, 3, 2, kGrouped>(g, x, w, bias, y, k_begin, k_end, stream);
     else if (g.R == 3)
-        wide_rows_run<T, 3, 1, kGrouped>(g, x, w, bias, y, k_begin, k_end);
+        wide_rows_run<T, 3, 1, kGrouped>(g, x, w, bias, y, k_begin, k_end, stream);
     else if (g.R == 5)
-        wide_rows_run<T, 5, 1, kGrouped>(g, x, w, bias, y, k_begin, k_end);
+        wide_rows_run<T, 5, 1, kGrouped>(g, x, w, bias, y, k_begin, k_end, stream);
     else
-        wide_rows_run<T, 7, 1, kGrouped>(g, x, w, bias, y, k_begin, k_end);
+        wide_rows_run<T, 7, 1, kGrouped>(g, x, w, bias, y, k_begin, k_end, stream);
 }
 
 #endif  // GCONV_ISA_LEVEL == 2

@@ -199,7 +199,7 @@ void run_grouped_rows(const gconv_plan& plan, int64_t batch, const T* x, T* y, i
         const int64_t n = item / runs / g.G, group = item / runs % g.G;
         const int64_t k0 = group * g.Kg + item % runs * run;
         const int64_t k1 = k0 + run < (group + 1) * g.Kg ? k0 + run : (group + 1) * g.Kg;
-        kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), k0, k1);
+        kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), k0, k1, false);
     });
 }
 

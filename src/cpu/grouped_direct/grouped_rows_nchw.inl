@@ -115,7 +115,7 @@ GCONV_ALWAYS_INLINE void grouped_rows_rows(int64_t rb, const GroupedRows& p, int
 // grouped_direct.cpp).
 template <typename T>
 void grouped_rows_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                       int64_t k_begin, int64_t k_end) {
+                       int64_t k_begin, int64_t k_end, bool /*stream: rows of one vector*/) {
     constexpr int64_t L = Vec<T>::N;
     GroupedRows p;
     p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
