@@ -55,6 +55,16 @@ GEOMETRIES = [
     (2, (2, 3, 257), (3, 3, 3), 1, 1, 1, False, None),               # one past: copied rows
     (3, (4, 20, 9), (5, 3, 3), 1, (2, 1, 1), 1, True, None),         # five depth taps, 20 rows
     (3, (3, 6, 30), (3, 3, 3), 1, ((1, 0), (0, 2), (2, 1)), 1, True, "relu6"),  # asymmetric
+    # NDHWC 3-wide rows run 7 or 8 pixels a vector of channels, the edge
+    # runs reading one column of the padding; channels past the vectors
+    # pixel by pixel:
+    (37, (3, 4, 28), (3, 3, 3), 1, 1, 1, True, None),                # four 7-runs
+    (20, (2, 3, 7), (3, 3, 3), 1, 1, 1, True, "relu"),               # one 7-run, both edges
+    (33, (2, 3, 8), (3, 3, 3), 1, 1, 1, False, None),                # one 8-run, both edges
+    (16, (2, 4, 23), (3, 3, 3), 1, 1, 1, True, None),                # the last run overlapping
+    (17, (2, 3, 5), (3, 3, 3), 1, 1, 1, True, None),                 # narrower than a run
+    (24, (3, 5, 18), (3, 3, 3), 1, 0, 1, True, None),                # no padding: no edge runs
+    (16, (2, 4, 12), (3, 3, 3), 1, (1, 1, 2), 1, False, None),       # two columns: pixels
 ]
 
 
@@ -95,6 +105,20 @@ def test_nan_weight_poisons_its_whole_channel(layout):
     assert np.isnan(got[:, 1]).all()
     assert np.isfinite(got[:, [0, 2]]).all()
     assert np.isnan(reference.conv3d(x, w, groups=3, padding=1)[:, 1]).all()
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_nan_weight_meets_the_padding_in_the_edge_runs(isa, restore_isa):
+    # A NaN in kernel column 0 of channel 5: the left edge run multiplies it
+    # by the padding's zeros, NaN as in the reference, like every other pixel.
+    cap_isa(isa)
+    x = random_array((1, 40, 2, 3, 28), "float32", 10)
+    w = random_array((40, 1, 3, 3, 3), "float32", 11)
+    w[5, 0, 1, 1, 0] = np.nan
+    got = gconv.conv3d(np.ascontiguousarray(np.moveaxis(x, 1, -1)), w, groups=40, padding=1,
+                       layout="NDHWC")
+    assert np.isnan(got[..., 5]).all()
+    assert np.isfinite(np.delete(got, 5, axis=-1)).all()
 
 
 def test_declined_geometries_still_compute():
