@@ -101,6 +101,15 @@ def random_array(shape, dtype, seed):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
+def off_line_empty(shape, dtype=np.float32):
+    """An uninitialised C-contiguous array whose data start one element past
+    a cache line: a result there cannot take line-aligned streamed stores."""
+    count, item = int(np.prod(shape)), np.dtype(dtype).itemsize
+    raw = np.empty(count * item + 128, np.uint8)
+    start = -raw.ctypes.data % 64 + item
+    return raw[start:start + count * item].view(dtype).reshape(shape)
+
+
 def message_names(excinfo, *patterns):
     """The exception message matches every regex in ``patterns`` (case-insensitive)."""
     import re

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import gconv
-from conftest import ALL_ISAS, assert_same_bits, cap_isa, random_array
+from conftest import ALL_ISAS, assert_same_bits, cap_isa, off_line_empty, random_array
 
 STREAMED_BYTES = 16 << 20
 
@@ -63,9 +63,7 @@ def test_result_into_an_unaligned_out_is_stored_whole():
     # out= one float past a line boundary: no streamed (aligned) stores.
     x = random_array((4, 256, 256, 16), np.float32, 6)
     weight = random_array((16, 1, 3, 3), np.float32, 7)
-    buffer = np.empty(x.size + 16, np.float32)
-    start = (-buffer.ctypes.data // 4) % 16 + 1
-    out = buffer[start:start + x.size].reshape(x.shape)
+    out = off_line_empty(x.shape)
     gconv.conv2d(x, weight, padding=1, groups=16, layout="NHWC", out=out)
     assert_same_bits(out, _one_at_a_time(x, weight, padding=1, groups=16), "unaligned out=")
 
@@ -128,9 +126,7 @@ def test_streamed_nchw_rows_have_the_bits_of_images_one_at_a_time(isa, case, res
 def test_nchw_rows_into_an_unaligned_out_are_stored_whole():
     x = random_array((4, 16, 256, 256), np.float32, 15)
     weight = random_array((16, 1, 3, 3), np.float32, 16)
-    buffer = np.empty(x.size + 16, np.float32)
-    start = (-buffer.ctypes.data // 4) % 16 + 1
-    out = buffer[start:start + x.size].reshape(x.shape)
+    out = off_line_empty(x.shape)
     gconv.conv2d(x, weight, padding=1, groups=16, out=out)
     images = [gconv.conv2d(x[n:n + 1], weight, padding=1, groups=16) for n in range(4)]
     assert_same_bits(out, np.concatenate(images), "unaligned NCHW out=")

@@ -13,7 +13,7 @@ import pytest
 
 import gconv
 from gconv import reference
-from conftest import ALL_ISAS, assert_same_bits, cap_isa, random_array
+from conftest import ALL_ISAS, assert_same_bits, cap_isa, off_line_empty, random_array
 
 
 def _arrays(dtype, groups, per_group, h, w, batch, seed, bias=True):
@@ -87,10 +87,7 @@ def test_transposed_group_runs_into_an_unaligned_out_keep_their_bits():
     # out= one float past a line boundary cannot take the streamed stores.
     dy, weight, b = _arrays("float32", 8, 8, 64, 64, 5, 22)
     args = dict(stride=2, padding=1, output_padding=1, groups=8, layout="NHWC")
-    shape = (5, 128, 128, 64)
-    buffer = np.empty(int(np.prod(shape)) + 16, np.float32)
-    start = (-buffer.ctypes.data // 4) % 16 + 1
-    out = buffer[start:start + int(np.prod(shape))].reshape(shape)
+    out = off_line_empty((5, 128, 128, 64))
     gconv.conv_transpose2d(dy, weight, b, out=out, **args)
     assert_same_bits(out, gconv.conv_transpose2d(dy, weight, b, **args), "unaligned out=")
 
