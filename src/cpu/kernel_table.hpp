@@ -397,6 +397,7 @@ struct KernelFamily {
     InPlaceRowsFn<T> dwconv_nchw_packed_rows;
     InPlaceRowsFn<T> dwconv_nchw_wide_rows;
     InPlaceRowsFn<T> grouped_rows_nchw;
+    InPlaceRowsFn<T> grouped_rows_s2_nchw;  // 3x3 stride 2, rows of up to two vectors
     InPlaceRowsFn<T> grouped_wide_rows_nchw;
     PixelKernelFn<T> dwconv_nhwc;
     PixelKernelFn<T> grouped_pairs_nhwc;  // Cg = 2, Kg = 1, 3x3 (dwconv2d.inl)

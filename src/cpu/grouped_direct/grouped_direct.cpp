@@ -65,6 +65,22 @@ bool grouped_rows_fit(const gconv_plan& plan) {
            g.W <= f.vector_lanes && g.OW <= f.vector_lanes;
 }
 
+// Stride 2, 3x3, undilated, output rows of at most two vectors (AVX-512:
+// ResNeXt's downsampling layers to 28x28 and below), at least a block of
+// output channels per group and at most 64 weights per tap: the
+// grouped-rows kernel's stride-2 form, read in place. Against the plane
+// kernel and its phase-split copy, Zen 4, float32, N=1 and N=16: 8 x 8
+// from 56x56 (ResNeXt s3_down) 1.26x and 1.21x; 4 x 4 from 56x56 1.39x
+// at N=16; 16 x 16 from 28x28 0.94-1.16x (kept on the plane kernel).
+template <typename T>
+bool grouped_rows_s2_fit(const gconv_plan& plan) {
+    const ConvGeometry& g = plan.geom;
+    const KernelFamily<T>& f = family<T>(*plan.kernels);
+    return f.grouped_rows_s2_nchw != nullptr && g.layout == GCONV_LAYOUT_NCHW && g.sh == 2 &&
+           g.sw == 2 && g.dh == 1 && g.dw == 1 && g.R == 3 && g.S == 3 &&
+           g.OW <= 2 * f.vector_lanes && g.Kg >= kGroupedRowsChannels && g.Cg * g.Kg <= 64;
+}
+
 // Groups of at most this many weights per tap (Cg x Kg) take the wide-rows
 // kernel where it fits: each output plane sums its group's Cg input planes,
 // read in place, so each input plane is read Kg times, from the caches.
@@ -142,12 +158,13 @@ bool grouped_wide_rows_fit(const gconv_plan& plan) {
 
 // The kernels that read x in place, in order of preference (each with its
 // own weight packing), or kNone for the channel-lane and plane kernels.
-enum class InPlace { kNone, kRowsNchw, kWideRowsNchw, kPairsNhwc, kRunsNhwc };
+enum class InPlace { kNone, kRowsNchw, kRowsS2Nchw, kWideRowsNchw, kPairsNhwc, kRunsNhwc };
 
 template <typename T>
 InPlace in_place_route(const gconv_plan& plan) {
     if (grouped_rows_fit<T>(plan)) return InPlace::kRowsNchw;
     if (grouped_wide_rows_fit<T>(plan)) return InPlace::kWideRowsNchw;
+    if (grouped_rows_s2_fit<T>(plan)) return InPlace::kRowsS2Nchw;
     if (grouped_pairs_fit<T>(plan)) return InPlace::kPairsNhwc;
     if (grouped_runs_fit<T>(plan)) return InPlace::kRunsNhwc;
     return InPlace::kNone;
@@ -186,7 +203,8 @@ gconv_status prepare_grouped_rows(gconv_plan& plan, const void* weight) {
 // Items are (image, group, run of the group's output channels): enough for
 // eight per thread, runs in whole blocks of four channels.
 template <typename T>
-void run_grouped_rows(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads) {
+void run_grouped_rows(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
+                      InPlaceRowsFn<T> kernel) {
     const ConvGeometry& g = plan.geom;
     const int64_t planes = batch * g.G;
     int64_t run = split_size(g.Kg, (8 * threads + planes - 1) / planes, 1);
@@ -194,7 +212,6 @@ void run_grouped_rows(const gconv_plan& plan, int64_t batch, const T* x, T* y, i
     const int64_t runs = (g.Kg + run - 1) / run;
     const T* w = plan.weight.as<T>();
     const T* bias = static_cast<const T*>(plan.bias_or_null());
-    const InPlaceRowsFn<T> kernel = family<T>(*plan.kernels).grouped_rows_nchw;
     parallel_for(planes * runs, threads, [&](int64_t item, int) {
         const int64_t n = item / runs / g.G, group = item / runs % g.G;
         const int64_t k0 = group * g.Kg + item % runs * run;
@@ -207,7 +224,8 @@ gconv_status prepare(gconv_plan& plan, const void* weight) {
     return with_element_type(plan.geom.dtype, [&](auto zero) {
         using T = decltype(zero);
         switch (in_place_route<T>(plan)) {
-            case InPlace::kRowsNchw: return prepare_grouped_rows<T>(plan, weight);
+            case InPlace::kRowsNchw:
+            case InPlace::kRowsS2Nchw: return prepare_grouped_rows<T>(plan, weight);
             case InPlace::kWideRowsNchw: return prepare_plane_weights(plan, weight);
             case InPlace::kPairsNhwc:
                 return store_weights(plan, weight, [&](const auto* src, auto* dst) {
@@ -238,7 +256,12 @@ gconv_status execute(const gconv_plan& plan, int64_t batch, const void* x, void*
         const T* in = static_cast<const T*>(x);
         T* out = static_cast<T*>(y);
         switch (in_place_route<T>(plan)) {
-            case InPlace::kRowsNchw: run_grouped_rows(plan, batch, in, out, threads); break;
+            case InPlace::kRowsNchw:
+                run_grouped_rows(plan, batch, in, out, threads, f.grouped_rows_nchw);
+                break;
+            case InPlace::kRowsS2Nchw:
+                run_grouped_rows(plan, batch, in, out, threads, f.grouped_rows_s2_nchw);
+                break;
             case InPlace::kWideRowsNchw:
                 run_in_place_planes(plan, batch, in, out, threads, f.grouped_wide_rows_nchw);
                 break;

@@ -12,9 +12,18 @@
 // weight broadcasts feed 16 FMAs, where the channel-lane kernel loaded
 // about once per FMA, copied its input into scratch and transposed its
 // output.
+//
+// At stride 2 (ResNeXt's downsampling layers: 56x56 to 28x28), rows of up
+// to two vectors of outputs: a tap's input vector is the even values of
+// two masked loads (one permute), and each serves the KB channels of every
+// output row of the block that the input row reaches. The plane kernel
+// this replaces there copied every input row into phase-split scratch
+// first, a third of its time.
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
+
+#include <type_traits>
 
 #include "cpu/kernel_table.hpp"
 
@@ -38,6 +47,15 @@ struct GroupedRows {
     int64_t H, W, OW, pt, pl, plane, out_plane;
     uint32_t column[kTaps];  // lanes whose tap-s input column lies inside the row
     uint32_t store;          // lanes of an output row
+};
+
+// Stride 2: masks per vector of a row (at most two), over the twice as
+// many input values each reads (bit 2l: output lane l's input column).
+constexpr int kMostRowVectorsS2 = 2;
+struct GroupedRowsS2 {
+    int64_t H, W, OW, pt, pl, plane, out_plane;
+    uint32_t column[kMostRowVectorsS2][kTaps];
+    uint32_t store[kMostRowVectorsS2];
 };
 
 // Output channels [k, k + KB) of one group, rows [oh0, oh0 + RB). x is the
@@ -149,6 +167,136 @@ void grouped_rows_nchw(const ConvGeometry& g, const T* x, const T* w, const T* b
     }
 }
 
+// Stride 2: output channels [k, k + KB) of one group, rows [oh0, oh0 +
+// RB), NB vectors a row. Input row u of the block (2 * oh0 - pt + u) is
+// kernel row r = u - 2j of output row j. Every output sums its taps in
+// the order of the other kernels (input channel, kernel row, kernel
+// column) from zero, then adds the bias: per input channel, kernel row by
+// kernel row of each output row, as the loops over u and s meet them.
+template <typename T, int KB, int RB, int NB>
+GCONV_ALWAYS_INLINE void grouped_rows_s2_block(const GroupedRowsS2& p, int64_t Cg, const T* x,
+                                               const T* w, const T* bias, int act, T* y,
+                                               int64_t oh0) {
+    using V = Vec<T>;
+    constexpr int L = V::N, U = 2 * RB + 1;
+    int64_t offset[U];  // of input row u in a plane, or -1 outside it
+    for (int u = 0; u < U; ++u) {
+        const int64_t ih = 2 * oh0 - p.pt + u;
+        offset[u] = ih >= 0 && ih < p.H ? ih * p.W : -1;
+    }
+    V acc[KB][RB][NB];
+    for (int k = 0; k < KB; ++k)
+        for (int j = 0; j < RB; ++j)
+            for (int v = 0; v < NB; ++v) acc[k][j][v] = V::zero();
+    int64_t c = 0;
+    do {  // Cg >= 1 (see grouped_rows_block)
+        const T* xc = x + c * p.plane;
+        GCONV_UNROLL(9)
+        for (int u = 0; u < U; ++u) {
+            const T* row = (offset[u] >= 0 ? xc + offset[u] : ZeroRow<T>::values) - p.pl;
+            GCONV_UNROLL(3)
+            for (int s = 0; s < kTaps; ++s) {
+                V xv[NB];
+                for (int v = 0; v < NB; ++v)
+                    xv[v] = V::load_even_lanes(row + s + 2 * L * v, p.column[v][s]);
+                GCONV_UNROLL(4)
+                for (int j = 0; j < RB; ++j) {
+                    const int r = u - 2 * j;
+                    if (r < 0 || r >= kTaps) continue;
+                    const T* wt = w + (r * kTaps + s) * kMostChannels;
+                    for (int k = 0; k < KB; ++k) {
+                        const V wk = V::set1(wt[k]);
+                        for (int v = 0; v < NB; ++v) acc[k][j][v] = fmadd(wk, xv[v], acc[k][j][v]);
+                    }
+                }
+            }
+        }
+        w += kPackedChannel;
+    } while (++c < Cg);
+    GCONV_UNROLL(4)
+    for (int k = 0; k < KB; ++k) {
+        const V b = V::set1(bias ? bias[k] : T(0));
+        GCONV_UNROLL(4)
+        for (int j = 0; j < RB; ++j)
+            for (int v = 0; v < NB; ++v)
+                activate_vec(acc[k][j][v] + b, act)
+                    .store_lanes(y + k * p.out_plane + (oh0 + j) * p.OW + v * L, p.store[v]);
+    }
+}
+
+// The block for kb channels and rb rows (at most RB), as compile-time constants.
+template <typename T, int NB, int RB>
+GCONV_ALWAYS_INLINE void grouped_rows_s2_shaped(int64_t kb, int64_t rb, const GroupedRowsS2& p,
+                                                int64_t Cg, const T* x, const T* w,
+                                                const T* bias, int act, T* y, int64_t oh0) {
+    const auto rows = [&](auto kbc) {
+        constexpr int KB = decltype(kbc)::value;
+        switch (rb) {
+            case 1: return grouped_rows_s2_block<T, KB, 1, NB>(p, Cg, x, w, bias, act, y, oh0);
+            case 2:
+                if constexpr (RB >= 2)
+                    return grouped_rows_s2_block<T, KB, 2, NB>(p, Cg, x, w, bias, act, y, oh0);
+                break;
+            case 3:
+                if constexpr (RB >= 3)
+                    return grouped_rows_s2_block<T, KB, 3, NB>(p, Cg, x, w, bias, act, y, oh0);
+                break;
+            default:
+                if constexpr (RB >= 4)
+                    return grouped_rows_s2_block<T, KB, 4, NB>(p, Cg, x, w, bias, act, y, oh0);
+                break;
+        }
+    };
+    switch (kb) {
+        case 1: return rows(std::integral_constant<int, 1>());
+        case 2: return rows(std::integral_constant<int, 2>());
+        case 3: return rows(std::integral_constant<int, 3>());
+        default: return rows(std::integral_constant<int, 4>());
+    }
+}
+
+// InPlaceRowsFn at stride 2 (grouped_rows_s2_fit in grouped_direct.cpp):
+// 3x3, undilated, output rows of at most two vectors; the weights packed
+// as for stride 1. Blocks of 4 channels x 4 rows of one vector, or x 2
+// rows of two vectors: 16 accumulators.
+template <typename T>
+void grouped_rows_s2_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                          int64_t k_begin, int64_t k_end, bool /*stream*/) {
+    constexpr int64_t L = Vec<T>::N;
+    GroupedRowsS2 p;
+    p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
+    p.plane = g.H * g.W, p.out_plane = g.OH * g.OW;
+    const int64_t vectors = (g.OW + L - 1) / L;
+    for (int64_t v = 0; v < vectors; ++v) {
+        p.store[v] = inside_lanes(v * L, L, g.OW, 1, 0, g.OW);
+        for (int s = 0; s < kTaps; ++s)
+            p.column[v][s] = inside_lanes(v * L, L, g.OW, 2, s - g.pl, g.W);
+    }
+    const int64_t most_rows = vectors == 1 ? 4 : 2;
+    const int64_t blocks = (g.OH + most_rows - 1) / most_rows;
+    const int64_t block = (g.OH + blocks - 1) / blocks;  // equal blocks, the last shorter
+    const int64_t blocks_per_group = (g.Kg + kMostChannels - 1) / kMostChannels;
+    for (int64_t k = k_begin; k < k_end;) {
+        const int64_t group = k / g.Kg, in_group = k % g.Kg;
+        const int64_t group_end = (group + 1) * g.Kg;
+        const int64_t end = group_end < k_end ? group_end : k_end;
+        const int64_t kb = end - k < kMostChannels ? end - k : kMostChannels;
+        const T* xg = x + group * g.Cg * p.plane;
+        const T* wk = w + (group * blocks_per_group + in_group / kMostChannels) * g.Cg *
+                              kPackedChannel;
+        const T* bk = bias ? bias + k : nullptr;
+        T* yk = y + k * p.out_plane;
+        for (int64_t oh0 = 0; oh0 < g.OH; oh0 += block) {
+            const int64_t rb = g.OH - oh0 < block ? g.OH - oh0 : block;
+            if (vectors == 1)
+                grouped_rows_s2_shaped<T, 1, 4>(kb, rb, p, g.Cg, xg, wk, bk, g.act, yk, oh0);
+            else
+                grouped_rows_s2_shaped<T, 2, 2>(kb, rb, p, g.Cg, xg, wk, bk, g.act, yk, oh0);
+        }
+        k += kb;
+    }
+}
+
 #endif  // GCONV_ISA_LEVEL == 2
 
 }  // namespace
@@ -157,9 +305,13 @@ void fill_grouped_rows_nchw(KernelTable& table) {
 #if GCONV_ISA_LEVEL == 2
     table.f32.grouped_rows_nchw = grouped_rows_nchw<float>;
     table.f64.grouped_rows_nchw = grouped_rows_nchw<double>;
+    table.f32.grouped_rows_s2_nchw = grouped_rows_s2_nchw<float>;
+    table.f64.grouped_rows_s2_nchw = grouped_rows_s2_nchw<double>;
 #else
     table.f32.grouped_rows_nchw = nullptr;
     table.f64.grouped_rows_nchw = nullptr;
+    table.f32.grouped_rows_s2_nchw = nullptr;
+    table.f64.grouped_rows_s2_nchw = nullptr;
 #endif
 }
 
