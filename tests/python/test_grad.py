@@ -369,6 +369,7 @@ def test_conv_transpose2d_bad_arguments_raise_value_error(kwargs, patterns):
 @pytest.mark.parametrize("c_in,groups,c_out,padding", [
     (6, 6, 6, 0),    # GDC's input gradient: one product per element
     (6, 6, 6, 1),    # the same, the window cropped and zero past the kernel
+    (130, 130, 130, 0),  # items of 64 planes, the last shorter
     (6, 3, 12, 1),   # grouped, cropped: a grouped 1x1 conv
     (4, 1, 2, 0),
 ])

@@ -43,15 +43,23 @@ gconv_status scale(bool nhwc, int64_t N, int64_t C, int64_t P, const T* x, const
         });
         return GCONV_SUCCESS;
     }
-    parallel_for(N * C, threads, [&](int64_t item, int) {
-        const int64_t c = item % C;
-        const T value = x[item], b = bias ? bias[c] : T(0);
-        const T* __restrict w = planes + c * P;
-        T* __restrict out = y + item * P;
-        if (bias)
-            for (int64_t p = 0; p < P; ++p) out[p] = value * w[p] + b;
-        else
-            for (int64_t p = 0; p < P; ++p) out[p] = value * w[p];
+    // Items of kChannelsPerItem planes of one image: with a plane per item,
+    // a 64-bit division and the loop's setup per 49 values (MobileFaceNet's
+    // 7x7) took about as long as the products.
+    constexpr int64_t kChannelsPerItem = 64;
+    const int64_t blocks = (C + kChannelsPerItem - 1) / kChannelsPerItem;
+    parallel_for(N * blocks, threads, [&](int64_t item, int) {
+        const int64_t n = item / blocks, c0 = item % blocks * kChannelsPerItem;
+        const int64_t c1 = c0 + kChannelsPerItem < C ? c0 + kChannelsPerItem : C;
+        for (int64_t c = c0; c < c1; ++c) {
+            const T value = x[n * C + c], b = bias ? bias[c] : T(0);
+            const T* __restrict w = planes + c * P;
+            T* __restrict out = y + (n * C + c) * P;
+            if (bias)
+                for (int64_t p = 0; p < P; ++p) out[p] = value * w[p] + b;
+            else
+                for (int64_t p = 0; p < P; ++p) out[p] = value * w[p];
+        }
     });
     return GCONV_SUCCESS;
 }
