@@ -48,11 +48,13 @@ def _padding(p):
 
 
 def _check(groups, cg, kg, h, w, padding, dtype, batch=2, seed=0, bias=True, activation=None,
-           weight=None):
+           weight=None, stride=1):
+    """grouped_direct (forced) against the reference on a 3x3 layer; also
+    the stride-2 rows' tests (test_grouped_rows_s2_nchw.py)."""
     x = random_array((batch, groups * cg, h, w), dtype, seed)
     wt = random_array((groups * kg, cg, 3, 3), dtype, seed + 1) if weight is None else weight
     b = random_array((groups * kg,), dtype, seed + 2) if bias else None
-    args = dict(padding=_padding(padding), groups=groups, activation=activation)
+    args = dict(stride=stride, padding=_padding(padding), groups=groups, activation=activation)
     want = reference.conv2d(x.astype(np.float64), wt.astype(np.float64),
                             None if b is None else b.astype(np.float64), **args)
     got = gconv.conv2d(x, wt, b, force_algorithm="grouped_direct", **args)

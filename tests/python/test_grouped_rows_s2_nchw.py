@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import gconv
-from gconv import reference
-from conftest import ALL_ISAS, assert_close, cap_isa, random_array
+import test_grouped_rows_nchw
+from conftest import ALL_ISAS, cap_isa, random_array
 
 # (groups, channels per group in, out, H, W, padding (int or top, bottom, left, right))
 GEOMETRIES = [
@@ -35,30 +35,12 @@ GEOMETRIES = [
 ]
 
 
-def _geometry_id(g):
-    groups, cg, kg, h, w, p = g
-    pad = p if isinstance(p, int) else "-".join(map(str, p))
-    return f"g{groups}_c{cg}_k{kg}_{h}x{w}_p{pad}"
-
-
-def _padding(p):
-    return p if isinstance(p, int) else ((p[0], p[1]), (p[2], p[3]))
-
-
-def _check(groups, cg, kg, h, w, padding, dtype, batch=2, seed=0, bias=True, activation=None,
-           weight=None):
-    x = random_array((batch, groups * cg, h, w), dtype, seed)
-    wt = random_array((groups * kg, cg, 3, 3), dtype, seed + 1) if weight is None else weight
-    b = random_array((groups * kg,), dtype, seed + 2) if bias else None
-    args = dict(stride=2, padding=_padding(padding), groups=groups, activation=activation)
-    want = reference.conv2d(x.astype(np.float64), wt.astype(np.float64),
-                            None if b is None else b.astype(np.float64), **args)
-    got = gconv.conv2d(x, wt, b, force_algorithm="grouped_direct", **args)
-    assert_close(got, want, dtype, f"{x.shape} {args}")
+def _check(*args, **kwargs):
+    test_grouped_rows_nchw._check(*args, stride=2, **kwargs)
 
 
 @pytest.mark.parametrize("isa", ALL_ISAS)
-@pytest.mark.parametrize("geometry", GEOMETRIES, ids=_geometry_id)
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=test_grouped_rows_nchw._geometry_id)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_grouped_rows_s2_nchw_match_reference(isa, geometry, dtype, restore_isa):
     cap_isa(isa)
