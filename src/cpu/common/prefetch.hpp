@@ -84,24 +84,27 @@ constexpr int64_t kL3Bytes = 32 << 20;
 // 112x112 stride 2 1.3x, 112x112 1.16x, ConvNeXt 7x7 1.09x).
 constexpr int64_t kStreamedOutputBytes = 16 << 20;
 
-// Whether an NHWC result y of `batch` images is stored non-temporally (see
-// PixelKernelFn): large enough, line-aligned, and each pixel whole lines.
-template <typename T>
-static inline bool streams_output(const ConvGeometry& g, int64_t batch, const void* y) {
-    const int64_t pixel_bytes = g.K * static_cast<int64_t>(sizeof(T));
-    return batch * g.out_image() * static_cast<int64_t>(sizeof(T)) >= kStreamedOutputBytes &&
-           reinterpret_cast<uintptr_t>(y) % 64 == 0 && pixel_bytes % 64 == 0;
+// Whether a result of `result_bytes` at y is stored non-temporally: large
+// enough, line-aligned, and each unit the kernel stores whole (`unit_bytes`:
+// a pixel, a row) whole lines, so that no line mixes streamed and ordinary
+// stores (see phase_row.inl).
+static inline bool streams_whole_lines(int64_t result_bytes, const void* y, int64_t unit_bytes) {
+    return result_bytes >= kStreamedOutputBytes && reinterpret_cast<uintptr_t>(y) % 64 == 0 &&
+           unit_bytes % 64 == 0;
 }
 
-// The same for an NCHW result whose rows are stored whole (InPlaceRowsFn):
-// large enough, line-aligned, and each output row whole lines (a row ending
-// within a line would mix streamed and ordinary stores in its last line:
-// see phase_row.inl).
+// An NHWC result y of `batch` images, stored pixel by pixel (PixelKernelFn).
+template <typename T>
+static inline bool streams_output(const ConvGeometry& g, int64_t batch, const void* y) {
+    const int64_t size = static_cast<int64_t>(sizeof(T));
+    return streams_whole_lines(batch * g.out_image() * size, y, g.K * size);
+}
+
+// An NCHW result stored row by row (InPlaceRowsFn).
 template <typename T>
 static inline bool streams_nchw_rows(const ConvGeometry& g, int64_t batch, const void* y) {
-    const int64_t row_bytes = g.OW * static_cast<int64_t>(sizeof(T));
-    return batch * g.out_image() * static_cast<int64_t>(sizeof(T)) >= kStreamedOutputBytes &&
-           reinterpret_cast<uintptr_t>(y) % 64 == 0 && row_bytes % 64 == 0;
+    const int64_t size = static_cast<int64_t>(sizeof(T));
+    return streams_whole_lines(batch * g.out_image() * size, y, g.OW * size);
 }
 
 // Whether the kernels should request the next item's lines ahead: only

@@ -49,12 +49,9 @@ gconv_status run_group_runs(const KernelFamily<T>& f, int64_t N, const Transpose
                     for (int64_t t = 0; t < taps; ++t)
                         packed[(t * g.Kg + kk) * g.C + grp * g.Cg + c] =
                             w[((grp * g.Kg + kk) * g.Cg + c) * taps + t];
-        // As the forward runs (streams_output): large, line-aligned results
-        // of whole lines per pixel are not read before being overwritten.
-        const bool stream = N * out_image * static_cast<int64_t>(sizeof(T)) >=
-                                kStreamedOutputBytes &&
-                            reinterpret_cast<uintptr_t>(y) % 64 == 0 &&
-                            g.C * static_cast<int64_t>(sizeof(T)) % 64 == 0;
+        // As the forward runs: pixel by pixel.
+        const int64_t size = static_cast<int64_t>(sizeof(T));
+        const bool stream = streams_whole_lines(N * out_image * size, y, g.C * size);
         parallel_for(N * g.OH, threads, [&](int64_t item, int) {
             const int64_t n = item / g.OH, i = item % g.OH;
             f.transposed_grouped_runs_nhwc(g, dy + n * in_image, packed.data(), bias,
