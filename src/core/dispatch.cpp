@@ -81,6 +81,24 @@ bool msvc_cpu_has(const char* feature) {
 #define GCONV_CPU_HAS(feature) __builtin_cpu_supports(feature)
 #endif
 
+bool cpu_is_intel() {
+#if defined(_MSC_VER) && !defined(__clang__)
+    int leaf0[4];
+    __cpuid(leaf0, 0);
+    char vendor[13];
+    std::memcpy(vendor, &leaf0[1], 4);  // EBX, EDX, ECX spell "GenuineIntel"
+    std::memcpy(vendor + 4, &leaf0[3], 4);
+    std::memcpy(vendor + 8, &leaf0[2], 4);
+    vendor[12] = '\0';
+    return std::strcmp(vendor, "GenuineIntel") == 0;
+#elif defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_is("intel");
+#else
+    return false;
+#endif
+}
+
 bool cpu_supports(gconv_isa isa) {
     switch (isa) {
         case GCONV_ISA_SCALAR:
@@ -121,9 +139,12 @@ struct Tables {
     Tables() {
         // A family's fill functions are compiled with its flags, so even
         // filling its table may execute its instructions: only supported ones.
-        for (int isa = 0; isa < 3; ++isa)
+        const bool intel = cpu_is_intel();
+        for (int isa = 0; isa < 3; ++isa) {
             if (cpu_supports(static_cast<gconv_isa>(isa)))
                 by_isa[isa] = make_table(static_cast<gconv_isa>(isa));
+            by_isa[isa].requests_slices_ahead = !intel;
+        }
         // A CPU with the AVX-512 family runs AVX2 too (cpu_supports).
         if (by_isa[GCONV_ISA_AVX512].isa == GCONV_ISA_AVX512 &&
             by_isa[GCONV_ISA_AVX2].isa == GCONV_ISA_AVX2) {

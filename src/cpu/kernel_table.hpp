@@ -436,6 +436,12 @@ struct KernelFamily {
 
 struct KernelTable {
     gconv_isa isa;
+    // Whether software requests for the next micro-panel's strided slices
+    // pay on this CPU (execute_indirect's fetch_ahead). Zen 4: ShuffleNet's
+    // grouped 1x1 at N=16, NHWC, 1.3x faster with them; Sapphire Rapids,
+    // whose prefetchers covered those loads: 1.10-1.12x slower. False on
+    // Intel CPUs.
+    bool requests_slices_ahead;
     KernelFamily<float> f32;
     KernelFamily<double> f64;
     // Benchmark support: iterations of independent FMAs, and FLOPs per iteration.

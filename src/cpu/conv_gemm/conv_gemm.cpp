@@ -483,8 +483,10 @@ void execute_indirect(const gconv_plan& plan, int64_t batch, const T* x, T* y, i
     // batch outgrows the caches. Not with several taps: neighbouring
     // pixels' windows overlap, so the next micro-panel's rows are mostly
     // lines this one read, and the requests stalled on the miss buffers
-    // (AlexNet conv2 NHWC N=16: 1.08-1.10x without them).
-    const bool fetch_slices = g.G > 1 && g.R * g.S == 1 && fetches_ahead<T>(g, batch);
+    // (AlexNet conv2 NHWC N=16: 1.08-1.10x without them). Nor where the
+    // CPU's own prefetchers cover them (KernelTable::requests_slices_ahead).
+    const bool fetch_slices = plan.kernels->requests_slices_ahead && g.G > 1 &&
+                              g.R * g.S == 1 && fetches_ahead<T>(g, batch);
     const bool group_major = group_size * static_cast<int64_t>(sizeof(T)) > kLargeGroupWeightBytes;
 
     parallel_for(g.G * tiles, threads, [&](int64_t item, int tid) {
