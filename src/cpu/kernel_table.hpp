@@ -44,6 +44,12 @@ template <typename T>
 using GemmUkernelIndirectFn = void (*)(int64_t taps, int64_t c0, int64_t channels, const T* a,
                                        const T* const* rows, const GemmTile<T>& tile);
 
+// GemmUkernelFn with B read where it lies: step p's NR values at
+// b + p * ldb (NCHW 1x1: an input plane's row of pixels, ldb the plane).
+template <typename T>
+using GemmUkernelStridedFn = void (*)(int64_t kc, const T* a, const T* b, int64_t ldb,
+                                      const GemmTile<T>& tile);
+
 template <typename T>
 struct GemmUkernel {
     GemmUkernelFn<T> fn;
@@ -57,6 +63,7 @@ struct GemmUkernel {
     // pixels took 15 panels of 12, the last for one pixel.
     GemmUkernelIndirectFn<T> fn_indirect_narrow = nullptr;
     int narrow_nr = 0;
+    GemmUkernelStridedFn<T> fn_strided = nullptr;  // gemm_rows only
 };
 
 // Rows [oh_begin, oh_end) of all output channels of `groups` consecutive

@@ -4,8 +4,9 @@ into the next, tiles of whole micro-panels shared out evenly, the three
 AVX-512 panel shapes (32 x 12; 64 x 6 where the output channels per group
 fill them; 48 x 8), a last micro-panel of a few columns on its own narrow
 kernel,
-items that keep to one group where a group's weights are large, and
-reductions longer than one block.
+items that keep to one group where a group's weights are large,
+reductions longer than one block, and NCHW 1x1 reading its input planes in
+place where the caches hold them (packed panels for a batch beyond).
 
 Against the float64 reference in every ISA family and both dtypes, and bit
 for bit against the same images convolved one at a time: where an image's
@@ -111,3 +112,19 @@ def test_gemm_reductions_longer_than_one_block(layout, dtype, c, kernel):
     padding = 1 if kernel == (3, 3) else 0
     _check(c, 1, 40, (3, 4), kernel, layout, dtype, 2, _algorithm(kernel, 1, padding), seed=c,
            padding=padding, activation="relu6")
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("c,groups,k", [(48, 3, 96), (96, 1, 32)], ids=["grouped", "dense"])
+def test_gemm_1x1_nchw_in_place_gives_the_packed_bits(isa, dtype, c, groups, k, restore_isa):
+    # One image at a time, its input in the caches, B's rows are read where
+    # they lie; a batch of 6 (over 4 MB of input and output) packs them.
+    # 55 x 55 pixels leave a last micro-panel of a few columns, packed in
+    # both. Same kernel, same order: the same bits.
+    cap_isa(isa)
+    x, w, b, args, got = _check(c, groups, k, (55, 55), (1, 1), "NCHW", dtype, 6, "gemm_1x1",
+                                seed=groups, activation="relu6")
+    for n in (0, 5):
+        alone = _conv(x[n:n + 1], w, b, "NCHW", "gemm_1x1", **args)
+        assert_same_bits(got[n:n + 1], alone, f"image {n} of 6, {x.shape} {dtype}")

@@ -44,9 +44,10 @@ inline Vec<T> epilogue(Vec<T> v, const T* dst, bool accumulate, bool last, Vec<T
     return v;
 }
 
+// B's step p at b + p * ldb: packed (ldb = NR, gemm_ukernel_rows) or in place.
 template <typename T, int MR, int NV>
-void gemm_ukernel_rows(int64_t kc, const T* __restrict a, const T* __restrict b,
-                       const GemmTile<T>& t) {
+void gemm_ukernel_rows_strided(int64_t kc, const T* __restrict a, const T* __restrict b,
+                               int64_t ldb, const GemmTile<T>& t) {
     using V = Vec<T>;
     constexpr int NR = NV * V::N;
     V acc[MR][NV];
@@ -55,7 +56,7 @@ void gemm_ukernel_rows(int64_t kc, const T* __restrict a, const T* __restrict b,
     int64_t p = 0;
     do {  // kc >= 1: no path skips the loop, so acc[][] never needs a home in memory
         V bv[NV];
-        for (int v = 0; v < NV; ++v) bv[v] = V::load(b + p * NR + v * V::N);
+        for (int v = 0; v < NV; ++v) bv[v] = V::load(b + p * ldb + v * V::N);
         for (int i = 0; i < MR; ++i) {
             const V ai = V::set1(a[p * MR + i]);
             for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
@@ -78,6 +79,12 @@ void gemm_ukernel_rows(int64_t kc, const T* __restrict a, const T* __restrict b,
     for (int i = 0; i < MR; ++i)
         for (int v = 0; v < NV; ++v) acc[i][v].store(buffer + i * NR + v * V::N);
     store_scalar(buffer, NR, 1, t);
+}
+
+template <typename T, int MR, int NV>
+void gemm_ukernel_rows(int64_t kc, const T* __restrict a, const T* __restrict b,
+                       const GemmTile<T>& t) {
+    gemm_ukernel_rows_strided<T, MR, NV>(kc, a, b, NV * Vec<T>::N, t);
 }
 
 // The epilogue of the cols kernels: acc[j][v] is rows [v * lanes, + lanes)
@@ -200,6 +207,7 @@ template <typename T>
 void fill(KernelFamily<T>& f) {
     constexpr int lanes = Vec<T>::N;
     f.gemm_rows = {gemm_ukernel_rows<T, kRows, kVecs>, kRows, kVecs * lanes};
+    f.gemm_rows.fn_strided = gemm_ukernel_rows_strided<T, kRows, kVecs>;
     f.gemm_cols = {gemm_ukernel_cols<T, kVecs, kRows>, kVecs * lanes, kRows,
                    gemm_ukernel_cols_indirect<T, kVecs, kRows>,
                    gemm_ukernel_cols_indirect<T, kVecs / 2, kRows, kVecs * lanes>,
