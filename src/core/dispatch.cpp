@@ -144,7 +144,6 @@ struct Tables {
             if (cpu_supports(static_cast<gconv_isa>(isa)))
                 by_isa[isa] = make_table(static_cast<gconv_isa>(isa));
             by_isa[isa].requests_slices_ahead = !intel;
-            by_isa[isa].requests_depthwise_rows_ahead = !intel;
         }
         // A CPU with the AVX-512 family runs AVX2 too (cpu_supports).
         if (by_isa[GCONV_ISA_AVX512].isa == GCONV_ISA_AVX512 &&

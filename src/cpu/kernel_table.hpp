@@ -443,20 +443,12 @@ struct KernelFamily {
 
 struct KernelTable {
     gconv_isa isa;
-    // Which software requests ahead pay on this CPU, of those measured both
-    // ways: false on Intel CPUs, whose prefetchers covered those loads, true
-    // elsewhere (as on Zen 4, where the requests were tuned).
-    //  - requests_slices_ahead: execute_indirect's next micro-panel's
-    //    strided slices. ShuffleNet's grouped 1x1 at N=16, NHWC: Zen 4 1.3x
-    //    faster with them, Sapphire Rapids 1.10-1.12x slower.
-    //  - requests_depthwise_rows_ahead: the next output row's lines for the
-    //    stride-1 NHWC depthwise runs and their transposed multiplier-2 form
-    //    (run_pixels). Sapphire Rapids, N=16, without them: EfficientNet's
-    //    5x5 layers 1.19-1.22x faster, multiplier 2 1.19-1.24x (its
-    //    transposed form 1.25x), 112x112 1.07x, 7x7 to 56x56 maps within 3%.
-    //    The grouped runs (ResNeXt) keep them there: 0.88-0.94x without.
+    // Whether software requests for the next micro-panel's strided slices
+    // pay on this CPU (execute_indirect's fetch_ahead). Zen 4: ShuffleNet's
+    // grouped 1x1 at N=16, NHWC, 1.3x faster with them; Sapphire Rapids,
+    // whose prefetchers covered those loads: 1.10-1.12x slower. False on
+    // Intel CPUs.
     bool requests_slices_ahead;
-    bool requests_depthwise_rows_ahead;
     KernelFamily<float> f32;
     KernelFamily<double> f64;
     // Benchmark support: iterations of independent FMAs, and FLOPs per iteration.

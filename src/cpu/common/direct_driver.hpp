@@ -72,19 +72,14 @@ void run_in_place_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y
 // 14x14, N=16 (10 MB), ran 1.05-1.2x slower without them. (The NCHW
 // kernels still need them past 4 MB: 14x14 and 7x7 at N=16 ran 1.1-1.25x
 // slower without.)
-//
-// `rows_ahead`: whether the kernel's requests pay on this CPU at all (see
-// KernelTable::requests_depthwise_rows_ahead); without them, the output is
-// still streamed where it would be with them.
 template <typename T>
 void run_pixels(const gconv_plan& plan, int64_t batch, const T* x, T* y, int threads,
-                PixelKernelFn<T> kernel, bool rows_ahead = true) {
+                PixelKernelFn<T> kernel) {
     const ConvGeometry& g = plan.geom;
     FetchAhead fetch;
     fetch.on = fetches_ahead<T>(g, batch, kL3KeptBytes);
     fetch.into_l2 = fetches_ahead<T>(g, batch, kL3Bytes);
     const bool stream = fetch.on && streams_output<T>(g, batch, y);
-    if (!rows_ahead) fetch.on = fetch.into_l2 = false;
     const int64_t rows = batch * g.OH;
     const int64_t cols = split_size(g.OW, (4 * threads + rows - 1) / rows, 4);
     const int64_t blocks = (g.OW + cols - 1) / cols;

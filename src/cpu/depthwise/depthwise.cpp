@@ -142,8 +142,7 @@ gconv_status execute(const gconv_plan& plan, int64_t batch, const void* x, void*
         const T* in = static_cast<const T*>(x);
         T* out = static_cast<T*>(y);
         if (g.layout == GCONV_LAYOUT_NHWC)
-            run_pixels(plan, batch, in, out, threads, f.dwconv_nhwc,
-                       g.sw != 1 || plan.kernels->requests_depthwise_rows_ahead);
+            run_pixels(plan, batch, in, out, threads, f.dwconv_nhwc);
         else if (plan.packed_rows)
             run_in_place_planes(plan, batch, in, out, threads, f.dwconv_nchw_packed_rows);
         else if (plan.wide_rows)

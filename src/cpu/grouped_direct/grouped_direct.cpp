@@ -266,8 +266,7 @@ gconv_status execute(const gconv_plan& plan, int64_t batch, const void* x, void*
                 run_in_place_planes(plan, batch, in, out, threads, f.grouped_wide_rows_nchw);
                 break;
             case InPlace::kPairsNhwc:
-                run_pixels(plan, batch, in, out, threads, f.grouped_pairs_nhwc,
-                           plan.geom.sw != 1 || plan.kernels->requests_depthwise_rows_ahead);
+                run_pixels(plan, batch, in, out, threads, f.grouped_pairs_nhwc);
                 break;
             case InPlace::kRunsNhwc:
                 run_pixels(plan, batch, in, out, threads, f.grouped_runs_nhwc);
