@@ -402,6 +402,31 @@ def gconv_implementation(layer, layout, x_nchw, weight):
 
 # --------------------------------------------------------------------------- timing
 
+def round_orders(count):
+    """Orders of ``count`` implementations for successive rounds, in which
+    each implementation directly follows every other one equally often
+    (a Williams design: ``count`` rounds for an even count, twice that for
+    an odd one), and each round starts with a different one.
+
+    Example:
+        >>> round_orders(4)
+        [[0, 1, 3, 2], [1, 2, 0, 3], [2, 3, 1, 0], [3, 0, 2, 1]]
+    """
+    if count <= 1:
+        return [list(range(count))]
+    base, low, high = [0], 1, count - 1
+    while len(base) < count:
+        base.append(low)
+        low += 1
+        if len(base) < count:
+            base.append(high)
+            high -= 1
+    orders = [[(i + r) % count for i in base] for r in range(count)]
+    if count % 2:
+        orders += [order[::-1] for order in orders]
+    return orders
+
+
 def time_interleaved(implementations, timing, first_calls=None):
     """Median seconds per call of each implementation, measured round-robin.
 
@@ -418,9 +443,11 @@ def time_interleaved(implementations, timing, first_calls=None):
     on a machine with few cores those spinners steal the cores of whatever
     runs next. So each sample starts after an untimed pause of
     ``timing.settle_s``, long enough for the other pools to park, and, where
-    its calls are short, one untimed call that wakes its own pool; each round
-    starts with a different implementation, so none always follows the same
-    one. ONNX
+    its calls are short, one untimed call that wakes its own pool. The rounds
+    take the implementations in the orders of a Williams design
+    (round_orders), so that each follows every other one equally often: one
+    that ran before another in every round left that one its spinning pool,
+    or a cache emptied of its data, in every sample. ONNX
     Runtime's pool spins longer than any pause the bench can afford, so its
     sessions run without spinning (see OnnxRuntimePeer.prepare).
     """
@@ -441,14 +468,15 @@ def time_interleaved(implementations, timing, first_calls=None):
         plans.append((impl, calls, samples, estimate < 0.005))
     rounds = max(samples for _, _, samples, _ in plans)
     times = {impl.name: [] for impl in implementations}
+    orders = round_orders(len(plans))
     for r in range(rounds):
-        # Each round starts one further along, so that no implementation
-        # always follows the same one: a pool that spins past the pause
-        # (measured: some N=1 rows of gconv at a third of their speed, one
-        # row at a time, in every full run) then costs a share of each
-        # implementation's samples, below the median, not all of one's.
-        shift = r % len(plans)
-        for impl, calls, samples, warm in plans[shift:] + plans[:shift]:
+        # A pool that spins past the pause (measured: some N=1 rows of gconv
+        # at a third of their speed, one row at a time, in every full run),
+        # or a predecessor whose data pushed this one's out of the caches
+        # (gconv's NHWC depthwise at N=16 ran 1.2-1.35x slower after its
+        # NCHW form and torch than alone), then costs a share of each
+        # implementation's samples, not all of one's.
+        for impl, calls, samples, warm in (plans[i] for i in orders[r % len(orders)]):
             if (r + 1) * samples // rounds == r * samples // rounds:
                 continue
             time.sleep(timing.settle_s)

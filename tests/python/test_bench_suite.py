@@ -178,6 +178,31 @@ def test_interleaved_timing_gives_a_median_per_implementation():
     assert calls["a"] >= 2 + _bench.QUICK.min_samples
 
 
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 6, 7])
+def test_rounds_put_every_implementation_after_every_other_equally_often(count):
+    orders = _bench.round_orders(count)
+    assert all(sorted(order) == list(range(count)) for order in orders)
+    assert sorted({order[0] for order in orders}) == list(range(count))
+    follows = {}
+    for order in orders:
+        for before, after in zip(order, order[1:]):
+            follows[before, after] = follows.get((before, after), 0) + 1
+    assert len(follows) == count * (count - 1)
+    assert len(set(follows.values())) <= 1
+
+
+def test_interleaved_rounds_follow_the_williams_orders(monkeypatch):
+    ran = []
+    impls = [_bench.Implementation(name, lambda name=name: ran.append(name)) for name in "abcd"]
+    monkeypatch.setattr(_bench.time, "sleep", lambda seconds: None)
+    _bench.time_interleaved(impls, _bench.QUICK, first_calls={n: 1.0 for n in "abcd"})
+    # A first call of 1 s is the estimate: one call per sample, the
+    # minimum of samples, no warming call; then rounds in the design's order.
+    rounds = [ran[i:i + 4] for i in range(0, len(ran), 4)]
+    assert rounds == [["abcd"[i] for i in order]
+                      for order in _bench.round_orders(4)[:_bench.QUICK.min_samples]]
+
+
 def test_a_second_pass_keeps_each_implementations_better_median(monkeypatch):
     passes = iter([{"gconv_NCHW": 3.0, "gconv_NHWC": 1.0, "torch": 2.0},
                    {"gconv_NCHW": 1.0, "gconv_NHWC": 2.0, "torch": 4.0}])
