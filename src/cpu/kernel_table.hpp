@@ -225,8 +225,9 @@ constexpr int kWgradDwMaxS = 7;
 constexpr int kWgradDwMaxR = 4;
 constexpr int kWgradDwMaxTaps = 12;
 
-// out[j * out_stride + i] = rows[i][j] for i < count (<= 8), j < cols: the
-// transposes that put channels side by side in the weight gradient's copies.
+// out[j * out_stride + i] = rows[i][j] for i < count (<= the family's
+// transpose_lanes), j < cols: the transposes that put channels side by side
+// in the weight gradient's copies and the staged GEMM's NCHW images.
 template <typename T>
 using TransposeRowsFn = void (*)(const T* const* rows, int count, int64_t cols, T* out,
                                  int64_t out_stride);
@@ -418,6 +419,7 @@ struct KernelFamily {
     WgradDwNhwcFn<T> wgrad_dw_nhwc;    // depthwise NHWC, read in place
     WgradDwNchwRowsFn<T> wgrad_dw_nchw_rows;  // depthwise NCHW, in place
     TransposeRowsFn<T> transpose_rows;
+    int transpose_lanes;  // the most rows transpose_rows takes: 16 or 8
     SplitGroupsFn<T> split_groups;
     TransposedDwNchwFn<T> transposed_dw_nchw;
     // transposed_dw_nchw has a row kernel of its own for 3x3, stride 2,

@@ -5,8 +5,9 @@ AVX-512 panel shapes (32 x 12; 64 x 6 where the output channels per group
 fill them; 48 x 8), a last micro-panel of a few columns on its own narrow
 kernel,
 items that keep to one group where a group's weights are large,
-reductions longer than one block, and NCHW 1x1 reading its input planes in
-place where the caches hold them (packed panels for a batch beyond).
+reductions longer than one block, NCHW 1x1 reading its input planes in
+place where the caches hold them (packed panels for a batch beyond), and
+one image staged only as far as each thread's tiles reach.
 
 Against the float64 reference in every ISA family and both dtypes, and bit
 for bit against the same images convolved one at a time: where an image's
@@ -128,3 +129,39 @@ def test_gemm_1x1_nchw_in_place_gives_the_packed_bits(isa, dtype, c, groups, k, 
     for n in (0, 5):
         alone = _conv(x[n:n + 1], w, b, "NCHW", "gemm_1x1", **args)
         assert_same_bits(got[n:n + 1], alone, f"image {n} of 6, {x.shape} {dtype}")
+
+
+# (C, H x W, K, kernel, stride, dilation, padding): one image and one group,
+# so each thread stages only the padded rows its tiles' windows cover. Channel
+# counts leave a last chunk of transposed planes of 8 or fewer (40, 33), of
+# 9 to 15 (45 with AVX-512) or none (64); maps whose rows split unevenly
+# between tiles; windows past the padding rows (stride 2, dilation 2).
+STAGED_ROWS = [
+    (64, (30, 30), 64, (3, 3), 1, 1, 1),
+    (40, (23, 17), 32, (3, 3), 1, 1, 1),
+    (45, (19, 21), 64, (5, 5), 1, 1, 2),
+    (33, (27, 9), 48, (3, 3), 2, 1, 1),
+    (32, (25, 25), 32, (3, 3), 1, 2, 2),
+    (48, (40, 6), 96, (3, 1), 1, 1, (0, 0)),
+]
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("geometry", STAGED_ROWS, ids=lambda g: f"c{g[0]}_{g[1][0]}x{g[1][1]}_{g[3][0]}x{g[3][1]}_s{g[4]}_d{g[5]}")
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_gemm_staged_rows_of_one_image_match_reference(isa, geometry, threads, restore_isa,
+                                                      restore_threads):
+    cap_isa(isa)
+    c, spatial, k, kernel, stride, dilation, padding = geometry
+    gconv.set_num_threads(threads)
+    x = random_array((1, c) + spatial, "float32", c)
+    w = random_array((k, c) + kernel, "float32", c + 1)
+    b = random_array((k,), "float32", c + 2)
+    args = dict(stride=stride, dilation=dilation, padding=padding, activation="relu")
+    want = reference.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                            **args)
+    got = _conv(x, w, b, "NCHW", "im2col_gemm", **args)
+    assert_close(got, want, "float32", f"{x.shape} {w.shape} {args} threads={threads}")
+    gconv.set_num_threads(1)
+    assert_same_bits(got, _conv(x, w, b, "NCHW", "im2col_gemm", **args),
+                     f"{threads} threads against 1, {x.shape} {w.shape} {args}")

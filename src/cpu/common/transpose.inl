@@ -26,9 +26,10 @@ inline void transpose8x8(__m256 v[8]) {
 }
 #endif
 
-// out[j * out_stride + i] = rows[i][j] for i < count (<= 8), j < cols: rows
-// side by side, one per lane (channels innermost), as the weight gradient's
+// out[j * out_stride + i] = rows[i][j] for i < count, j < cols: rows side
+// by side, one per lane (channels innermost), as the weight gradient's
 // copies, the depthwise small-plane copies and the staged GEMM need them.
+// count is at most kTransposeLanes<T> (the family's transpose_lanes).
 template <typename T>
 inline void transpose_rows(const T* const* rows, int count, int64_t cols, T* out,
                            int64_t out_stride) {
@@ -45,9 +46,8 @@ inline void transpose_rows(const T* const* rows, int count, int64_t cols, T* out
 // slots, which its own store then overwrites; the last columns, whose 8
 // values would reach past the following columns' (out_stride < 8), are
 // stored value by value.
-template <>
-inline void transpose_rows<float>(const float* const* rows, int count, int64_t cols,
-                                  float* out, int64_t out_stride) {
+inline void transpose_rows8(const float* const* rows, int count, int64_t cols, float* out,
+                            int64_t out_stride) {
     if (count < 1) return;
     const float* r[8];
     for (int i = 0; i < 8; ++i) r[i] = rows[i < count ? i : count - 1];
@@ -86,6 +86,85 @@ inline void transpose_rows<float>(const float* const* rows, int count, int64_t c
         }
     }
 }
+#endif
+
+#if defined(__AVX512F__) && !defined(GCONV_GENERIC_VECTORS)
+// 16 x 16 in registers: unpack pairs, then quads, then 128-bit blocks
+// twice; on return v[c] holds column c (lane i = row i).
+inline void transpose16x16(__m512 v[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+    // q[4 * b + e], block L: rows 4b..4b+3 of column 4L + e.
+    __m512 q[16];
+    for (int i = 0; i < 16; i += 4) {
+        q[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        q[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        q[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        q[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int e = 0; e < 4; ++e) {
+        const __m512 even_lo = _mm512_shuffle_f32x4(q[e], q[4 + e], 0x88);
+        const __m512 odd_lo = _mm512_shuffle_f32x4(q[e], q[4 + e], 0xDD);
+        const __m512 even_hi = _mm512_shuffle_f32x4(q[8 + e], q[12 + e], 0x88);
+        const __m512 odd_hi = _mm512_shuffle_f32x4(q[8 + e], q[12 + e], 0xDD);
+        v[e] = _mm512_shuffle_f32x4(even_lo, even_hi, 0x88);
+        v[8 + e] = _mm512_shuffle_f32x4(even_lo, even_hi, 0xDD);
+        v[4 + e] = _mm512_shuffle_f32x4(odd_lo, odd_hi, 0x88);
+        v[12 + e] = _mm512_shuffle_f32x4(odd_lo, odd_hi, 0xDD);
+    }
+}
+
+// Up to 8 rows: 8 x 8 blocks (the weight gradient's chunks of 8 channels).
+// 9 to 16: 16 x 16 blocks, half the shuffles and loads per value and whole
+// 64-byte columns (the staged GEMM's NCHW transposes, 9-13% of a dense
+// 3x3 through them in 8 x 8 blocks). Columns of fewer than 16 rows are
+// stored under a mask: nothing is written past row count.
+template <>
+inline void transpose_rows<float>(const float* const* rows, int count, int64_t cols,
+                                  float* out, int64_t out_stride) {
+    if (count <= 8) return transpose_rows8(rows, count, cols, out, out_stride);
+    const float* r[16];
+    for (int i = 0; i < 16; ++i) r[i] = rows[i < count ? i : count - 1];
+    const __mmask16 row_mask = static_cast<__mmask16>((1u << count) - 1);
+    for (int64_t j = 0; j < cols; j += 16) {
+        const int n = static_cast<int>(cols - j < 16 ? cols - j : 16);
+        __m512 v[16];
+        if (n == 16) {
+            for (int i = 0; i < 16; ++i) v[i] = _mm512_loadu_ps(r[i] + j);
+        } else {
+            const __mmask16 col_mask = static_cast<__mmask16>((1u << n) - 1);
+            for (int i = 0; i < 16; ++i) v[i] = _mm512_maskz_loadu_ps(col_mask, r[i] + j);
+        }
+        transpose16x16(v);
+        float* o = out + j * out_stride;
+        if (n == 16 && count == 16) {
+            for (int c = 0; c < 16; ++c) _mm512_storeu_ps(o + c * out_stride, v[c]);
+            continue;
+        }
+        for (int c = 0; c < 16; ++c) {  // to 16, not n: unrolled, v[] stays in registers
+            if (c == n) break;
+            _mm512_mask_storeu_ps(o + c * out_stride, row_mask, v[c]);
+        }
+    }
+}
+#elif defined(__AVX2__) && !defined(GCONV_GENERIC_VECTORS)
+template <>
+inline void transpose_rows<float>(const float* const* rows, int count, int64_t cols,
+                                  float* out, int64_t out_stride) {
+    transpose_rows8(rows, count, cols, out, out_stride);
+}
+#endif
+
+// The most rows transpose_rows takes at once.
+template <typename T>
+constexpr int kTransposeLanes =
+#if defined(__AVX512F__) && !defined(GCONV_GENERIC_VECTORS)
+    sizeof(T) == 4 ? 16 : 8;
+#else
+    8;
 #endif
 
 // rows[i][j] = in[j * in_stride + i]: transpose_rows' inverse for eight

@@ -283,6 +283,7 @@ void fill(KernelFamily<T>& f) {
     f.wgrad_group_lanes = wgrad_group_lanes<T>;
     f.wgrad_channel_lanes = wgrad_channel_lanes<T>;
     f.transpose_rows = transpose_rows<T>;
+    f.transpose_lanes = kTransposeLanes<T>;
     f.split_groups = split_groups<T>;
     f.vector_lanes = Vec<T>::N;
     // Registers: 32 with AVX-512, 16 otherwise; jb + 1 + kb * jb live.
