@@ -143,7 +143,7 @@ struct Tables {
         for (int isa = 0; isa < 3; ++isa) {
             if (cpu_supports(static_cast<gconv_isa>(isa)))
                 by_isa[isa] = make_table(static_cast<gconv_isa>(isa));
-            by_isa[isa].requests_slices_ahead = !intel;
+            by_isa[isa].slices_into_l2 = intel;
         }
         // A CPU with the AVX-512 family runs AVX2 too (cpu_supports).
         if (by_isa[GCONV_ISA_AVX512].isa == GCONV_ISA_AVX512 &&

@@ -445,13 +445,13 @@ struct KernelFamily {
 
 struct KernelTable {
     gconv_isa isa;
-    // Whether software requests for the next micro-panel's strided slices
-    // pay on this CPU (execute_indirect's fetch_ahead). Zen 4: ShuffleNet's
-    // grouped 1x1 at N=16, NHWC, 1.3x faster with them; Sapphire Rapids,
-    // whose prefetchers covered those loads: 1.10-1.12x slower with its
-    // input warm in the caches, the same (0.99x) with it flushed before
-    // each call. False on Intel CPUs.
-    bool requests_slices_ahead;
+    // How execute_indirect requests the next micro-panel's strided slices
+    // (IndirectRequests), set from the CPU's vendor. Zen 4: into L1, with
+    // the output's columns, ShuffleNet's grouped 1x1 at N=16, NHWC, 1.3x
+    // faster. Sapphire Rapids: the output's requests made it 0.91-0.94x
+    // slower with its input in L3 (the rows' own cost nothing), the rows
+    // alone into L2 0.98-1.0x there and 1.07-1.12x from memory.
+    bool slices_into_l2;
     KernelFamily<float> f32;
     KernelFamily<double> f64;
     // Benchmark support: iterations of independent FMAs, and FLOPs per iteration.

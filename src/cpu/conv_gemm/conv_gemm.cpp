@@ -474,11 +474,11 @@ void execute_staged(const gconv_plan& plan, int64_t batch, const T* x, T* y, int
         if (nhwc) {
             gemm_macro_kernel_indirect(uk, a, g.Kg, g.R * g.S, g.Cg, blocks, width, parts.table,
                                        point_rows, y + (n0 * P + j0) * g.K + group * g.Kg, 1, g.K,
-                                       group_bias, g.act, false);
+                                       group_bias, g.act);
             return;
         }
         gemm_macro_kernel_indirect(uk, a, g.Kg, g.R * g.S, g.Cg, blocks, width, parts.table,
-                                   point_rows, parts.tile, 1, g.Kg, group_bias, g.act, false);
+                                   point_rows, parts.tile, 1, g.Kg, group_bias, g.act);
         // Back to each image's channel planes.
         for (int64_t q = j0; q < j0 + width;) {
             const int64_t m = q / P, end = (m + 1) * P < j0 + width ? (m + 1) * P : j0 + width;
@@ -515,10 +515,12 @@ void execute_indirect(const gconv_plan& plan, int64_t batch, const T* x, T* y, i
     // batch outgrows the caches. Not with several taps: neighbouring
     // pixels' windows overlap, so the next micro-panel's rows are mostly
     // lines this one read, and the requests stalled on the miss buffers
-    // (AlexNet conv2 NHWC N=16: 1.08-1.10x without them). Nor where the
-    // CPU's own prefetchers cover them (KernelTable::requests_slices_ahead).
-    const bool fetch_slices = plan.kernels->requests_slices_ahead && g.G > 1 &&
-                              g.R * g.S == 1 && fetches_ahead<T>(g, batch);
+    // (AlexNet conv2 NHWC N=16: 1.08-1.10x without them). Into which cache,
+    // and with the output's columns or not: KernelTable::slices_into_l2.
+    IndirectRequests requests;
+    requests.rows = g.G > 1 && g.R * g.S == 1 && fetches_ahead<T>(g, batch);
+    requests.rows_into_l2 = plan.kernels->slices_into_l2;
+    requests.output = requests.rows && !plan.kernels->slices_into_l2;
     const bool group_major = group_size * static_cast<int64_t>(sizeof(T)) > kLargeGroupWeightBytes;
 
     parallel_for(g.G * tiles, threads, [&](int64_t item, int tid) {
@@ -566,7 +568,7 @@ void execute_indirect(const gconv_plan& plan, int64_t batch, const T* x, T* y, i
         gemm_macro_kernel_indirect(uk, plan.weight.as<T>() + group * group_size, g.Kg,
                                    g.R * g.S, g.Cg, blocks, width, parts.table, point_rows,
                                    y + j0 * g.K + group * g.Kg, 1, g.K,
-                                   bias ? bias + group * g.Kg : nullptr, g.act, fetch_slices);
+                                   bias ? bias + group * g.Kg : nullptr, g.act, requests);
     });
 }
 

@@ -126,18 +126,28 @@ inline ReductionBlocks reduction_blocks(int64_t taps, int64_t Cg, int64_t most) 
 // pass over the pixels and taps, however many output channels there are.
 // `table` holds two micro-panels' tables.
 //
-// fetch_ahead (the caller's data do not stay in the caches and each pixel's
-// rows are a slice of a longer one, as a group's channels in NHWC): the
-// next micro-panel's table is written first, and its B rows and, in the
-// first block, its columns of C are requested a share per row panel while
-// this one computes. Strided slices defeat the hardware prefetchers, and
+// With requests.rows (the caller's data do not stay in the caches and each
+// pixel's rows are a slice of a longer one, as a group's channels in NHWC):
+// the next micro-panel's table is written first, and its B rows (into L1,
+// or L2 with rows_into_l2) and, with requests.output, in the first block
+// its columns of C are requested a share per row panel while this one
+// computes. Strided slices defeat some hardware prefetchers, and
 // requesting them all at once stalled on the outstanding-miss limit
-// (ShuffleNet's grouped 1x1 at N=16, NHWC, 2 threads: 6.5-7.1 -> 5.1-5.5 ms).
+// (ShuffleNet's grouped 1x1 at N=16, NHWC, 2 threads, Zen 4: 6.5-7.1 ->
+// 5.1-5.5 ms).
+struct IndirectRequests {
+    bool rows = false;
+    bool rows_into_l2 = false;
+    bool output = false;
+};
+
 template <typename T, typename PointRows>
 void gemm_macro_kernel_indirect(const GemmUkernel<T>& uk, const T* a_packed, int64_t M,
                                 int64_t taps, int64_t Cg, ReductionBlocks blocks, int64_t nc,
                                 const T** table, const PointRows& point_rows, T* c, int64_t rs,
-                                int64_t cs, const T* bias, int act, bool fetch_ahead) {
+                                int64_t cs, const T* bias, int act,
+                                IndirectRequests requests = {}) {
+    const bool fetch_ahead = requests.rows;
     constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(T));
     const int64_t kd = taps * Cg, panels = (M + uk.mr - 1) / uk.mr;
     for (int64_t t0 = 0; t0 < taps; t0 += blocks.taps) {
@@ -152,7 +162,7 @@ void gemm_macro_kernel_indirect(const GemmUkernel<T>& uk, const T* a_packed, int
                 const int64_t j1 = j0 + uk.nr;  // the next micro-panel
                 const int64_t columns = j1 >= nc ? 0 : nc - j1 < uk.nr ? nc - j1 : uk.nr;
                 const int64_t entries = columns > 0 ? kt * uk.nr : 0;
-                const int64_t c_columns = p0 == 0 && rs == 1 ? columns : 0;
+                const int64_t c_columns = requests.output && p0 == 0 && rs == 1 ? columns : 0;
                 if (!fetch_ahead)
                     point_rows(j0, t0, kt, cur);
                 else if (columns > 0)
@@ -160,8 +170,12 @@ void gemm_macro_kernel_indirect(const GemmUkernel<T>& uk, const T* a_packed, int
                 for (int64_t i0 = 0, k = 0; i0 < M; i0 += uk.mr, ++k) {
                     if (fetch_ahead) {
                         for (int64_t e = k * entries / panels; e < (k + 1) * entries / panels; ++e)
-                            for (int64_t ch = 0; ch < channels; ch += line)
-                                prefetch(next[e] + c0 + ch);
+                            for (int64_t ch = 0; ch < channels; ch += line) {
+                                if (requests.rows_into_l2)
+                                    prefetch_l2(next[e] + c0 + ch);
+                                else
+                                    prefetch(next[e] + c0 + ch);
+                            }
                         for (int64_t j = k * c_columns / panels; j < (k + 1) * c_columns / panels;
                              ++j)
                             for (int64_t i = 0; i < M; i += line)
