@@ -96,49 +96,74 @@ void sum_taps_row_any(const T* const* src, const T* w, const int64_t* d, int64_t
 // last one masked to the row, where the general kernel spent most of its
 // time on each row's tap lists and edges (MobileNetV2's 112x112 layer at
 // N=16, 2 threads: 6.1 -> 2.9 ms).
-inline void transposed_3x3s2_row(const TransposedGeometry& g, const float* dy, const float* w,
-                                 float bias, float* y, int64_t i) {
-    const int64_t a = i / 2, W = g.W;
-    const bool odd = i % 2 != 0;
-    const float* d = dy + a * W;  // kernel row 1 (even rows) or 2 (odd rows)
-    const float* n = odd && a + 1 < g.H ? dy + (a + 1) * W : nullptr;  // kernel row 0
-    const float* wr = w + (odd ? 6 : 3);  // the weights of d's kernel row
+// Rows [i0, i1) of one channel. An even row 2a and the odd row 2a + 1
+// after it read the same dy row a: they go together, from one load of it
+// (and the constants are set once per call, not per row: per-row calls
+// spent a seventh of MobileNetV2's 112x112 input gradient on their entry).
+inline void transposed_3x3s2_rows(const TransposedGeometry& g, const float* dy, const float* w,
+                                  float bias, float* y, int64_t i0, int64_t i1) {
+    const int64_t W = g.W, OW = g.OW;
     const __m512i lo_lanes = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22,
                                                7, 23);
     const __m512i hi_lanes = _mm512_add_epi32(lo_lanes, _mm512_set1_epi32(8));
     const __m512 vb = _mm512_set1_ps(bias);
-    const __m512 w0 = _mm512_set1_ps(w[0]), w1 = _mm512_set1_ps(w[1]), w2 = _mm512_set1_ps(w[2]);
-    const __m512 v0 = _mm512_set1_ps(wr[0]), v1 = _mm512_set1_ps(wr[1]), v2 = _mm512_set1_ps(wr[2]);
-    // 16 columns from b: dy lanes `in`, the b + 1 taps where they exist
-    // (`next`; mask3 passes the sum through elsewhere), outputs `out` of 32.
-    auto columns = [&](int64_t b, __mmask16 in, __mmask16 next, uint32_t out) {
-        const __m512 d0 = _mm512_maskz_loadu_ps(in, d + b);
-        const __m512 d1 = _mm512_maskz_loadu_ps(next, d + b + 1);
-        __m512 even = vb, odd_col = vb;
-        if (n != nullptr) {
-            const __m512 n0 = _mm512_maskz_loadu_ps(in, n + b);
-            const __m512 n1 = _mm512_maskz_loadu_ps(next, n + b + 1);
-            even = _mm512_fmadd_ps(w1, n0, even);
-            odd_col = _mm512_mask3_fmadd_ps(w0, n1, odd_col, next);
-            odd_col = _mm512_fmadd_ps(w2, n0, odd_col);
-        }
-        even = _mm512_fmadd_ps(v1, d0, even);
-        odd_col = _mm512_mask3_fmadd_ps(v0, d1, odd_col, next);
-        odd_col = _mm512_fmadd_ps(v2, d0, odd_col);
-        _mm512_mask_storeu_ps(y + 2 * b, static_cast<__mmask16>(out),
+    __m512 k[9];  // kernel row r, column s at k[3 * r + s]
+    for (int t = 0; t < 9; ++t) k[t] = _mm512_set1_ps(w[t]);
+    auto store = [&](float* out, __m512 even, __m512 odd_col, uint32_t mask) {
+        _mm512_mask_storeu_ps(out, static_cast<__mmask16>(mask),
                               _mm512_permutex2var_ps(even, lo_lanes, odd_col));
-        if (out >> 16)
-            _mm512_mask_storeu_ps(y + 2 * b + 16, static_cast<__mmask16>(out >> 16),
+        if (mask >> 16)
+            _mm512_mask_storeu_ps(out + 16, static_cast<__mmask16>(mask >> 16),
                                   _mm512_permutex2var_ps(even, hi_lanes, odd_col));
     };
-    int64_t b = 0;
-    for (; b + 16 < W; b += 16) columns(b, 0xFFFF, 0xFFFF, 0xFFFFFFFFu);  // every tap exists
-    // The last 1 to 16 columns: masked to the row; no b + 1 tap at b = W - 1.
-    const int64_t left = W - b;
-    const int64_t count = std::min<int64_t>(2 * left, g.OW - 2 * b);  // outputs left in the row
-    columns(b, static_cast<__mmask16>((1u << left) - 1u),
-            static_cast<__mmask16>((1u << (left - 1)) - 1u),
-            count >= 32 ? 0xFFFFFFFFu : (1u << count) - 1u);
+    // 16 columns from b of output rows `rows` (bit 0: row 2a, bit 1: row
+    // 2a + 1): dy lanes `in`, the b + 1 taps where they exist (`next`; mask3
+    // passes the sum through elsewhere), outputs `out` of 32 per row. Each
+    // output sums from the bias in the general kernel's order (kernel row,
+    // then kernel column).
+    auto columns = [&](int64_t a, int rows, int64_t b, __mmask16 in, __mmask16 next,
+                       uint32_t out) {
+        const float* d = dy + a * W;
+        const __m512 d0 = _mm512_maskz_loadu_ps(in, d + b);
+        const __m512 d1 = _mm512_maskz_loadu_ps(next, d + b + 1);
+        if (rows & 1) {  // kernel row 1 from dy row a
+            const __m512 even = _mm512_fmadd_ps(k[4], d0, vb);
+            __m512 odd_col = _mm512_mask3_fmadd_ps(k[3], d1, vb, next);
+            odd_col = _mm512_fmadd_ps(k[5], d0, odd_col);
+            store(y + 2 * a * OW + 2 * b, even, odd_col, out);
+        }
+        if (rows & 2) {  // kernel row 0 from dy row a + 1 (where it exists), 2 from row a
+            __m512 even = vb, odd_col = vb;
+            if (a + 1 < g.H) {
+                const float* n = d + W;
+                const __m512 n0 = _mm512_maskz_loadu_ps(in, n + b);
+                const __m512 n1 = _mm512_maskz_loadu_ps(next, n + b + 1);
+                even = _mm512_fmadd_ps(k[1], n0, even);
+                odd_col = _mm512_mask3_fmadd_ps(k[0], n1, odd_col, next);
+                odd_col = _mm512_fmadd_ps(k[2], n0, odd_col);
+            }
+            even = _mm512_fmadd_ps(k[7], d0, even);
+            odd_col = _mm512_mask3_fmadd_ps(k[6], d1, odd_col, next);
+            odd_col = _mm512_fmadd_ps(k[8], d0, odd_col);
+            store(y + (2 * a + 1) * OW + 2 * b, even, odd_col, out);
+        }
+    };
+    // The last 1 to 16 columns are masked to the row; no b + 1 tap at b = W - 1.
+    int64_t last = 0;
+    while (last + 16 < W) last += 16;
+    const int64_t left = W - last;
+    const int64_t count = std::min<int64_t>(2 * left, OW - 2 * last);  // outputs left in a row
+    const __mmask16 last_in = static_cast<__mmask16>((1u << left) - 1u);
+    const __mmask16 last_next = static_cast<__mmask16>((1u << (left - 1)) - 1u);
+    const uint32_t last_out = count >= 32 ? 0xFFFFFFFFu : (1u << count) - 1u;
+    for (int64_t i = i0; i < i1;) {
+        const int64_t a = i / 2;
+        // Row 2a alone where the range starts at 2a + 1; both where it holds them.
+        const int rows = i % 2 != 0 ? 2 : i + 1 < i1 ? 3 : 1;
+        for (int64_t b = 0; b < last; b += 16) columns(a, rows, b, 0xFFFF, 0xFFFF, 0xFFFFFFFFu);
+        columns(a, rows, last, last_in, last_next, last_out);
+        i = 2 * a + 2;
+    }
 }
 #endif
 
@@ -153,7 +178,7 @@ void transposed_dw_nchw_rows(const TransposedGeometry& g, const TransposedTaps& 
 #if GCONV_ISA_LEVEL == 2 && !defined(GCONV_GENERIC_VECTORS)
     if constexpr (sizeof(T) == 4) {
         if (transposed_3x3s2_fits(g)) {
-            for (int64_t i = i0; i < i1; ++i) transposed_3x3s2_row(g, dy, w, bias, y + i * g.OW, i);
+            transposed_3x3s2_rows(g, dy, w, bias, y, i0, i1);
             return;
         }
     }
