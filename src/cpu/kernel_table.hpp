@@ -396,6 +396,12 @@ struct KernelFamily {
     // gemm_cols has 2 and 12, and 6 column pointers where 12 left one in a
     // vector register. For M a multiple of its mr.
     GemmUkernel<T> gemm_cols_wide;
+    // gemm_cols with five vectors of rows and five columns (AVX-512 float32
+    // only, else fn null): 25 accumulators, 5 vector loads and 5 broadcasts
+    // per 25 FMAs. For M a multiple of its mr (80) but not of gemm_cols'
+    // (ShuffleNet's 80 channels per group, which gemm_cols took in three
+    // calls, the last on 16 rows).
+    GemmUkernel<T> gemm_cols_five;
     PlaneKernelFn<T> grouped_direct;  // both layouts
     // Lanes over a group's output channels (Kg % vector_lanes == 0), both
     // layouts; weights packed [G][R][S][Cg][Kg], `w` at the first group's.

@@ -2,8 +2,8 @@
 src/cpu/gemm/macro_kernel.hpp): NHWC pixel tiles that run on from one image
 into the next, tiles of whole micro-panels shared out evenly, the three
 AVX-512 panel shapes (32 x 12; 64 x 6 where the output channels per group
-fill them; 48 x 8), a last micro-panel of a few columns on its own narrow
-kernel,
+fill them; 48 x 8; 80 x 5 in float32), a last micro-panel of a few columns
+on its own narrow kernel,
 items that keep to one group where a group's weights are large,
 reductions longer than one block, NCHW 1x1 reading its input planes in
 place where the caches hold them (packed panels for a batch beyond), and
@@ -51,6 +51,8 @@ GEOMETRIES = [
     (64, 1, 32, (1, 1), (1, 1), 1, 0),     # one pixel per image
     (32, 1, 128, (13, 13), (3, 3), 1, 1),  # 64-row panels of 6 columns (AVX-512)
     (48, 3, 192, (5, 7), (1, 1), 1, 0),    # the same, grouped 1x1
+    (80, 1, 80, (9, 7), (3, 3), 1, 1),     # 80-row panels of 5 columns (AVX-512 float32)
+    (240, 3, 240, (5, 7), (1, 1), 1, 0),   # the same, grouped 1x1 (ShuffleNet's 80 per group)
 ]
 
 

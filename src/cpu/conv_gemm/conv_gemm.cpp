@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstring>
+#include <initializer_list>
 #include <vector>
 
 #include "core/error.hpp"
@@ -131,8 +132,8 @@ Route route(const ConvGeometry& g, bool im2col) {
     return nhwc ? Route::kIndirect : Route::kPacked;
 }
 
-// gemm_cols_wide where M fills its panels, else gemm_cols_tall where M
-// fills its panels and not gemm_cols'.
+// gemm_cols_wide where M fills its panels, else gemm_cols_tall or
+// gemm_cols_five where M fills their panels and not gemm_cols'.
 template <typename T>
 const GemmUkernel<T>& ukernel(const gconv_plan& plan, bool im2col) {
     const KernelFamily<T>& f = family<T>(*plan.kernels);
@@ -140,8 +141,10 @@ const GemmUkernel<T>& ukernel(const gconv_plan& plan, bool im2col) {
     const int64_t M = plan.geom.Kg;
     const GemmUkernel<T>& wide = f.gemm_cols_wide;
     if (wide.fn != nullptr && M % wide.mr == 0) return wide;
-    const GemmUkernel<T>& tall = f.gemm_cols_tall;
-    return tall.fn != nullptr && M % tall.mr == 0 && M % f.gemm_cols.mr != 0 ? tall : f.gemm_cols;
+    if (M % f.gemm_cols.mr == 0) return f.gemm_cols;
+    for (const GemmUkernel<T>* other : {&f.gemm_cols_tall, &f.gemm_cols_five})
+        if (other->fn != nullptr && M % other->mr == 0) return *other;
+    return f.gemm_cols;
 }
 
 // The longest reduction block: the wider of the two micro-panels fills
