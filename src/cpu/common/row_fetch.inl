@@ -6,45 +6,8 @@
 // outstanding misses (Zen 4, N=16, NHWC: MobileNetV2's 112x112 stride-2
 // layer 1.8x, ResNeXt s3_down 1.6x, s2 1.1x). From L3, into L1 is faster
 // (ResNeXt s3, 26 MB: 1.2x). The output lines, about to be written, go to
-// L1. Included by the per-ISA
-// kernel sources inside their anonymous namespace, after
-// cpu/common/prefetch.hpp.
-
-// Cache lines of rows [row, row_end) (`span` bytes from base + row * pitch
-// each), requested a few at a time over `steps` steps of other work.
-class RowFetch {
-  public:
-    RowFetch(const void* base, int64_t pitch, int64_t span, int64_t row, int64_t row_end,
-             int64_t steps, bool write, bool into_l2 = false)
-        : base_(static_cast<const char*>(base)), pitch_(pitch), span_(span), row_(row),
-          row_end_(span > 0 && row < row_end ? row_end : row), write_(write),
-          into_l2_(into_l2) {
-        const int64_t lines = (row_end_ - row_) * ((span_ + kLine - 1) / kLine);
-        per_step_ = steps > 0 ? (lines + steps - 1) / steps : lines;
-    }
-    void step() {
-        for (int64_t i = 0; i < per_step_ && row_ < row_end_; ++i) {
-            const char* p = base_ + row_ * pitch_ + offset_;
-            if (write_)
-                prefetch_write(p);
-            else if (into_l2_)
-                prefetch_l2(p);
-            else
-                prefetch(p);
-            offset_ += kLine;
-            if (offset_ >= span_) {
-                offset_ = 0;
-                ++row_;
-            }
-        }
-    }
-
-  private:
-    static constexpr int64_t kLine = 64;
-    const char* base_;
-    int64_t pitch_, span_, row_, row_end_, offset_ = 0, per_step_ = 0;
-    bool write_, into_l2_;
-};
+// L1 (RowFetch, cpu/common/prefetch.hpp). Included by the per-ISA kernel
+// sources inside their anonymous namespace, after cpu/common/prefetch.hpp.
 
 // While NHWC row oh computes (and `fetch`: see fetches_ahead), the lines
 // row oh + 1 needs next: the input rows it reads and row oh does not, and

@@ -42,35 +42,14 @@ struct LinesAhead {
     int64_t stride = 0, rows = 0, bytes = 0;
 };
 
-class LinesAheadRequests {
-  public:
-    LinesAheadRequests(const LinesAhead& a, int64_t calls)
-        : base_(static_cast<const char*>(a.base)), stride_(a.stride),
-          row_lines_((a.bytes + 63) / 64), total_(a.rows * row_lines_), calls_(calls) {}
-    // Call `call` of `calls`: its share, one division per call, not per line.
-    void issue(int64_t call) {
-        if (total_ == 0) return;
-        for (const int64_t end = (call + 1) * total_ / calls_; done_ < end; ++done_) {
-            prefetch_l2(base_ + row_ * stride_ + line_ * 64);
-            if (++line_ == row_lines_) line_ = 0, ++row_;
-        }
-    }
-
-  private:
-    const char* base_;
-    int64_t stride_, row_lines_, total_, calls_;
-    int64_t done_ = 0, row_ = 0, line_ = 0;
-};
-
 template <typename T, typename PackB>
 void gemm_macro_kernel(const GemmUkernel<T>& uk, const T* a_packed, int64_t M, int64_t kd,
                        int64_t nc, int64_t KC, T* b_scratch, const PackB& pack_b, T* c,
                        int64_t rs, int64_t cs, const T* bias, int act,
                        const LinesAhead& ahead = {}) {
     const int64_t panels = (M + uk.mr - 1) / uk.mr;
-    LinesAheadRequests requests(ahead,
-                                (kd + KC - 1) / KC * ((nc + uk.nr - 1) / uk.nr) * panels);
-    int64_t call = 0;
+    RowFetch requests(ahead.base, ahead.stride, ahead.bytes, 0, ahead.rows,
+                      (kd + KC - 1) / KC * ((nc + uk.nr - 1) / uk.nr) * panels, false, true);
     for (int64_t p0 = 0; p0 < kd; p0 += KC) {
         const int64_t kc = kd - p0 < KC ? kd - p0 : KC;
         pack_b(p0, kc, b_scratch);
@@ -86,7 +65,7 @@ void gemm_macro_kernel(const GemmUkernel<T>& uk, const T* a_packed, int64_t M, i
             for (int64_t i0 = 0, k = 0; i0 < M; i0 += uk.mr, ++k) {
                 for (int64_t i = k * rows / panels; i < (k + 1) * rows / panels; ++i)
                     prefetch_write(c + i * rs + j0 + uk.nr);
-                requests.issue(call++);
+                requests.step();
                 uk.fn(kc, a_packed + i0 * kd + p0 * uk.mr, b_scratch + j0 * kc,
                       gemm_tile(uk, M, nc, i0, j0, p0, kc, kd, c, rs, cs, bias, act));
             }

@@ -149,8 +149,7 @@ inline void transposed_3x3s2_rows(const TransposedGeometry& g, const float* dy, 
         }
     };
     // The last 1 to 16 columns are masked to the row; no b + 1 tap at b = W - 1.
-    int64_t last = 0;
-    while (last + 16 < W) last += 16;
+    const int64_t last = (W - 1) / 16 * 16;
     const int64_t left = W - last;
     const int64_t count = std::min<int64_t>(2 * left, OW - 2 * last);  // outputs left in a row
     const __mmask16 last_in = static_cast<__mmask16>((1u << left) - 1u);
