@@ -59,8 +59,9 @@ def _check(layout, dtype, groups, dy_per_group, out_per_group, h, w, kernel, str
 #  stride, padding, output_padding, dilation, bias)
 GEOMETRIES = [
     (4, 8, 8, 7, 9, (3, 3), 2, 1, 1, 1, True),       # ResNeXt's stride 2
-    (2, 3, 5, 6, 6, (3, 3), 2, 1, 0, 1, False),      # 5 channels: blocks of 4 and 1
-    (3, 4, 6, 5, 4, (5, 5), 2, 2, 1, 1, True),       # 6: blocks of 4 and 2
+    (2, 3, 5, 6, 6, (3, 3), 2, 1, 0, 1, False),      # 5 channels: blocks 4 + 1 (AVX2), 5
+    (3, 4, 6, 5, 4, (5, 5), 2, 2, 1, 1, True),       # 6: blocks 4 + 2, or 6
+    (2, 4, 15, 5, 7, (3, 3), 2, 1, 1, 1, True),      # 15: blocks 4 + 4 + 4 + 3, or 8 + 7
     (2, 16, 16, 4, 7, (3, 2), (2, 3), (1, 0), (1, 2), 1, False),  # asymmetric everything
     (2, 8, 3, 5, 6, (3, 3), 3, 0, 2, 1, True),       # stride 3: a phase some rows never reach
     (2, 8, 8, 6, 5, (3, 3), 2, 2, 1, 2, True),       # dilation 2 (taps all in one phase)
