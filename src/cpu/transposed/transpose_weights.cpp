@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/threads.hpp"
 #include "cpu/common/prefetch.hpp"
 
 namespace gconv {
@@ -24,18 +25,24 @@ inline void copy_taps(const T* from, const int64_t* tap, int64_t count, T* out) 
 // for the next channel's (their neighbours). The Kg rows are so many
 // streams Cg * R * S apart, which the prefetchers did not follow (ResNeXt
 // s5's 1024 x 32 x 3 x 3 from memory took 0.5 ms): each row's line four
-// ahead is requested as it is read.
+// ahead is requested as it is read. The (group, channel) pairs are split
+// into one contiguous range per thread: one thread took 8% of ResNeXt s5's
+// input gradient (0.14 ms) while the other waited for the convolution.
 template <typename T, int kCount>
 void transpose_taps(int64_t groups, int64_t Kg, int64_t Cg, int64_t run, const int64_t* tap,
                     int64_t count, const T* w, T* out) {
     constexpr int64_t kAhead = 4 * 64 / static_cast<int64_t>(sizeof(T));
-    for (int64_t g = 0; g < groups; ++g)
-        for (int64_t c = 0; c < Cg; ++c)
-            for (int64_t k = 0; k < Kg; ++k, out += count) {
-                const T* from = w + ((g * Kg + k) * Cg + c) * run;
-                prefetch(from + kAhead);
-                copy_taps<T, kCount>(from, tap, count, out);
-            }
+    const int64_t pairs = groups * Cg;
+    const int threads = threads_for_work(0, pairs * Kg * count);
+    parallel_for(pairs, threads, [&](int64_t pair, int) {
+        const int64_t g = pair / Cg, c = pair % Cg;
+        T* to = out + pair * Kg * count;
+        for (int64_t k = 0; k < Kg; ++k, to += count) {
+            const T* from = w + ((g * Kg + k) * Cg + c) * run;
+            prefetch(from + kAhead);
+            copy_taps<T, kCount>(from, tap, count, to);
+        }
+    });
 }
 
 // The taps' offsets within a run of R * S come from a table.
