@@ -7,6 +7,9 @@ copies or its passes take a special form:
   image's first; batches that leave a short last band, strides and
   padding, against the reference in every ISA family and both dtypes, and
   the same bits at any thread count;
+- NCHW rows of 16 or more pixels: the copy transposes the family's widest
+  block of planes at a time (16 floats with AVX-512, 8 otherwise), whole
+  and partial blocks, lanes over channels and over groups;
 - NHWC lanes over groups (narrow groups): each pixel's groups of channels
   are split into one plane per channel (split_groups: two-vector permutes
   for whole vectors of 2 to 8 channels per group, element by element
@@ -65,6 +68,27 @@ def test_nchw_weight_grad_with_several_images_per_band_is_the_same_for_any_threa
             results.append(_weight_grad("NCHW", *case, "float32", seed=3)[0])
     for r in results[1:]:
         assert_same_bits(r, results[0], "NCHW weight grad across thread counts")
+
+
+# (batch, groups, Cg, Kg, H x W, kernel, stride, padding): rows of 16 or
+# more input pixels.
+WIDE_ROWS = [
+    (2, 1, 28, 8, (5, 19), (3, 3), 1, 1),      # lanes over channels: 16 planes, then 12
+    (2, 2, 16, 16, (4, 16), (3, 3), 2, 1),     # one whole block per group, stride 2
+    (1, 1, 9, 4, (3, 33), (1, 3), 1, (0, 2)),  # 9 planes: a block of 9 rows
+    (2, 20, 2, 2, (4, 17), (3, 3), 1, 1),      # lanes over groups: 16 groups, then 4
+    (1, 40, 1, 2, (3, 24), (3, 3), 1, 1),      # multiplier 2 (40 groups): 16, 16, 8
+]
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("case", WIDE_ROWS,
+                         ids=lambda c: f"g{c[1]}_cg{c[2]}_kg{c[3]}_{c[4][0]}x{c[4][1]}")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nchw_weight_grad_of_wide_rows_matches_reference(isa, case, dtype, restore_isa):
+    cap_isa(isa)
+    got, want = _weight_grad("NCHW", *case, dtype, seed=case[2])
+    assert_close(got, want, np.dtype(dtype).type, f"weight_grad {case} {dtype}")
 
 
 # (groups, Cg, Kg): x's pixels hold groups x Cg channels, dy's groups x Kg.

@@ -196,15 +196,20 @@ struct PlaneCopy {
 
 // Rows [row0, row0 + rows) of the padded image n, slabs [v0, v0 + slabs),
 // into dst ([slab][plane][row][width][q]); rows and columns outside the
-// source are zero. Transposes go 8 rows at a time through the family's
-// transpose_rows.
+// source are zero. Transposes go f.transpose_lanes rows at a time (16
+// floats with AVX-512: whole 64-byte lines of each pixel, half the
+// shuffles per value of 8) through the family's transpose_rows.
 template <typename T>
 void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, const PlaneCopy& c,
                  int64_t n, int64_t v0, int64_t slabs, int64_t row0, int64_t rows, T* dst) {
     const int64_t plane = rows * c.width * c.q_size;
     const int64_t h0 = std::max<int64_t>(row0 - c.top, 0);
     const int64_t h1 = std::min<int64_t>(row0 + rows - c.top, src.H);
-    const T* in[8];
+    // Rows shorter than a vector (ResNeXt s5's 7x7) keep 8: the 16-row
+    // transposes' tail columns cost more than they save there (0.97x).
+    constexpr int kMostLanes = 16;  // the widest transpose_lanes
+    const int64_t lanes = src.W >= kMostLanes ? f.transpose_lanes : std::min(f.transpose_lanes, 8);
+    const T* in[kMostLanes];
     if (!src.nhwc) {
         // NCHW: each slot reads its own source rows; 8 slots of a plane at a
         // time become contiguous runs of each pixel. Slot by slot, so that
@@ -221,10 +226,10 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
                     if (ch < 0) break;
                     prefetch_range(data + src.at(n, ch, h0, 0), band_bytes);
                 }
-            // The planes of chunk (p, q0): up to 8 source channels.
+            // The planes of chunk (p, q0): up to `lanes` source channels.
             const auto chunk = [&](int64_t p, int64_t q0, const T** first) {
                 int m = 0;
-                for (int64_t q = q0; q < std::min(q0 + 8, c.q_size); ++q) {
+                for (int64_t q = q0; q < std::min(q0 + lanes, c.q_size); ++q) {
                     const int64_t ch = c.channel(v, p, q);
                     if (ch < 0) break;  // missing channels come last
                     first[m++] = data + src.at(n, ch, 0, 0);
@@ -255,17 +260,17 @@ void copy_planes(const KernelFamily<T>& f, const Tensor4& src, const T* data, co
                 }
             }
             for (int64_t p = 0; p < c.planes; ++p)
-                for (int64_t q0 = 0; q0 < c.q_size; q0 += 8) {
-                    const T* first[8];
+                for (int64_t q0 = 0; q0 < c.q_size; q0 += lanes) {
+                    const T* first[kMostLanes];
                     const int m = chunk(p, q0, first);
                     // The slab's next chunk, requested row by row while this
                     // one is transposed: its planes are as many short
                     // streams, which the hardware prefetchers barely start
                     // on (ResNeXt s3, N=16: the copy was a third of the
                     // weight gradient).
-                    const T* ahead[8];
-                    const int64_t p1 = q0 + 8 < c.q_size ? p : p + 1;
-                    const int m1 = p1 < c.planes ? chunk(p1, p1 == p ? q0 + 8 : 0, ahead) : 0;
+                    const T* ahead[kMostLanes];
+                    const int64_t p1 = q0 + lanes < c.q_size ? p : p + 1;
+                    const int m1 = p1 < c.planes ? chunk(p1, p1 == p ? q0 + lanes : 0, ahead) : 0;
                     T* out = dst + ((v - v0) * c.planes + p) * plane + q0;
                     for (int64_t h = h0; h < h1 && m > 0; ++h) {
                         const int64_t row = ((h + c.top - row0) * c.width + c.left) * c.q_size;
