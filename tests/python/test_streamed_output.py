@@ -3,7 +3,8 @@ and NCHW results of rows of whole cache lines from the wide-rows kernel,
 are stored non-temporally (Vec::stream, kStreamedOutputBytes in
 src/cpu/common/prefetch.hpp) when the result is line-aligned and each
 pixel fills whole lines; so are the strided depthwise transposed
-convolution's beyond 8 MiB (kStreamBytes, as its NCHW rows). Only the
+convolution's beyond 8 MiB (kStreamBytes, as its NCHW rows, and the
+AVX-512 3x3 stride-2 NCHW kernel's rows of whole lines). Only the
 stores differ, so a batch large enough to stream gives the same bits as
 its images convolved one at a time (each result below the bound), in
 every ISA family; results that cannot stream (an unaligned out=, pixels
@@ -92,6 +93,32 @@ def test_streamed_depthwise_transposed_nhwc_has_the_bits_of_images_one_at_a_time
     images = [gconv.conv_transpose2d(dy[n:n + 1], weight, bias, **kwargs) for n in range(4)]
     assert got.nbytes > 8 << 20 and all(image.nbytes < 8 << 20 for image in images)
     assert_same_bits(got, np.concatenate(images), "streamed transposed depthwise NHWC")
+
+
+# (dy H x W, channels): the NCHW 3x3 stride-2 kernel (AVX-512 float32)
+# streams output rows of whole lines beyond 8 MiB: rows of 128 (two vectors
+# of dy columns per store pair) and of 80 (a last store of one line).
+TRANSPOSED_NCHW_CASES = [((64, 64), 40), ((40, 40), 96)]
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+@pytest.mark.parametrize("case", TRANSPOSED_NCHW_CASES, ids=lambda c: f"{c[0][1]}w_c{c[1]}")
+def test_streamed_depthwise_transposed_nchw_has_the_bits_of_images_one_at_a_time(
+        isa, case, restore_isa):
+    cap_isa(isa)
+    (h, w), channels = case
+    dy = random_array((4, channels, h, w), np.float32, h + channels)
+    weight = random_array((channels, 1, 3, 3), np.float32, 17)
+    bias = random_array((channels,), np.float32, 18)
+    kwargs = dict(stride=2, padding=1, output_padding=1, groups=channels)
+    got = gconv.conv_transpose2d(dy, weight, bias, **kwargs)
+    images = [gconv.conv_transpose2d(dy[n:n + 1], weight, bias, **kwargs) for n in range(4)]
+    assert got.nbytes > 8 << 20 and all(image.nbytes < 8 << 20 for image in images)
+    want = np.concatenate(images)
+    assert_same_bits(got, want, "streamed transposed depthwise NCHW")
+    out = off_line_empty(want.shape)  # not line-aligned: stored as usual
+    gconv.conv_transpose2d(dy, weight, bias, out=out, **kwargs)
+    assert_same_bits(out, want, "transposed depthwise NCHW into an unaligned out=")
 
 
 # NCHW: the wide-rows kernel (AVX-512, 3x3) streams rows of whole lines
