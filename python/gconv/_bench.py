@@ -48,6 +48,8 @@ RATIO_TARGET = {"dense": 0.9, "grouped": 1.0, "depthwise": 1.0,
                 "depthwise_multiplier": 3.0, "global_depthwise": 5.0}
 ROOFLINE_TARGET = 0.5
 FLOAT64_TARGET = 0.45
+# Name prefix of the float32 companions timed in a float64 layer's run.
+FLOAT32_PREFIX = "gconv_float32_"
 NARROW_GROUPS = 8  # ResNeXt (32) and RegNet (10): the narrow-group layers of the suite
 
 
@@ -516,6 +518,15 @@ def time_layer(layer, batch, layouts, peers, timing, log):
     for layout in layouts:
         impl, algorithms[layout] = gconv_implementation(layer, layout, x, weight)
         implementations.append(impl)
+    if layer.dtype != "float32":
+        # gconv's float32 on the same data, timed in the same rounds: the
+        # row's float32_fraction compares two medians of one interleaved
+        # run, not rows run minutes apart (which moved it by 10-20%).
+        for layout in layouts:
+            impl, _ = gconv_implementation(layer, layout, x.astype(np.float32),
+                                           weight.astype(np.float32))
+            implementations.append(Implementation(f"{FLOAT32_PREFIX}{layout}", impl.run,
+                                                  impl.to_nchw))
     for peer in peers:
         try:
             implementations.extend(peer.prepare(layer, x, weight))
@@ -531,7 +542,7 @@ def time_layer(layer, batch, layouts, peers, timing, log):
         result = impl.run()
         first_calls[impl.name] = time.perf_counter() - start
         error = _max_relative_error(impl.to_nchw(result), expected)
-        if error > tolerance:
+        if error > (1e-3 if impl.name.startswith(FLOAT32_PREFIX) else tolerance):
             notes.append(f"{impl.name}: result differs from gconv (max rel. error {error:.2e})")
             log(f"bench: warning: {layer.key} N={batch}: {notes[-1]}")
             if not impl.name.startswith("gconv_"):
@@ -576,6 +587,8 @@ def measure_layer(layer, batch, layouts, peers, machine, timing, log, earlier=No
             "roofline_fraction": gflops / roof,
             "peers": peer_gflops, "best_peer": best_peer, "best_peer_gflops": best,
             "ratio": gflops / best if best else None,
+            "float32_ms": (seconds[f"{FLOAT32_PREFIX}{layout}"] * 1e3
+                           if f"{FLOAT32_PREFIX}{layout}" in seconds else None),
             "notes": list(notes),
             "seconds": dict(seconds),
         })
@@ -584,7 +597,9 @@ def measure_layer(layer, batch, layouts, peers, machine, timing, log, earlier=No
 
 def check_targets(rows):
     """Adds ``misses`` to each row (the issue's targets it falls short of) and,
-    for float64 rows, ``float32_fraction`` (speed over our float32 speed)."""
+    for float64 rows, ``float32_fraction`` (speed over our float32 speed:
+    against the float32 timed in the same interleaved run, ``float32_ms``,
+    where the row has it, else against the layer's float32 row)."""
     float32 = {(r["layer"], r["batch"], r["layout"]): r["gconv_gflops"]
                for r in rows if r["dtype"] == "float32"}
     for row in rows:
@@ -597,8 +612,11 @@ def check_targets(rows):
                 and row["roofline_fraction"] < ROOFLINE_TARGET:
             misses.append(f"{row['roofline_fraction']:.0%} of roofline < {ROOFLINE_TARGET:.0%}")
         reference = float32.get((row["layer"], row["batch"], row["layout"]))
-        if row["dtype"] == "float64" and reference:
+        if row["dtype"] == "float64" and row.get("float32_ms"):
+            row["float32_fraction"] = row["float32_ms"] / row["gconv_ms"]
+        elif row["dtype"] == "float64" and reference:
             row["float32_fraction"] = row["gconv_gflops"] / reference
+        if "float32_fraction" in row:
             if row["float32_fraction"] < FLOAT64_TARGET:
                 misses.append(f"float64 at {row['float32_fraction']:.2f}x of float32 "
                               f"< {FLOAT64_TARGET}x")
@@ -722,7 +740,8 @@ def write_markdown(report, path, plot_path=None):
     out += ["", f"Rows below target ({len(summary['below_target'])}; targets of issue 3: "
             f"ratio >= 1.0x for grouped/depthwise, 0.9x dense, 3x multiplier 2, 5x GDC; "
             f">= {ROOFLINE_TARGET:.0%} of roofline for narrow groups and depthwise; "
-            f"float64 >= {FLOAT64_TARGET}x of float32):", ""]
+            f"float64 >= {FLOAT64_TARGET}x of float32, gconv's float32 on the same data timed in "
+            f"the float64 row's interleaved run):", ""]
     out += [f"- {line}" for line in summary["below_target"]] or ["- none"]
     out += ["", "## Per-call overhead", "",
             "A 1x1 convolution of one element, so that every microsecond is overhead: "

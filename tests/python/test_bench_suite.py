@@ -238,6 +238,25 @@ def test_targets_are_checked_per_kind():
     assert summary["below_1x"] == [] and len(summary["below_target"]) == 2
 
 
+def test_float64_rows_time_our_float32_in_the_same_run():
+    layer = suite.find("effnet_dw5_14", "float64")
+    seconds, algorithms, notes = _bench.time_layer(layer, 1, ["NCHW", "NHWC"], [], _bench.QUICK,
+                                                   print)
+    assert set(seconds) == {"gconv_NCHW", "gconv_NHWC", "gconv_float32_NCHW",
+                            "gconv_float32_NHWC"}
+    assert notes == [] and algorithms == {"NCHW": "depthwise", "NHWC": "depthwise"}
+
+
+def test_float64_fraction_prefers_the_interleaved_float32_time():
+    row = {"layer": "x", "batch": 1, "layout": "NCHW", "dtype": "float32", "groups": 4,
+           "kind": "depthwise", "ratio": 2.0, "roofline_fraction": 0.7, "gconv_gflops": 10.0}
+    rows = [row, dict(row, dtype="float64", ratio=None, gconv_gflops=4.0, gconv_ms=2.0,
+                      float32_ms=1.0)]
+    _bench.check_targets(rows)
+    assert rows[1]["float32_fraction"] == pytest.approx(0.5)  # 1.0 ms / 2.0 ms, not 4 / 10
+    assert rows[1]["misses"] == []
+
+
 # --------------------------------------------------------------------------- the command
 
 def test_bench_quick_smoke_writes_json_markdown_and_plot(tmp_path):
