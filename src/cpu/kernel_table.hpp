@@ -387,6 +387,11 @@ constexpr int kWgradBroadcastMaxJ = 4;
 template <typename T>
 struct KernelFamily {
     GemmUkernel<T> gemm_rows;  // vector lanes along a row of C: NCHW outputs
+    // gemm_rows with two thirds of its rows and one and a half times its
+    // columns (AVX-512 only, else fn null): 3 vector loads and 8 broadcasts
+    // per 24 FMAs where gemm_rows has 2 and 12. For M a multiple of its mr
+    // (8) but not of gemm_rows' (12): ShuffleNet's 80 channels per group.
+    GemmUkernel<T> gemm_rows_tall;
     GemmUkernel<T> gemm_cols;  // vector lanes along a column of C: NHWC outputs
     // gemm_cols with one and a half times its rows (AVX-512 only, else
     // fn null): for M a multiple of its mr but not of gemm_cols' (48).

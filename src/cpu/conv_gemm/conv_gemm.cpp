@@ -137,8 +137,12 @@ Route route(const ConvGeometry& g, bool im2col) {
 template <typename T>
 const GemmUkernel<T>& ukernel(const gconv_plan& plan, bool im2col) {
     const KernelFamily<T>& f = family<T>(*plan.kernels);
-    if (route<T>(plan.geom, im2col) == Route::kPacked) return f.gemm_rows;
     const int64_t M = plan.geom.Kg;
+    if (route<T>(plan.geom, im2col) == Route::kPacked) {
+        const GemmUkernel<T>& tall = f.gemm_rows_tall;
+        if (tall.fn != nullptr && M % f.gemm_rows.mr != 0 && M % tall.mr == 0) return tall;
+        return f.gemm_rows;
+    }
     const GemmUkernel<T>& wide = f.gemm_cols_wide;
     if (wide.fn != nullptr && M % wide.mr == 0) return wide;
     if (M % f.gemm_cols.mr == 0) return f.gemm_cols;

@@ -214,6 +214,8 @@ void fill(KernelFamily<T>& f) {
                    gemm_ukernel_cols_indirect<T, kVecs, kNarrow, kVecs * lanes, kRows>,
                    kNarrow};
 #if GCONV_ISA_LEVEL == 2
+    f.gemm_rows_tall = {gemm_ukernel_rows<T, 8, 3>, 8, 3 * lanes};
+    f.gemm_rows_tall.fn_strided = gemm_ukernel_rows_strided<T, 8, 3>;
     // 48 x 8 (24 accumulators, 8 column pointers): AlexNet conv2's input
     // gradient has 48 channels per group, which 32-row panels computed as
     // 64.
@@ -236,6 +238,7 @@ void fill(KernelFamily<T>& f) {
     else
         f.gemm_cols_five = {nullptr, 0, 0};
 #else
+    f.gemm_rows_tall = {nullptr, 0, 0};
     f.gemm_cols_tall = {nullptr, 0, 0};
     f.gemm_cols_wide = {nullptr, 0, 0};
     f.gemm_cols_five = {nullptr, 0, 0};
