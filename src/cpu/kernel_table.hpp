@@ -122,9 +122,10 @@ using SmallPlaneFn = void (*)(const ConvGeometry& g, const T* x, const T* w, con
 //    (src/cpu/grouped_direct/grouped_rows_nchw.inl);
 //  - grouped on the wide-rows kernel's planes, output channel k summing the
 //    Cg planes of its group (src/cpu/depthwise/dwconv2d_wide_rows.inl).
-// `stream` (streams_nchw_rows): y is line-aligned, each output row whole
-// lines, and the batch's result too large to stay in the caches; a kernel
-// may store whole rows non-temporally (the wide-rows kernel does).
+// `stream` (streams_nchw_planes): y is line-aligned, each output plane
+// whole lines, and the batch's result too large to stay in the caches; a
+// kernel may store whole lines non-temporally (the wide-rows kernel does:
+// rows of whole lines, or runs of rows that are).
 constexpr int64_t kPackedRowsMostRows = 32;
 constexpr int kGroupedRowsChannels = 4;
 constexpr int64_t kWideRowsMostVectors = 16;

@@ -122,14 +122,20 @@ def test_streamed_depthwise_transposed_nchw_has_the_bits_of_images_one_at_a_time
 
 
 # NCHW: the wide-rows kernel (AVX-512, 3x3) streams rows of whole lines
-# (streams_nchw_rows): 16 float32 or 8 float64 columns a line. Other
-# families run other kernels; the bits must match image by image anyway.
+# (16 float32 or 8 float64 columns a line), and rows that are not by blocks
+# of rows that are, where every plane is whole lines (streams_nchw_planes).
+# Other families run other kernels; the bits must match image by image
+# anyway.
 # (batch, channels, H x W, weight shape, stride, groups, dtype)
 NCHW_CASES = [
     (4, 16, (256, 256), (16, 1, 3, 3), 1, 16, np.float32),    # rows of 16 lines
     (4, 128, (64, 64), (128, 1, 3, 3), 1, 128, np.float64),   # rows of 8 lines
     (4, 256, (128, 128), (256, 1, 3, 3), 2, 256, np.float32),  # stride 2: rows of 4 lines
     (4, 64, (128, 128), (64, 4, 3, 3), 1, 16, np.float32),    # grouped, 4 channels a group
+    (4, 336, (56, 56), (336, 1, 3, 3), 1, 336, np.float32),   # rows of 3.5 lines: blocks of 4
+    (4, 336, (56, 56), (336, 4, 3, 3), 1, 84, np.float32),    # grouped: stored as usual
+    (4, 1824, (24, 24), (1824, 1, 3, 3), 1, 1824, np.float32),  # 1.5 lines: blocks of 8 rows
+    (4, 672, (28, 28), (672, 1, 3, 3), 1, 672, np.float64),   # float64 rows of 3.5 lines
 ]
 
 

@@ -56,7 +56,7 @@ void run_in_place_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y
     const int64_t runs = (g.K + run - 1) / run;
     const T* w = plan.weight.as<T>();
     const T* bias = static_cast<const T*>(plan.bias_or_null());
-    const bool stream = streams_nchw_rows<T>(g, batch, y);
+    const bool stream = streams_nchw_planes<T>(g, batch, y);
     parallel_for(batch * runs, threads, [&](int64_t item, int) {
         const int64_t n = item / runs, c0 = item % runs * run;
         const int64_t c1 = c0 + run < g.K ? c0 + run : g.K;

@@ -140,11 +140,12 @@ static inline bool streams_output(const ConvGeometry& g, int64_t batch, const vo
     return streams_whole_lines(batch * g.out_image() * size, y, g.K * size);
 }
 
-// An NCHW result stored row by row (InPlaceRowsFn).
+// An NCHW result stored plane by plane (InPlaceRowsFn): every plane whole
+// lines, so that rows of whole lines, or runs of rows that are, can stream.
 template <typename T>
-static inline bool streams_nchw_rows(const ConvGeometry& g, int64_t batch, const void* y) {
+static inline bool streams_nchw_planes(const ConvGeometry& g, int64_t batch, const void* y) {
     const int64_t size = static_cast<int64_t>(sizeof(T));
-    return streams_whole_lines(batch * g.out_image() * size, y, g.OW * size);
+    return streams_whole_lines(batch * g.out_image() * size, y, g.out_pixels() * size);
 }
 
 // Whether the kernels should request the next item's lines ahead: only

@@ -23,6 +23,8 @@
 #include <immintrin.h>
 #endif
 
+#include <numeric>
+
 #include "cpu/kernel_table.hpp"
 
 namespace gconv {
@@ -36,6 +38,9 @@ namespace {
 #if GCONV_ISA_LEVEL == 2
 
 constexpr int kMostKernelColumns = 7;
+// How a block's results are stored: as they come, as non-temporal vectors
+// (rows of whole lines), or through a buffer whose whole lines stream.
+constexpr int kStorePlain = 0, kStoreRows = 1, kStoreLines = 2;
 constexpr int kHeldWeights = 9;  // weight vectors kept in registers (3x3)
 // Vectors per chunk: four with 3x3, two with 5x5 and 7x7 (whose loop
 // holds an input row's NB + 1 vectors and NB shuffled ones besides the
@@ -186,7 +191,7 @@ GCONV_ALWAYS_INLINE void wide_rows_taps(const uint32_t (*column)[kMostChunkVecto
 // chunk's, say). With 3x3's nine weights held in registers, input vector
 // by input vector: each is loaded once for every output row it reaches;
 // larger kernels shift each loaded input row into place (wide_rows_taps).
-template <typename T, int R, int S, int NB, int RB, int ST, bool kGrouped, bool kStream>
+template <typename T, int R, int S, int NB, int RB, int ST, bool kGrouped, int kStore>
 GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p,
                                          const uint32_t (*column)[kMostChunkVectors + 1],
                                          const uint16_t* store, const T* w, T bias, int act,
@@ -214,11 +219,23 @@ GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p,
         wide_rows_taps<T, R, S, NB, RB, ST>(column, rows, w, acc);
     }
     const V bv = V::set1(bias);
+    if constexpr (kStore == kStoreLines) {
+        // The chunk is the whole row: the block's rows side by side as in
+        // y, then streamed a vector at a time, their RB * OW values whole
+        // lines from a line (see wide_rows_run).
+        alignas(64) T block[RB * NB * L];
+        for (int j = 0; j < RB; ++j)
+            for (int v = 0; v < NB; ++v)
+                activate_vec(acc[j][v] + bv, act).store_lanes(block + j * p.OW + v * L, store[v]);
+        T* out = y + oh0 * p.OW;
+        for (int64_t u = 0; u < RB * p.OW; u += L) V::load(block + u).stream(out + u);
+        return;
+    }
     for (int j = 0; j < RB; ++j) {
         T* out = y + (oh0 + j) * p.OW + col0;
         for (int v = 0; v < NB; ++v) {
             const V result = activate_vec(acc[j][v] + bv, act);
-            if constexpr (kStream)  // whole lines (streams_nchw_rows): every lane stored
+            if constexpr (kStore == kStoreRows)  // rows of whole lines: every lane stored
                 result.stream(out + v * L);
             else
                 result.store_lanes(out + v * L, store[v]);
@@ -228,7 +245,7 @@ GCONV_ALWAYS_INLINE void wide_rows_block(const WideRows& p,
 
 // One block of rb rows of a chunk of nb vectors, both as compile-time
 // constants.
-template <typename T, int R, int S, int NB, int ST, bool kGrouped, bool kStream>
+template <typename T, int R, int S, int NB, int ST, bool kGrouped, int kStore>
 GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t chunk,
                                         const T* w, T bias, int act, const T* x, T* y,
                                         int64_t oh0) {
@@ -239,8 +256,8 @@ GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t c
 #define GCONV_WIDE_ROWS_CASE(n)                                                              \
     case n:                                                                                  \
         if constexpr (n <= block_rows<NB, R>())                                                 \
-            wide_rows_block<T, R, S, NB, n, ST, kGrouped, kStream>(p, column, store, w, bias,  \
-                                                                   act, x, y, oh0, col0);    \
+            wide_rows_block<T, R, S, NB, n, ST, kGrouped, kStore>(p, column, store, w, bias,   \
+                                                                  act, x, y, oh0, col0);     \
         break;
         GCONV_WIDE_ROWS_CASE(1)
         GCONV_WIDE_ROWS_CASE(2)
@@ -256,7 +273,7 @@ GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t c
     }
 }
 
-template <typename T, int K, int ST, bool kGrouped, bool kStream>
+template <typename T, int K, int ST, bool kGrouped, int kStore>
 void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, const T* w,
                       const T* bias, T* y, int64_t k_begin, int64_t k_end) {
     constexpr int64_t L = Vec<T>::N;
@@ -275,16 +292,16 @@ void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, cons
                 const int64_t nb = vectors - first < p.chunk_vectors ? vectors - first
                                                                      : p.chunk_vectors;
                 if (chunk_vectors<K>() == 4 && nb == 4)
-                    wide_rows_rows<T, K, K, 4, ST, kGrouped, kStream>(rb, p, chunk, wc, b, g.act,
+                    wide_rows_rows<T, K, K, 4, ST, kGrouped, kStore>(rb, p, chunk, wc, b, g.act,
                                                                        xc, yc, oh0);
                 else if (chunk_vectors<K>() == 4 && nb == 3)
-                    wide_rows_rows<T, K, K, 3, ST, kGrouped, kStream>(rb, p, chunk, wc, b, g.act,
+                    wide_rows_rows<T, K, K, 3, ST, kGrouped, kStore>(rb, p, chunk, wc, b, g.act,
                                                                        xc, yc, oh0);
                 else if (nb == 2)
-                    wide_rows_rows<T, K, K, 2, ST, kGrouped, kStream>(rb, p, chunk, wc, b, g.act,
+                    wide_rows_rows<T, K, K, 2, ST, kGrouped, kStore>(rb, p, chunk, wc, b, g.act,
                                                                        xc, yc, oh0);
                 else
-                    wide_rows_rows<T, K, K, 1, ST, kGrouped, kStream>(rb, p, chunk, wc, b, g.act,
+                    wide_rows_rows<T, K, K, 1, ST, kGrouped, kStore>(rb, p, chunk, wc, b, g.act,
                                                                        xc, yc, oh0);
             }
         }
@@ -329,16 +346,33 @@ void wide_rows_run(const ConvGeometry& g, const T* x, const T* w, const T* bias,
     // Streamed stores for 3x3 only (MobileNetV2's 112x112 float32 and 56x56
     // float64 at N=16: 1.3-1.6x): a run-time flag in the store loop slowed
     // ConvNeXt's 7x7 1.8x, and each compiled variant lengthens the build.
+    // Depthwise rows that are not whole lines stream by blocks of rows that
+    // are: the chunk a whole row, and every block a multiple of the rows
+    // that make whole lines (from a line, as planes start on one: `stream`).
+    // MobileNetV2's 56x56 float32 at N=16 (29 MB of output): 1.1x, caches
+    // flushed 1.53x; its input gradient 1.05x and 1.52x. Grouped layers sum
+    // Cg planes per output, and the copy through the buffer cost more than
+    // it saved (ResNeXt s2, 4 planes: 0.96x).
     if constexpr (K == 3) {
-        if (stream) {
-            wide_rows_planes<T, K, ST, kGrouped, true>(p, g, x, w, bias, y, k_begin, k_end);
+        const int64_t line = 64 / static_cast<int64_t>(sizeof(T));
+        const int64_t line_rows = line / std::gcd(g.OW, line);
+        const bool rows = stream && g.OW % line == 0;
+        const bool lines =
+            !kGrouped && stream && !rows && p.chunks == 1 && p.block % line_rows == 0;
+        if (rows || lines) {
+            if (rows)
+                wide_rows_planes<T, K, ST, kGrouped, kStoreRows>(p, g, x, w, bias, y, k_begin,
+                                                                 k_end);
+            else
+                wide_rows_planes<T, K, ST, kGrouped, kStoreLines>(p, g, x, w, bias, y, k_begin,
+                                                                  k_end);
 #if defined(__SSE2__)
             _mm_sfence();  // the streamed stores before any later read of y
 #endif
             return;
         }
     }
-    wide_rows_planes<T, K, ST, kGrouped, false>(p, g, x, w, bias, y, k_begin, k_end);
+    wide_rows_planes<T, K, ST, kGrouped, kStorePlain>(p, g, x, w, bias, y, k_begin, k_end);
 }
 
 // The planner sends only what this takes (see wide_rows_fit in
