@@ -44,29 +44,39 @@ int64_t interleave_pairs_vectors(const T*, const T*, int64_t, T*) {
 }
 
 #if GCONV_ISA_LEVEL == 2 && !defined(GCONV_GENERIC_VECTORS)
+// The two permutes that put 16 even and 16 odd values side by side.
+struct PairPermutes {
+    __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+};
+
+// out[2u] = even[u], out[2u + 1] = odd[u] for u < 16, the outputs set in
+// `mask` (bit j: out[j]) stored. With `stream` (out on a line), a whole
+// line or two of outputs goes out non-temporally.
+inline void store_pairs(const PairPermutes& p, float* out, __m512 even, __m512 odd,
+                        uint32_t mask, bool stream) {
+    const __m512 lo = _mm512_permutex2var_ps(even, p.lo, odd);
+    if (stream && (mask == 0xFFFFFFFFu || mask == 0xFFFFu)) {
+        _mm512_stream_ps(out, lo);
+        if (mask >> 16) _mm512_stream_ps(out + 16, _mm512_permutex2var_ps(even, p.hi, odd));
+        return;
+    }
+    _mm512_mask_storeu_ps(out, static_cast<__mmask16>(mask), lo);
+    if (mask >> 16)
+        _mm512_mask_storeu_ps(out + 16, static_cast<__mmask16>(mask >> 16),
+                              _mm512_permutex2var_ps(even, p.hi, odd));
+}
+
 template <>
 int64_t interleave_pairs_vectors<float>(const float* even, const float* odd, int64_t pairs,
                                         float* out) {
-    const __m512i lo_lanes = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22,
-                                               7, 23);
-    const __m512i hi_lanes = _mm512_add_epi32(lo_lanes, _mm512_set1_epi32(8));
+    const PairPermutes permutes;
     for (int64_t u = 0; u < pairs; u += 16) {
         const int64_t left = pairs - u < 16 ? pairs - u : 16;
         const __mmask16 in = static_cast<__mmask16>((1u << left) - 1u);
-        const __m512 e = _mm512_maskz_loadu_ps(in, even + u);
-        const __m512 o = _mm512_maskz_loadu_ps(in, odd + u);
-        const __m512 lo = _mm512_permutex2var_ps(e, lo_lanes, o);
-        const __m512 hi = _mm512_permutex2var_ps(e, hi_lanes, o);
-        if (left == 16) {
-            _mm512_storeu_ps(out + 2 * u, lo);
-            _mm512_storeu_ps(out + 2 * u + 16, hi);
-            continue;
-        }
-        // 2 * left outputs: the first 16 from lo, the rest from hi.
-        const uint32_t mask = (1u << (2 * left)) - 1u;
-        _mm512_mask_storeu_ps(out + 2 * u, static_cast<__mmask16>(mask), lo);
-        if (mask >> 16)
-            _mm512_mask_storeu_ps(out + 2 * u + 16, static_cast<__mmask16>(mask >> 16), hi);
+        const uint32_t mask = left == 16 ? 0xFFFFFFFFu : (1u << (2 * left)) - 1u;
+        store_pairs(permutes, out + 2 * u, _mm512_maskz_loadu_ps(in, even + u),
+                    _mm512_maskz_loadu_ps(in, odd + u), mask, false);
     }
     return pairs;
 }

@@ -103,9 +103,7 @@ void sum_taps_row_any(const T* const* src, const T* w, const int64_t* d, int64_t
 inline void transposed_3x3s2_rows(const TransposedGeometry& g, const float* dy, const float* w,
                                   float bias, float* y, int64_t i0, int64_t i1, bool stream) {
     const int64_t W = g.W, OW = g.OW;
-    const __m512i lo_lanes = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22,
-                                               7, 23);
-    const __m512i hi_lanes = _mm512_add_epi32(lo_lanes, _mm512_set1_epi32(8));
+    const PairPermutes permutes;
     const __m512 vb = _mm512_set1_ps(bias);
     __m512 k[9];  // kernel row r, column s at k[3 * r + s]
     for (int t = 0; t < 9; ++t) k[t] = _mm512_set1_ps(w[t]);
@@ -115,20 +113,7 @@ inline void transposed_3x3s2_rows(const TransposedGeometry& g, const float* dy, 
     // 1.83x faster, N=2 1.03-1.15x (caches flushed: 1.5x).
     stream = stream && OW % 16 == 0 && reinterpret_cast<uintptr_t>(y) % 64 == 0;
     auto store = [&](float* out, __m512 even, __m512 odd_col, uint32_t mask) {
-        if (stream && mask == 0xFFFFFFFFu) {
-            _mm512_stream_ps(out, _mm512_permutex2var_ps(even, lo_lanes, odd_col));
-            _mm512_stream_ps(out + 16, _mm512_permutex2var_ps(even, hi_lanes, odd_col));
-            return;
-        }
-        if (stream && mask == 0xFFFFu) {
-            _mm512_stream_ps(out, _mm512_permutex2var_ps(even, lo_lanes, odd_col));
-            return;
-        }
-        _mm512_mask_storeu_ps(out, static_cast<__mmask16>(mask),
-                              _mm512_permutex2var_ps(even, lo_lanes, odd_col));
-        if (mask >> 16)
-            _mm512_mask_storeu_ps(out + 16, static_cast<__mmask16>(mask >> 16),
-                                  _mm512_permutex2var_ps(even, hi_lanes, odd_col));
+        store_pairs(permutes, out, even, odd_col, mask, stream);
     };
     // 16 columns from b of output rows `rows` (bit 0: row 2a, bit 1: row
     // 2a + 1): dy lanes `in`, the b + 1 taps where they exist (`next`; mask3
