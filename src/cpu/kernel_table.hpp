@@ -117,8 +117,8 @@ using SmallPlaneFn = void (*)(const ConvGeometry& g, const T* x, const T* w, con
 //  - the same for output rows of up to kWideRowsMostVectors vectors and
 //    input rows of up to kWideRowsMostColumns, any number of rows, also at
 //    stride 2 (src/cpu/depthwise/dwconv2d_wide_rows.inl);
-//  - grouped, 3x3, stride 1, rows that fit one vector, `w` packed in blocks of
-//    kGroupedRowsChannels output channels
+//  - grouped, 3x3, stride 1, rows of up to kGroupedRowsMostVectors vectors,
+//    `w` packed in blocks of kGroupedRowsChannels output channels
 //    (src/cpu/grouped_direct/grouped_rows_nchw.inl);
 //  - grouped on the wide-rows kernel's planes, output channel k summing the
 //    Cg planes of its group (src/cpu/depthwise/dwconv2d_wide_rows.inl).
@@ -128,6 +128,7 @@ using SmallPlaneFn = void (*)(const ConvGeometry& g, const T* x, const T* w, con
 // rows of whole lines, or runs of rows that are).
 constexpr int64_t kPackedRowsMostRows = 32;
 constexpr int kGroupedRowsChannels = 4;
+constexpr int kGroupedRowsMostVectors = 4;
 constexpr int64_t kWideRowsMostVectors = 16;
 constexpr int64_t kWideRowsMostColumns = kWideRowsMostVectors * 16;  // for every family
 template <typename T>

@@ -1,17 +1,23 @@
 """grouped_direct's NCHW kernel that reads the input in place through masked
 loads (src/cpu/grouped_direct/grouped_rows_nchw.inl, AVX-512 only): 3x3,
-stride 1, undilated, rows that fit one vector (16 float32 or 8 float64
-values), lanes over an output row, blocks of up to four output channels x
-four rows, weights packed in blocks of four channels per group.
+stride 1, undilated, rows of up to four vectors (64 float32 or 32 float64
+values; more than one only for groups of at least four output channels),
+lanes over an output row, blocks of up to four output channels x four rows
+of one vector (three of two, two of three, one of four), weights packed in
+blocks of four channels per group; beyond 8 MiB of data it requests the
+next block's rows.
 
 Against the float64 reference in every ISA family (the others take the
-channel-lane and plane kernels: the same geometries check that they agree)
-and both dtypes, over ResNeXt s4's and RegNet's shapes, channel counts per
-group that leave a short last block (1, 3, 6), one input channel per group,
-widths of exactly one vector, odd and many row counts, asymmetric, absent and
-oversized padding (output rows wider than the input's), bias and ReLU6,
-items cut into runs of a group's channels (one image on two threads), the
-limit (17 columns: another kernel), and a NaN weight meeting the padding."""
+channel-lane, wide-rows and plane kernels: the same geometries check that
+they agree) and both dtypes, over ResNeXt s2's, s3's, s4's and RegNet's
+shapes, channel counts per group that leave a short last block (1, 3, 6),
+one input channel per group, widths of exactly one, two, three and four
+vectors and one past each, odd and many row counts (short last blocks of
+rows), asymmetric, absent and oversized padding (output rows wider than the
+input's), bias and ReLU6, items cut into runs of a group's channels (one
+image on two threads), the limits (65 columns; two output channels a group
+on rows of two vectors: other kernels), a batch from memory against its
+images one at a time, and a NaN weight meeting the padding."""
 
 import numpy as np
 import pytest
@@ -33,7 +39,15 @@ GEOMETRIES = [
     (2, 6, 8, 9, 11, (1, 0, 2, 1)),  # asymmetric: output rows one wider than the input's
     (2, 6, 8, 10, 12, 0),            # no padding: narrower output rows
     (2, 4, 4, 6, 5, 3),              # padding wider than the window: rows of zeros
-    (2, 8, 8, 12, 17, 1),            # one column past the kernel: another kernel
+    (2, 8, 8, 12, 17, 1),            # one column past a float32 vector: two vectors
+    (2, 8, 8, 28, 28, 1),            # ResNeXt s3: 1.75 float32 vectors, 3.5 float64
+    (2, 4, 4, 30, 56, 1),            # ResNeXt s2's rows: 3.5 float32 vectors (float64: 7)
+    (2, 8, 6, 10, 17, 1),            # two vectors: blocks of 4 + 2 channels, 3 + 3 + 3 + 1 rows
+    (2, 4, 8, 7, 48, 1),             # exactly three float32 vectors: rows 2 + 2 + 2 + 1
+    (2, 4, 4, 5, 64, 1),             # exactly four float32 vectors (float64: another kernel)
+    (2, 4, 4, 5, 65, 1),             # one column past four vectors: another kernel
+    (2, 3, 2, 9, 20, 1),             # two outputs a group on two vectors: another kernel
+    (2, 6, 8, 9, 31, (1, 0, 2, 1)),  # asymmetric: 32 outputs a row from 31 inputs
 ]
 
 
@@ -75,17 +89,38 @@ def test_grouped_rows_nchw_fuse_relu6(isa, restore_isa):
     _check(2, 16, 16, 14, 14, 1, "float32", activation="relu6")
 
 
+@pytest.mark.parametrize("width", [14, 28])
 @pytest.mark.parametrize("kg", [4, 20, 22])
-def test_grouped_rows_nchw_split_into_channel_runs_match_reference(kg):
+def test_grouped_rows_nchw_split_into_channel_runs_match_reference(kg, width):
     # One image of one group on two threads: items are runs of the group's
     # output channels in whole blocks of four, the last shorter.
     with gconv.threads(2):
-        _check(1, 8, kg, 14, 14, 1, "float32", batch=1, seed=kg)
+        _check(1, 8, kg, 14, width, 1, "float32", batch=1, seed=kg)
 
 
-def test_grouped_rows_nchw_is_the_planners_choice_for_resnext_s4():
-    x = random_array((1, 64, 14, 14), np.float32, 5)
-    w = random_array((64, 16, 3, 3), np.float32, 6)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_grouped_rows_nchw_from_memory_match_images_one_at_a_time(dtype):
+    # 12 images of 32 channels at 56x56 (float32) or 40x40: beyond 8 MiB in
+    # and out, so each block requests the next block's rows; one image
+    # alone stays below. Requests never change a result: the bits agree.
+    size = 56 if dtype == "float32" else 40
+    x = random_array((12, 32, size, size), dtype, 11)
+    w = random_array((32, 8, 3, 3), dtype, 12)
+    b = random_array((32,), dtype, 13)
+    args = dict(padding=1, groups=4, activation="relu", force_algorithm="grouped_direct")
+    batch = gconv.conv2d(x, w, b, **args)
+    for n in range(len(x)):
+        np.testing.assert_array_equal(batch[n:n + 1], gconv.conv2d(x[n:n + 1], w, b, **args),
+                                      err_msg=f"image {n}")
+    want = reference.conv2d(x[:1].astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                            padding=1, groups=4, activation="relu")
+    assert_close(batch[:1], want, dtype, "first image")
+
+
+@pytest.mark.parametrize("cg,size", [(16, 14), (8, 28), (4, 56)], ids=["s4", "s3", "s2"])
+def test_grouped_rows_nchw_is_the_planners_choice_for_resnext(cg, size):
+    x = random_array((1, 4 * cg, size, size), np.float32, 5)
+    w = random_array((4 * cg, cg, 3, 3), np.float32, 6)
     auto = gconv.conv2d(x, w, padding=1, groups=4)
     forced = gconv.conv2d(x, w, padding=1, groups=4, force_algorithm="grouped_direct")
     np.testing.assert_array_equal(auto, forced)

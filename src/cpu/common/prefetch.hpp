@@ -67,6 +67,12 @@ static inline void prefetch_write(const void* p) {
 #endif
 }
 
+// As prefetch_range, for lines about to be written.
+static inline void prefetch_write_range(const void* p, int64_t bytes) {
+    const char* c = static_cast<const char*>(p);
+    for (int64_t b = 0; b < bytes; b += 64) prefetch_write(c + b);
+}
+
 namespace {  // internal linkage, as the functions above
 
 // Cache lines of rows [row, row_end) (`span` bytes from base + row * pitch

@@ -23,7 +23,9 @@
 // RegNet) takes grouped_rows_nchw.inl instead, which reads x in place
 // through masked loads: no copy, no transposes (Zen 4, against the
 // channel-lane kernel: ResNeXt s4 1.33x at N=1 and 1.15x at N=16, RegNet
-// 1.28x at both; summed in the same order, so the same bits).
+// 1.28x at both; summed in the same order, so the same bits); so do rows of
+// up to four vectors for groups of four outputs or more (ResNeXt s2 and s3:
+// see grouped_rows_fit).
 // With AVX-512, NHWC groups of 8 channels (ResNeXt s3) take the AVX2
 // family's channel lanes (KernelFamily::narrow; Zen 4: 1.3-1.5x faster than
 // the plane kernel).
@@ -56,13 +58,32 @@ LaneKernel<T> channel_lanes_kernel(const gconv_plan& plan) {
     return {nullptr, 0};
 }
 
+// 3x3 at stride 1, undilated, output rows of up to four vectors. Rows of
+// more than one vector only for groups of at least kGroupedRowsChannels
+// outputs (2 x 1 groups, depthwise multiplier 2's transposed form, ran
+// 0.6-0.8x of the wide-rows kernel) and, in float64, where the channel-lane
+// kernel does not take the layer. Against the routes before (Sapphire
+// Rapids; warm, then flushed):
+//  - float32, N=1 and N=16: 4 x 4 groups on 56x56 (ResNeXt s2, wide rows
+//    before) 1.48x, 2.1x and 2.47x, 2.5x; 8 x 8 on 28x28 (ResNeXt s3, wide
+//    rows) 1.39x, 2.08x and 2.07x, 2.46x; 16 x 16 on 28x28 (channel lanes)
+//    at N=16 1.42x, 1.38x. Their input gradients at N=16: s2 2.5x, s3
+//    1.8-2.2x.
+//  - float64: 8 x 8 on 28x28 (the plane kernel) 1.16x, 1.34x and 1.43x,
+//    1.39x; 16 x 16 on 14x14 (ResNeXt s4, RegNet; channel lanes) 1.07-1.3x
+//    warm but 0.86-0.89x flushed: kept on channel lanes.
 template <typename T>
 bool grouped_rows_fit(const gconv_plan& plan) {
     const ConvGeometry& g = plan.geom;
     const KernelFamily<T>& f = family<T>(*plan.kernels);
-    return f.grouped_rows_nchw != nullptr && g.layout == GCONV_LAYOUT_NCHW && g.sh == 1 &&
-           g.sw == 1 && g.dh == 1 && g.dw == 1 && g.R == 3 && g.S == 3 &&
-           g.W <= f.vector_lanes && g.OW <= f.vector_lanes;
+    if (f.grouped_rows_nchw == nullptr || g.layout != GCONV_LAYOUT_NCHW || g.sh != 1 ||
+        g.sw != 1 || g.dh != 1 || g.dw != 1 || g.R != 3 || g.S != 3)
+        return false;
+    const int64_t lanes = f.vector_lanes;
+    if (g.W <= lanes && g.OW <= lanes) return true;
+    return g.W <= kGroupedRowsMostVectors * lanes && g.OW <= kGroupedRowsMostVectors * lanes &&
+           g.Kg >= kGroupedRowsChannels &&
+           (sizeof(T) == 4 || channel_lanes_kernel<T>(plan).fn == nullptr);
 }
 
 // Stride 2, 3x3, undilated, output rows of at most two vectors (AVX-512:
