@@ -122,18 +122,22 @@ using SmallPlaneFn = void (*)(const ConvGeometry& g, const T* x, const T* w, con
 //    (src/cpu/grouped_direct/grouped_rows_nchw.inl);
 //  - grouped on the wide-rows kernel's planes, output channel k summing the
 //    Cg planes of its group (src/cpu/depthwise/dwconv2d_wide_rows.inl).
-// `stream` (streams_nchw_planes): y is line-aligned, each output plane
-// whole lines, and the batch's result too large to stay in the caches; a
-// kernel may store whole lines non-temporally (the wide-rows kernel does:
-// rows of whole lines, or runs of rows that are).
+// `flags`: kRowsStream (streams_nchw_planes): y is line-aligned, each
+// output plane whole lines, and the batch's result too large to stay in
+// the caches; a kernel may store whole lines non-temporally (the wide-rows
+// kernel does: rows of whole lines, or runs of rows that are).
+// kRowsFetch (fetches_ahead): the batch's data come from beyond the
+// caches; a kernel may request the lines it reads and writes next (the
+// depthwise wide-rows kernel does: the next plane's).
 constexpr int64_t kPackedRowsMostRows = 32;
 constexpr int kGroupedRowsChannels = 4;
 constexpr int kGroupedRowsMostVectors = 4;
 constexpr int64_t kWideRowsMostVectors = 16;
 constexpr int64_t kWideRowsMostColumns = kWideRowsMostVectors * 16;  // for every family
+constexpr unsigned kRowsStream = 1, kRowsFetch = 2;
 template <typename T>
 using InPlaceRowsFn = void (*)(const ConvGeometry& g, const T* x, const T* w, const T* bias,
-                               T* y, int64_t k_begin, int64_t k_end, bool stream);
+                               T* y, int64_t k_begin, int64_t k_end, unsigned flags);
 
 // Global depthwise conv, NCHW: output channels [k_begin, k_end) of `images`
 // (1 to 8) consecutive images.

@@ -19,8 +19,10 @@ vector, odd row counts (a last vector half outside the plane), up to four
 blocks, chunks of one to four vectors (a last chunk of one), asymmetric,
 absent and oversized padding (output rows wider than the input's), bias
 and ReLU6, items cut into runs of channels (one image on two threads), the
-limits on either side of each kernel (33 rows, 257 columns), and a NaN
-weight meeting the padding."""
+limits on either side of each kernel (33 rows, 257 columns), a NaN
+weight meeting the padding, and 5x5 and 7x7 batches beyond the caches
+(where the wide rows request the next planes) against their images one at
+a time."""
 
 import numpy as np
 import pytest
@@ -191,3 +193,23 @@ def test_depthwise_nchw_kernels_sum_in_the_same_order(k, dtype, stride):
         narrow = gconv.conv2d(np.ascontiguousarray(x[..., :width]), w, b,
                               padding=((p, p), (p, 0)), **args)
         np.testing.assert_array_equal(narrow, full[..., :out_cols], err_msg=f"width {width}")
+
+
+@pytest.mark.parametrize("k", [5, 7])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_depthwise_nchw_wide_rows_from_memory_match_images_one_at_a_time(k, dtype):
+    # 6 images of 24 channels at 40x40 (float32: 4.6 MB in and out; float64
+    # twice): beyond the 4 MiB from which the 5x5 and 7x7 wide rows request
+    # the next channel's planes, where one image stays below. Requests never
+    # change a result: the bits agree.
+    x = random_array((6, 24, 40, 40), dtype, k)
+    w = random_array((24, 1, k, k), dtype, k + 1)
+    b = random_array((24,), dtype, k + 2)
+    args = dict(padding=k // 2, groups=24, activation="relu6")
+    batch = gconv.conv2d(x, w, b, **args)
+    for n in range(len(x)):
+        np.testing.assert_array_equal(batch[n:n + 1], gconv.conv2d(x[n:n + 1], w, b, **args),
+                                      err_msg=f"image {n}")
+    want = reference.conv2d(x[:1].astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                            **args)
+    assert_close(batch[:1], want, dtype, "first image")

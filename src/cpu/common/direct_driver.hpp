@@ -56,11 +56,12 @@ void run_in_place_planes(const gconv_plan& plan, int64_t batch, const T* x, T* y
     const int64_t runs = (g.K + run - 1) / run;
     const T* w = plan.weight.as<T>();
     const T* bias = static_cast<const T*>(plan.bias_or_null());
-    const bool stream = streams_nchw_planes<T>(g, batch, y);
+    const unsigned flags = (streams_nchw_planes<T>(g, batch, y) ? kRowsStream : 0u) |
+                           (fetches_ahead<T>(g, batch) ? kRowsFetch : 0u);
     parallel_for(batch * runs, threads, [&](int64_t item, int) {
         const int64_t n = item / runs, c0 = item % runs * run;
         const int64_t c1 = c0 + run < g.K ? c0 + run : g.K;
-        kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), c0, c1, stream);
+        kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), c0, c1, flags);
     });
 }
 

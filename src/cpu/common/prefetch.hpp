@@ -58,6 +58,13 @@ static inline void prefetch_share(const void* p, int64_t bytes, int64_t k, int64
         prefetch(c + b);
 }
 
+// As prefetch_share, into L2 only (see prefetch_l2).
+static inline void prefetch_share_l2(const void* p, int64_t bytes, int64_t k, int64_t shares) {
+    const char* c = static_cast<const char*>(p);
+    for (int64_t b = bytes * k / shares / 64 * 64; b < bytes * (k + 1) / shares; b += 64)
+        prefetch_l2(c + b);
+}
+
 // As prefetch(), for a line about to be written.
 static inline void prefetch_write(const void* p) {
 #if defined(__GNUC__) || defined(__clang__)
@@ -65,6 +72,14 @@ static inline void prefetch_write(const void* p) {
 #else
     prefetch(p);
 #endif
+}
+
+// As prefetch_share, for lines about to be written.
+static inline void prefetch_write_share(const void* p, int64_t bytes, int64_t k,
+                                        int64_t shares) {
+    const char* c = static_cast<const char*>(p);
+    for (int64_t b = bytes * k / shares / 64 * 64; b < bytes * (k + 1) / shares; b += 64)
+        prefetch_write(c + b);
 }
 
 // As prefetch_range, for lines about to be written.

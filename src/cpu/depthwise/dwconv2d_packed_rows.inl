@@ -238,7 +238,7 @@ void packed_rows_sized(const PackedRows& p, int P, const ConvGeometry& g, const 
 template <typename T>
 void dwconv2d_nchw_packed_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                                T* y, int64_t k_begin, int64_t k_end,
-                               bool /*stream: planes of one vector a row stay cached*/) {
+                               unsigned /*flags: planes of one vector a row stay cached*/) {
     constexpr int64_t L = Vec<T>::N;
     // Rows share a vector only where input and output rows have the same
     // width, so both pack alike.

@@ -62,8 +62,8 @@ LaneKernel<T> channel_lanes_kernel(const gconv_plan& plan) {
 // more than one vector only for groups of at least kGroupedRowsChannels
 // outputs (2 x 1 groups, depthwise multiplier 2's transposed form, ran
 // 0.6-0.8x of the wide-rows kernel) and, in float64, where the channel-lane
-// kernel does not take the layer. Against the routes before (Sapphire
-// Rapids; warm, then flushed):
+// kernel does not take the layer. Against the routes before (Zen 5,
+// AVX-512; warm, then flushed):
 //  - float32, N=1 and N=16: 4 x 4 groups on 56x56 (ResNeXt s2, wide rows
 //    before) 1.48x, 2.1x and 2.47x, 2.5x; 8 x 8 on 28x28 (ResNeXt s3, wide
 //    rows) 1.39x, 2.08x and 2.07x, 2.46x; 16 x 16 on 28x28 (channel lanes)
@@ -237,7 +237,7 @@ void run_grouped_rows(const gconv_plan& plan, int64_t batch, const T* x, T* y, i
         const int64_t n = item / runs / g.G, group = item / runs % g.G;
         const int64_t k0 = group * g.Kg + item % runs * run;
         const int64_t k1 = k0 + run < (group + 1) * g.Kg ? k0 + run : (group + 1) * g.Kg;
-        kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), k0, k1, false);
+        kernel(g, x + n * g.in_image(), w, bias, y + n * g.out_image(), k0, k1, 0);
     });
 }
 

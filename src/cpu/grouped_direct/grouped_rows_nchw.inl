@@ -15,9 +15,9 @@
 //
 // Each block requests the input rows and the output lines of the next: the
 // rows of a group's planes are short runs a plane apart, which the hardware
-// prefetchers follow too late from memory (ResNeXt s2 at N=16 2.2x faster
-// than before with the requests, 1.2x without; at N=1 with the data flushed
-// 2.2x and 1.16x). With the data in the caches they cost 2-5%.
+// prefetchers follow too late from memory (Zen 5: ResNeXt s2 at N=16 2.2x
+// faster than before with the requests, 1.2x without; at N=1 with the data
+// flushed 2.2x and 1.16x). With the data in the caches they cost 2-5%.
 //
 // At stride 2 (ResNeXt's downsampling layers: 56x56 to 28x28), rows of up
 // to two vectors of outputs: a tap's input vector is the even values of
@@ -191,7 +191,7 @@ constexpr int grouped_rows_most_rows(int NB) { return NB == 1 ? 4 : NB == 2 ? 2 
 // grouped_direct.cpp).
 template <typename T>
 void grouped_rows_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                       int64_t k_begin, int64_t k_end, bool /*stream*/) {
+                       int64_t k_begin, int64_t k_end, unsigned /*flags*/) {
     constexpr int64_t L = Vec<T>::N;
     GroupedRows p;
     p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
@@ -347,7 +347,7 @@ GCONV_ALWAYS_INLINE void grouped_rows_s2_shaped(int64_t kb, int64_t rb, const Gr
 // rows of two vectors: 16 accumulators.
 template <typename T>
 void grouped_rows_s2_nchw(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                          int64_t k_begin, int64_t k_end, bool /*stream*/) {
+                          int64_t k_begin, int64_t k_end, unsigned /*flags*/) {
     constexpr int64_t L = Vec<T>::N;
     GroupedRowsS2 p;
     p.H = g.H, p.W = g.W, p.OW = g.OW, p.pt = g.pt, p.pl = g.pl;
