@@ -278,7 +278,12 @@ GCONV_ALWAYS_INLINE void wide_rows_rows(int64_t rb, const WideRows& p, int64_t c
 // share per block of rows, the next channel's input plane into L2 and its
 // output plane: on Zen 5 they otherwise waited on memory (ConvNeXt's 7x7
 // and EfficientNet's 5x5 at N=16, float32 and float64: 1.9-2.5x). 3x3
-// (MobileNetV2 at N=16, streamed or not) ran 0.9-0.94x with them.
+// requests the input rows two blocks ahead into L1 instead: its taps are
+// masked loads across cache lines, which on Zen 5 ran at half the speed of
+// plain ones when they missed L1 (a 25 MB sweep: 14.8 against 28.1 GB/s),
+// and L2 hits did not save them (MobileNetV2 at N=16, 2 threads: 112x112
+// 4.0x, 112x112 stride 2 3.9x, 56x56 3.0x and in float64 3.2x; at N=1,
+// with no requests, unchanged).
 template <typename T, int K, int ST, bool kGrouped, int kStore>
 void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, const T* w,
                       const T* bias, T* y, int64_t k_begin, int64_t k_end, bool fetch) {
@@ -294,6 +299,14 @@ void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, cons
         const int64_t blocks = (g.OH + p.block - 1) / p.block;
         for (int64_t oh0 = 0; oh0 < g.OH; oh0 += p.block) {
             const int64_t rb = g.OH - oh0 < p.block ? g.OH - oh0 : p.block;
+            if (!kGrouped && K == 3 && fetch) {
+                // The input rows the block after next adds, into L1 (past
+                // the plane's last row: the next plane's first, which
+                // follows it in x).
+                const int64_t span = ST * (p.block - 1) + K;  // input rows a block reads
+                const int64_t first = ST * (oh0 + p.block) - g.pt + span;
+                prefetch_range(xc + first * g.W, ST * p.block * g.W * static_cast<int64_t>(sizeof(T)));
+            }
             if (!kGrouped && K > 3 && fetch) {
                 const int64_t share = oh0 / p.block;
                 const int64_t size = static_cast<int64_t>(sizeof(T));
