@@ -128,7 +128,7 @@ using SmallPlaneFn = void (*)(const ConvGeometry& g, const T* x, const T* w, con
 // kernel does: rows of whole lines, or runs of rows that are).
 // kRowsFetch (fetches_ahead): the batch's data come from beyond the
 // caches; a kernel may request the lines it reads and writes next (the
-// depthwise wide-rows kernel does: the next plane's).
+// depthwise wide-rows kernels do, and packed rows at 5x5 and 7x7).
 constexpr int64_t kPackedRowsMostRows = 32;
 constexpr int kGroupedRowsChannels = 4;
 constexpr int kGroupedRowsMostVectors = 4;

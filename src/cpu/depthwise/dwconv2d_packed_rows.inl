@@ -19,6 +19,7 @@
 #include <immintrin.h>
 #endif
 
+#include "cpu/common/prefetch.hpp"
 #include "cpu/kernel_table.hpp"
 
 namespace gconv {
@@ -33,6 +34,13 @@ namespace {
 
 #include "cpu/common/lane_moves.inl"
 
+// A lambda that only prefetches must be inlined: GCC deleted the calls to
+// one it did not inline, as free of effects (see prefetch.hpp).
+#if defined(__GNUC__) || defined(__clang__)
+#define GCONV_ALWAYS_INLINE_LAMBDA __attribute__((always_inline))
+#else
+#define GCONV_ALWAYS_INLINE_LAMBDA
+#endif
 constexpr int kMostRowsPerVector = 2;
 constexpr int kHeldWeights = 9;  // weight vectors kept in registers (3x3)
 constexpr int kMostKernelColumns = 7;
@@ -213,23 +221,52 @@ GCONV_ALWAYS_INLINE void packed_rows_channels(const PackedRows& p, const ConvGeo
 // vectors a block (one row per vector) two channels' accumulators and
 // weights spilled (14x14: 0.9x, 5x5 on 14x14: 0.65x), and 5x5 and 7x7,
 // unrolled over two channels, ran 0.94x and 0.66x on 7x7 planes.
+// Channels requested ahead (see packed_rows_planes): about the time the
+// memory takes to answer, at a 5x5 plane of 14x14 per channel.
+constexpr int64_t kRequestedChannelsAhead = 4;
+
+// With `fetch`, 5x5 and 7x7 request the input and output planes of the
+// channels kRequestedChannelsAhead on into L1: their taps are masked loads
+// across cache lines, which on Zen 5 ran at half speed when they missed L1
+// (see dwconv2d_wide_rows.inl). EfficientNet's 5x5 on 14x14 at N=16, 2
+// threads: 2.05x called back to back, 1.5x with the caches flushed; the
+// input alone 1.52x and 1.25x. 3x3 (MobileNetV2's 14x14 and 7x7 at N=16)
+// gained 1.14-1.46x flushed but ran 0.9-1.0x back to back, its 10 MB kept
+// in L3 between calls: no requests.
 template <typename T, int R, int S, int P>
 void packed_rows_planes(const PackedRows& p, const ConvGeometry& g, const T* x, const T* w,
-                        const T* bias, T* y, int64_t k_begin, int64_t k_end) {
+                        const T* bias, T* y, int64_t k_begin, int64_t k_end, bool fetch) {
+    const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
+    const int64_t size = static_cast<int64_t>(sizeof(T));
+    // Channels [k, k + n) ahead: their input planes (one per Kg outputs) and
+    // output planes.
+    const auto request = [&](int64_t k, int64_t n) GCONV_ALWAYS_INLINE_LAMBDA {
+        const int64_t first = k + kRequestedChannelsAhead;
+        const int64_t planes = (first + n - 1) / g.Kg - first / g.Kg + 1;
+        prefetch_range(x + first / g.Kg * plane, planes * plane * size);
+        prefetch_write_range(y + first * out_plane, n * out_plane * size);
+    };
+    fetch = fetch && R > 3;
     int64_t k = k_begin;
     if constexpr (P == 2 && R * S <= kHeldWeights)
-        for (; k + 2 <= k_end; k += 2)
+        for (; k + 2 <= k_end; k += 2) {
+            if (fetch) request(k, 2);
             packed_rows_channels<T, R, S, P, 2>(p, g, x, w, bias, y, k);
-    for (; k < k_end; ++k) packed_rows_channels<T, R, S, P, 1>(p, g, x, w, bias, y, k);
+        }
+    for (; k < k_end; ++k) {
+        if (fetch) request(k, 1);
+        packed_rows_channels<T, R, S, P, 1>(p, g, x, w, bias, y, k);
+    }
 }
 
 template <typename T, int K>
 void packed_rows_sized(const PackedRows& p, int P, const ConvGeometry& g, const T* x,
-                       const T* w, const T* bias, T* y, int64_t k_begin, int64_t k_end) {
+                       const T* w, const T* bias, T* y, int64_t k_begin, int64_t k_end,
+                       bool fetch) {
     if (P == 2)
-        packed_rows_planes<T, K, K, 2>(p, g, x, w, bias, y, k_begin, k_end);
+        packed_rows_planes<T, K, K, 2>(p, g, x, w, bias, y, k_begin, k_end, fetch);
     else
-        packed_rows_planes<T, K, K, 1>(p, g, x, w, bias, y, k_begin, k_end);
+        packed_rows_planes<T, K, K, 1>(p, g, x, w, bias, y, k_begin, k_end, fetch);
 }
 
 // The planner sends only what this takes (see packed_rows_fit in
@@ -238,8 +275,9 @@ void packed_rows_sized(const PackedRows& p, int P, const ConvGeometry& g, const 
 template <typename T>
 void dwconv2d_nchw_packed_rows(const ConvGeometry& g, const T* x, const T* w, const T* bias,
                                T* y, int64_t k_begin, int64_t k_end,
-                               unsigned /*flags: planes of one vector a row stay cached*/) {
+                               unsigned flags) {
     constexpr int64_t L = Vec<T>::N;
+    const bool fetch = (flags & kRowsFetch) != 0;
     // Rows share a vector only where input and output rows have the same
     // width, so both pack alike.
     int P = g.OW == g.W ? static_cast<int>(L / g.W) : 1;
@@ -275,11 +313,11 @@ void dwconv2d_nchw_packed_rows(const ConvGeometry& g, const T* x, const T* w, co
     }
     p.shifted = g.R == 3 && g.S == 3 && g.pl == 1;
     if (g.R == 3)
-        packed_rows_sized<T, 3>(p, P, g, x, w, bias, y, k_begin, k_end);
+        packed_rows_sized<T, 3>(p, P, g, x, w, bias, y, k_begin, k_end, fetch);
     else if (g.R == 5)
-        packed_rows_sized<T, 5>(p, P, g, x, w, bias, y, k_begin, k_end);
+        packed_rows_sized<T, 5>(p, P, g, x, w, bias, y, k_begin, k_end, fetch);
     else
-        packed_rows_sized<T, 7>(p, P, g, x, w, bias, y, k_begin, k_end);
+        packed_rows_sized<T, 7>(p, P, g, x, w, bias, y, k_begin, k_end, fetch);
 }
 
 #endif  // GCONV_ISA_LEVEL == 2
