@@ -61,14 +61,16 @@ static GCONV_PREFETCH_INLINE void prefetch_range_l2(const void* p, int64_t bytes
 
 // Share k of `shares` of those lines, so that a range can be requested a
 // part at a time while other work runs (consecutive shares cover it).
-static GCONV_PREFETCH_INLINE void prefetch_share(const void* p, int64_t bytes, int64_t k, int64_t shares) {
+static GCONV_PREFETCH_INLINE void prefetch_share(const void* p, int64_t bytes, int64_t k,
+                                                  int64_t shares) {
     const char* c = static_cast<const char*>(p);
     for (int64_t b = bytes * k / shares / 64 * 64; b < bytes * (k + 1) / shares; b += 64)
         prefetch(c + b);
 }
 
 // As prefetch_share, into L2 only (see prefetch_l2).
-static GCONV_PREFETCH_INLINE void prefetch_share_l2(const void* p, int64_t bytes, int64_t k, int64_t shares) {
+static GCONV_PREFETCH_INLINE void prefetch_share_l2(const void* p, int64_t bytes, int64_t k,
+                                                     int64_t shares) {
     const char* c = static_cast<const char*>(p);
     for (int64_t b = bytes * k / shares / 64 * 64; b < bytes * (k + 1) / shares; b += 64)
         prefetch_l2(c + b);
@@ -84,8 +86,8 @@ static GCONV_PREFETCH_INLINE void prefetch_write(const void* p) {
 }
 
 // As prefetch_share, for lines about to be written.
-static GCONV_PREFETCH_INLINE void prefetch_write_share(const void* p, int64_t bytes, int64_t k,
-                                        int64_t shares) {
+static GCONV_PREFETCH_INLINE void prefetch_write_share(const void* p, int64_t bytes,
+                                                        int64_t k, int64_t shares) {
     const char* c = static_cast<const char*>(p);
     for (int64_t b = bytes * k / shares / 64 * 64; b < bytes * (k + 1) / shares; b += 64)
         prefetch_write(c + b);

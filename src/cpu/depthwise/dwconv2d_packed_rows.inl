@@ -34,13 +34,6 @@ namespace {
 
 #include "cpu/common/lane_moves.inl"
 
-// A lambda that only prefetches must be inlined: GCC deleted the calls to
-// one it did not inline, as free of effects (see prefetch.hpp).
-#if defined(__GNUC__) || defined(__clang__)
-#define GCONV_ALWAYS_INLINE_LAMBDA __attribute__((always_inline))
-#else
-#define GCONV_ALWAYS_INLINE_LAMBDA
-#endif
 constexpr int kMostRowsPerVector = 2;
 constexpr int kHeldWeights = 9;  // weight vectors kept in registers (3x3)
 constexpr int kMostKernelColumns = 7;
@@ -214,6 +207,25 @@ GCONV_ALWAYS_INLINE void packed_rows_channels(const PackedRows& p, const ConvGeo
     }
 }
 
+// Channels requested ahead (see packed_rows_planes): about the time the
+// memory takes to answer, at a 5x5 plane of 14x14 per channel.
+constexpr int64_t kRequestedChannelsAhead = 4;
+
+// Channels [k, k + n) kRequestedChannelsAhead on: their input planes (one
+// per Kg outputs) into L1, and their output planes. Inlined always, as the
+// helpers of prefetch.hpp: GCC deleted calls it did not inline to a
+// function that only prefetches.
+template <typename T>
+GCONV_ALWAYS_INLINE void request_planes_ahead(const ConvGeometry& g, const T* x, T* y,
+                                              int64_t k, int64_t n) {
+    const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
+    const int64_t size = static_cast<int64_t>(sizeof(T));
+    const int64_t first = k + kRequestedChannelsAhead;
+    const int64_t planes = (first + n - 1) / g.Kg - first / g.Kg + 1;
+    prefetch_range(x + first / g.Kg * plane, planes * plane * size);
+    prefetch_write_range(y + first * out_plane, n * out_plane * size);
+}
+
 // 3x3 with two rows per vector (7x7 planes: 4 vectors a plane) takes two
 // channels at a time: one plane's four dependent chains of taps left the
 // FMA units waiting, and the two planes share each load mask (MobileNetV2's
@@ -221,10 +233,7 @@ GCONV_ALWAYS_INLINE void packed_rows_channels(const PackedRows& p, const ConvGeo
 // vectors a block (one row per vector) two channels' accumulators and
 // weights spilled (14x14: 0.9x, 5x5 on 14x14: 0.65x), and 5x5 and 7x7,
 // unrolled over two channels, ran 0.94x and 0.66x on 7x7 planes.
-// Channels requested ahead (see packed_rows_planes): about the time the
-// memory takes to answer, at a 5x5 plane of 14x14 per channel.
-constexpr int64_t kRequestedChannelsAhead = 4;
-
+//
 // With `fetch`, 5x5 and 7x7 request the input and output planes of the
 // channels kRequestedChannelsAhead on into L1: their taps are masked loads
 // across cache lines, which on Zen 5 ran at half speed when they missed L1
@@ -236,25 +245,15 @@ constexpr int64_t kRequestedChannelsAhead = 4;
 template <typename T, int R, int S, int P>
 void packed_rows_planes(const PackedRows& p, const ConvGeometry& g, const T* x, const T* w,
                         const T* bias, T* y, int64_t k_begin, int64_t k_end, bool fetch) {
-    const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
-    const int64_t size = static_cast<int64_t>(sizeof(T));
-    // Channels [k, k + n) ahead: their input planes (one per Kg outputs) and
-    // output planes.
-    const auto request = [&](int64_t k, int64_t n) GCONV_ALWAYS_INLINE_LAMBDA {
-        const int64_t first = k + kRequestedChannelsAhead;
-        const int64_t planes = (first + n - 1) / g.Kg - first / g.Kg + 1;
-        prefetch_range(x + first / g.Kg * plane, planes * plane * size);
-        prefetch_write_range(y + first * out_plane, n * out_plane * size);
-    };
     fetch = fetch && R > 3;
     int64_t k = k_begin;
     if constexpr (P == 2 && R * S <= kHeldWeights)
         for (; k + 2 <= k_end; k += 2) {
-            if (fetch) request(k, 2);
+            if (fetch) request_planes_ahead(g, x, y, k, 2);
             packed_rows_channels<T, R, S, P, 2>(p, g, x, w, bias, y, k);
         }
     for (; k < k_end; ++k) {
-        if (fetch) request(k, 1);
+        if (fetch) request_planes_ahead(g, x, y, k, 1);
         packed_rows_channels<T, R, S, P, 1>(p, g, x, w, bias, y, k);
     }
 }

@@ -305,7 +305,8 @@ void wide_rows_planes(const WideRows& p, const ConvGeometry& g, const T* x, cons
                 // follows it in x).
                 const int64_t span = ST * (p.block - 1) + K;  // input rows a block reads
                 const int64_t first = ST * (oh0 + p.block) - g.pt + span;
-                prefetch_range(xc + first * g.W, ST * p.block * g.W * static_cast<int64_t>(sizeof(T)));
+                const int64_t size = static_cast<int64_t>(sizeof(T));
+                prefetch_range(xc + first * g.W, ST * p.block * g.W * size);
             }
             if (!kGrouped && K > 3 && fetch) {
                 const int64_t share = oh0 / p.block;
